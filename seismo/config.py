@@ -1,0 +1,291 @@
+"""How a user's columns map onto seismo's event model, and the outcome types.
+
+A :class:`Mapping` names, in the user's own column names, where the prediction
+id, time, model version, score, segments and features are, and where the
+outcomes are. Two shapes are understood:
+
+* **flat**: one row per prediction with its outcomes as columns, as known when
+  the file was exported (the seed scenario's ``production-recommendations-sample.csv``):
+  ``Mapping.outcome_columns`` lists them; an empty value means *pending*.
+* **events**: predictions in one file and outcome events (id, type, time,
+  value) in another, arriving whenever the truth does: ``Mapping.outcomes``.
+
+The same mapping serves a recommender, a credit-risk classifier or a demand
+regressor. It can be written in TOML (see ``examples/credit.toml``) or built in
+Python; :data:`RECOMMENDATIONS` is the built-in mapping of the seed scenario.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from seismo.errors import ConfigError
+
+__all__ = [
+    "RECOMMENDATIONS",
+    "Mapping",
+    "OutcomeColumns",
+    "OutcomeEvents",
+    "OutcomeType",
+    "PredictionColumns",
+    "load_mapping",
+    "parse_duration",
+]
+
+Dtype = Literal["string", "float", "int", "bool", "auto"]
+OutcomeKind = Literal["event", "label", "value"]
+_DTYPES = ("string", "float", "int", "bool", "auto")
+_KINDS = ("event", "label", "value")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str | int | float | timedelta) -> timedelta:
+    """Parse ``"90s"``, ``"30m"``, ``"1h"``, ``"11d"``, ``"2w"`` (a number means seconds).
+
+    >>> parse_duration("11d")
+    datetime.timedelta(days=11)
+    >>> parse_duration("1.5h")
+    datetime.timedelta(seconds=5400)
+    """
+    if isinstance(text, timedelta):
+        return text
+    if isinstance(text, int | float):
+        return timedelta(seconds=float(text))
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigError(f"cannot read duration {text!r}: use a number and s, m, h, d or w")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutcomeType:
+    """A kind of ground truth and how long it can take to arrive.
+
+    ``kind``: ``event`` (happens or not: a click, a purchase; value 1 or 0),
+    ``label`` (a class known later: fraud / not fraud), ``value`` (a number
+    known later: the realised demand). ``window``: how long after its anchor
+    the outcome can still arrive; the anchor is the prediction, or the
+    ``parent`` outcome's event (a return can only follow a purchase).
+    """
+
+    name: str
+    kind: OutcomeKind = "event"
+    window: timedelta = timedelta(days=1)
+    parent: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not re.match(r"^[A-Za-z0-9_.\-]+$", self.name):
+            raise ConfigError(f"outcome type name {self.name!r}: use letters, digits, _ . -")
+        if self.kind not in _KINDS:
+            raise ConfigError(f"outcome type {self.name!r}: kind must be one of {_KINDS}")
+        if self.window <= timedelta(0):
+            raise ConfigError(f"outcome type {self.name!r}: window must be positive")
+        if self.parent == self.name:
+            raise ConfigError(f"outcome type {self.name!r} cannot be its own parent")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictionColumns:
+    """Where a prediction's fields are, in the user's column names."""
+
+    id: str
+    timestamp: str
+    model_version: str | None = None
+    entity: str | None = None
+    item: str | None = None
+    score: str | None = None
+    label: str | None = None
+    latency_ms: str | None = None
+    status: str | None = None
+    segments: tuple[str, ...] = ()
+    features: dict[str, Dtype] = field(default_factory=dict)
+
+    def core(self) -> dict[str, str]:
+        """seismo's core column → the user's column, for the mapped ones."""
+        pairs = {
+            "prediction_id": self.id,
+            "served_at": self.timestamp,
+            "model_version": self.model_version,
+            "entity_id": self.entity,
+            "item_id": self.item,
+            "score": self.score,
+            "label": self.label,
+            "latency_ms": self.latency_ms,
+            "status": self.status,
+        }
+        return {k: v for k, v in pairs.items() if v is not None}
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutcomeColumns:
+    """An outcome carried as columns of a flat prediction row."""
+
+    type: str
+    value: str
+    timestamp: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutcomeEvents:
+    """Outcome events arriving on their own, keyed by prediction id.
+
+    The outcome type is either a constant (``type``) or read from a column
+    (``type_column``).
+    """
+
+    id: str
+    timestamp: str
+    type: str | None = None
+    type_column: str | None = None
+    value: str | None = None
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.type is None) == (self.type_column is None):
+            raise ConfigError("outcomes: give exactly one of 'type' (a constant) or 'type_column'")
+        if self.value is None and self.label is None:
+            raise ConfigError("outcomes: give a 'value' column, a 'label' column, or both")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mapping:
+    """Everything seismo needs to read one model's data."""
+
+    model_name: str = "default"
+    model_version: str | None = None
+    predictions: PredictionColumns | None = None
+    outcome_columns: tuple[OutcomeColumns, ...] = ()
+    final: str | None = None
+    outcomes: OutcomeEvents | None = None
+    outcome_types: tuple[OutcomeType, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.predictions is None and self.outcomes is None:
+            raise ConfigError("a mapping needs a [predictions] or an [outcomes] section")
+        if self.predictions and not self.predictions.model_version and not self.model_version:
+            raise ConfigError(
+                "predictions: name a model_version column or give the model version as a constant"
+            )
+        known = {t.name for t in self.outcome_types}
+        for oc in self.outcome_columns:
+            if oc.type not in known:
+                raise ConfigError(f"outcome column {oc.value!r}: type {oc.type!r} is not declared")
+        if self.outcomes and self.outcomes.type and self.outcomes.type not in known:
+            raise ConfigError(f"outcomes: type {self.outcomes.type!r} is not declared")
+        for t in self.outcome_types:
+            if t.parent is not None and t.parent not in known:
+                raise ConfigError(f"outcome type {t.name!r}: parent {t.parent!r} is not declared")
+
+    def outcome_type(self, name: str) -> OutcomeType | None:
+        return next((t for t in self.outcome_types if t.name == name), None)
+
+
+RECOMMENDATIONS = Mapping(
+    model_name="recommender",
+    predictions=PredictionColumns(
+        id="recommendation_id",
+        timestamp="timestamp",
+        model_version="model_version",
+        entity="customer_id",
+        item="product_id",
+        score="score",
+        segments=("age_group", "sustainability_preference", "region", "customer_type", "device"),
+        features={
+            "category": "string",
+            "brand": "string",
+            "is_sustainable": "bool",
+            "price_eur": "float",
+            "collection": "string",
+            "position": "int",
+        },
+    ),
+    outcome_columns=(
+        OutcomeColumns(type="click", value="clicked", timestamp="click_timestamp"),
+        OutcomeColumns(type="purchase", value="purchased", timestamp="purchase_timestamp"),
+        OutcomeColumns(type="return", value="returned", timestamp="return_timestamp"),
+    ),
+    final="ground_truth_available",
+    outcome_types=(
+        OutcomeType(name="click", window=timedelta(hours=1), description="click on the item"),
+        OutcomeType(
+            name="purchase", window=timedelta(days=11), description="purchase of the item"
+        ),
+        OutcomeType(
+            name="return",
+            window=timedelta(days=14),
+            parent="purchase",
+            description="return of a purchased item",
+        ),
+    ),
+)
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Read a mapping from a TOML file (or the name of a built-in: ``recommendations``)."""
+    if str(path) == "recommendations":
+        return RECOMMENDATIONS
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"mapping file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"mapping file {path}: {exc}") from exc
+    return mapping_from_dict(data, source=str(path))
+
+
+def mapping_from_dict(data: dict[str, Any], *, source: str = "<mapping>") -> Mapping:
+    """Build a :class:`Mapping` from the TOML structure (see ``examples/``)."""
+    try:
+        return _mapping_from_dict(data)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def _mapping_from_dict(data: dict[str, Any]) -> Mapping:
+    unknown = set(data) - {"model", "predictions", "outcomes", "outcome_types"}
+    if unknown:
+        raise ConfigError(f"unknown section(s) {sorted(unknown)}")
+    model = data.get("model", {})
+    types = tuple(
+        OutcomeType(
+            name=name,
+            kind=spec.get("kind", "event"),
+            window=parse_duration(spec.get("window", "1d")),
+            parent=spec.get("parent"),
+            description=spec.get("description", ""),
+        )
+        for name, spec in data.get("outcome_types", {}).items()
+    )
+    predictions = None
+    outcome_columns: tuple[OutcomeColumns, ...] = ()
+    final = None
+    if "predictions" in data:
+        spec = dict(data["predictions"])
+        outcome_columns = tuple(OutcomeColumns(**o) for o in spec.pop("outcomes", []))
+        final = spec.pop("final", None)
+        features = spec.pop("features", {})
+        if isinstance(features, list):
+            features = dict.fromkeys(features, "auto")
+        for name, dtype in features.items():
+            if dtype not in _DTYPES:
+                raise ConfigError(f"feature {name!r}: dtype must be one of {_DTYPES}")
+        predictions = PredictionColumns(
+            segments=tuple(spec.pop("segments", ())), features=features, **spec
+        )
+    outcomes = OutcomeEvents(**data["outcomes"]) if "outcomes" in data else None
+    return Mapping(
+        model_name=model.get("name", "default"),
+        model_version=model.get("version"),
+        predictions=predictions,
+        outcome_columns=outcome_columns,
+        final=final,
+        outcomes=outcomes,
+        outcome_types=types,
+    )

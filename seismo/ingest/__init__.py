@@ -1,0 +1,42 @@
+"""Ingest: read files or frames, validate them against a mapping, upsert into the store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from seismo.config import RECOMMENDATIONS, Mapping
+from seismo.events import Batch, Source
+from seismo.ingest.convert import prepare
+from seismo.ingest.read import read_source
+from seismo.store.read import Store
+from seismo.store.write import BatchResult, write_batch
+
+__all__ = ["Batch", "BatchResult", "Source", "ingest", "prepare", "read_source"]
+
+
+def ingest(
+    store: Store,
+    data: Any,
+    *,
+    mapping: Mapping = RECOMMENDATIONS,
+    exported_at: datetime | None = None,
+    shape: str = "auto",
+    name: str | None = None,
+) -> BatchResult:
+    """Validate ``data`` (a path, or a pandas / Polars / Arrow table) and write it as one batch.
+
+    Raises :class:`seismo.errors.InputError` (often a :class:`~seismo.errors.RowError`
+    naming file, row, column and reason) and writes nothing when any row is bad.
+    Ingesting the same data again adds nothing.
+    """
+    source = read_source(data, name=name)
+    batch = prepare(
+        source,
+        mapping,
+        store_attributes=store.attributes(),
+        store_types=store.outcome_types(),
+        exported_at=exported_at,
+        shape=shape,
+    )
+    return write_batch(store.engine, batch)

@@ -1,0 +1,168 @@
+"""Read one input (CSV, Parquet, or an in-memory frame) into an Arrow table.
+
+CSV is read with every column as text so that validation, not the reader,
+decides what a bad value is and can name its row. The dialect is fixed
+(comma, or the separator the header line uses; double quotes) rather than
+sniffed: a sniffer that guesses on a truncated or foreign file produces
+baffling errors further down.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from seismo.errors import InputError, RowError
+from seismo.events import ROW, Source
+
+__all__ = ["read_source"]
+_PARQUET_MAGIC = b"PAR1"
+_CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
+
+
+def read_source(data: Any, *, name: str | None = None) -> Source:
+    """Read a path (CSV / Parquet) or a pandas, Polars or Arrow table."""
+    if isinstance(data, str | Path):
+        return _read_path(Path(data))
+    table = _to_arrow(data)
+    label = name or "<frame>"
+    if table.num_rows == 0:
+        raise InputError("no rows", source=label)
+    digest = _digest_table(table)
+    return Source(label, _with_rows(table), digest, is_csv=False)
+
+
+def _to_arrow(data: Any) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if module == "polars":
+        return data.to_arrow()
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.table(data)
+    raise InputError(f"cannot read a {type(data).__name__}: pass a path, or a pandas, Polars or Arrow table")
+
+
+def _read_path(path: Path) -> Source:
+    name = str(path)
+    if not path.exists():
+        raise InputError("file does not exist", source=name)
+    if path.is_dir():
+        raise InputError("is a folder, not a file", source=name)
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError("file is empty", source=name)
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    digest = _digest_file(path)
+    if head == _PARQUET_MAGIC:
+        try:
+            table = pq.read_table(path)
+        except Exception as exc:  # pyarrow raises ArrowInvalid and OSError variants
+            raise InputError(f"not a readable Parquet file: {exc}", source=name) from exc
+        if table.num_rows == 0:
+            raise InputError("no rows", source=name)
+        return Source(name, _with_rows(table), digest, is_csv=False)
+    return Source(name, _with_rows(_read_csv(path)), digest, is_csv=True)
+
+
+def _read_csv(path: Path) -> pa.Table:
+    name = str(path)
+    header = _header(path)
+    delimiter = max(",;\t|", key=header.count)
+    columns = next(csv.reader(io.StringIO(header), delimiter=delimiter))
+    columns = [c.strip() for c in columns]
+    if len(columns) < 2 or any(not c for c in columns):
+        raise InputError(
+            "not a CSV file with a header row (expected comma-separated column names on line 1)",
+            source=name,
+        )
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise InputError(f"header names column(s) {duplicated} more than once", source=name)
+    spec = ", ".join(f"'{_sql_str(c)}': 'VARCHAR'" for c in columns)
+    sql = (
+        f"SELECT * FROM read_csv('{_sql_str(str(path))}', delim='{_sql_str(delimiter)}', "
+        f"quote='\"', escape='\"', header=true, auto_detect=false, strict_mode=true, "
+        f"columns={{{spec}}})"
+    )
+    con = duckdb.connect()
+    try:
+        table = con.sql(sql).to_arrow_table()
+    except duckdb.Error as exc:
+        raise _csv_error(str(exc), name) from exc
+    finally:
+        con.close()
+    if isinstance(table, pa.RecordBatchReader):
+        table = table.read_all()
+    if table.num_rows == 0:
+        raise InputError("no data rows (only a header)", source=name)
+    return table
+
+
+def _header(path: Path) -> str:
+    with path.open("rb") as fh:
+        first = fh.readline(1 << 20)
+    if b"\x00" in first:
+        raise InputError("not a CSV file (binary content)", source=str(path))
+    try:
+        return first.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise InputError("not a CSV file (line 1 is not UTF-8 text)", source=str(path)) from exc
+
+
+def _csv_error(message: str, source: str) -> InputError:
+    """Turn DuckDB's multi-paragraph CSV error into one line naming the line and reason."""
+    match = _CSV_LINE.search(message)
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    reason = "the CSV parser could not read this file (is it a CSV file?)"
+    for i, ln in enumerate(lines):
+        if ln.startswith("Original Line:") and i + 1 < len(lines):
+            reason = lines[i + 1]
+            break
+    if "Expected Number of Columns" in reason:
+        reason += " (truncated or malformed row)"
+    if "unicode" in reason.lower():
+        reason = "not UTF-8 text (is it a CSV file?)"
+    if match:
+        line = int(match.group(1))
+        return RowError(reason, source=source, row=line - 1, column=None, line=line)
+    return InputError(reason, source=source)
+
+
+def _with_rows(table: pa.Table) -> pa.Table:
+    if ROW in table.column_names:
+        raise InputError(f"column name {ROW!r} is reserved")
+    return table.append_column(ROW, pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)))
+
+
+def _digest_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _digest_table(table: pa.Table) -> str:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+def _sql_str(text: str) -> str:
+    return text.replace("'", "''")

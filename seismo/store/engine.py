@@ -1,0 +1,196 @@
+"""The engine seam: one object that reaches DuckDB or PostgreSQL.
+
+Reads go through Ibis (``Engine.ibis``), so every aggregate is written once and
+runs on either engine. Writes are a handful of portable SQL statements
+(``INSERT … SELECT … ON CONFLICT``) that Ibis does not model; the only
+engine-specific part is how a batch's Arrow table is staged next to the target
+tables (DuckDB scans the Arrow memory directly, PostgreSQL receives it through
+``COPY``), which is what :meth:`Engine.stage` hides.
+
+Timestamps are stored as UTC without a zone (``TIMESTAMP``), which both
+engines treat identically; ingest converts every input to UTC first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import ibis
+import pyarrow as pa
+
+from seismo.errors import StoreError
+
+__all__ = ["DEFAULT_WORKSPACE", "Engine", "connect", "resolve_store"]
+
+DEFAULT_WORKSPACE = Path("seismo-workspace")
+_PG_SCHEMES = ("postgresql", "postgres")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def resolve_store(store: str | os.PathLike[str] | None) -> str:
+    """Where the store lives: the argument, else ``$SEISMO_STORE``, else the workspace file.
+
+    >>> resolve_store("postgresql://me@db/prod")
+    'postgresql://me@db/prod'
+    """
+    if store is not None and str(store):
+        return str(store)
+    env = os.environ.get("SEISMO_STORE")
+    if env:
+        return env
+    workspace = Path(os.environ.get("SEISMO_WORKSPACE", DEFAULT_WORKSPACE))
+    return str(workspace / "seismo.duckdb")
+
+
+def quote(name: str) -> str:
+    """Quote an identifier for both engines (user column names reach SQL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class Engine:
+    """A live connection to the store's engine."""
+
+    url: str
+    kind: str  # "duckdb" or "postgres"
+    ibis: Any  # the Ibis backend
+    schema: str | None = None
+
+    @property
+    def raw(self) -> Any:
+        """The DB-API connection under Ibis (duckdb or psycopg)."""
+        return self.ibis.con
+
+    # -- statements -------------------------------------------------------
+    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] | None = None) -> int:
+        """Run one statement; return the number of rows it changed (``-1`` if unknown)."""
+        if self.kind == "duckdb":
+            cur = self.raw.execute(sql, params or [])
+            if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+                row = cur.fetchone()
+                return int(row[0]) if row else 0
+            return -1
+        with self.raw.cursor() as cur:
+            cur.execute(sql, params)
+            return int(cur.rowcount)
+
+    def query(self, sql: str, params: tuple[Any, ...] | list[Any] | None = None) -> list[tuple[Any, ...]]:
+        if self.kind == "duckdb":
+            return [tuple(r) for r in self.raw.execute(sql, params or []).fetchall()]
+        with self.raw.cursor() as cur:
+            cur.execute(sql, params)
+            return [tuple(r) for r in cur.fetchall()]
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing: a batch either lands whole or leaves the store as it was."""
+        if self.kind == "duckdb":
+            self.raw.execute("BEGIN TRANSACTION")
+            try:
+                yield
+            except BaseException:
+                self.raw.execute("ROLLBACK")
+                raise
+            self.raw.execute("COMMIT")
+        else:
+            with self.raw.transaction():
+                yield
+
+    @contextlib.contextmanager
+    def stage(self, table: pa.Table, column_types: dict[str, str]) -> Iterator[str]:
+        """Make ``table`` readable by SQL under a temporary name for the duration."""
+        name = f"seismo_stage_{uuid.uuid4().hex[:12]}"
+        if self.kind == "duckdb":
+            self.raw.register(name, table)
+            try:
+                yield name
+            finally:
+                self.raw.unregister(name)
+            return
+        cols = ", ".join(f"{quote(c)} {column_types[c]}" for c in table.column_names)
+        with self.raw.cursor() as cur:
+            cur.execute(f"CREATE TEMP TABLE {name} ({cols})")
+            names = ", ".join(quote(c) for c in table.column_names)
+            with cur.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
+                for batch in table.to_batches(max_chunksize=50_000):
+                    columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+                    for row in zip(*columns, strict=True):
+                        copy.write_row(row)
+        try:
+            yield name
+        finally:
+            with self.raw.cursor() as cur:
+                cur.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def table_columns(self, table: str) -> dict[str, str]:
+        """Column name → declared type, as the engine reports it."""
+        if self.kind == "duckdb":
+            rows = self.query(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
+                [table],
+            )
+        else:
+            rows = self.query(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = %s AND table_schema = current_schema() ORDER BY ordinal_position",
+                (table,),
+            )
+        return {str(n): str(t) for n, t in rows}
+
+    def param(self) -> str:
+        """The placeholder for one bound parameter."""
+        return "?" if self.kind == "duckdb" else "%s"
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ibis.disconnect()
+
+
+def connect(store: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Engine:
+    """Open the store's engine: a DuckDB file (created with its folder) or a PostgreSQL URL.
+
+    A PostgreSQL URL may carry ``?schema=NAME`` to keep seismo's tables in
+    their own schema (created if missing).
+    """
+    url = resolve_store(store)
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in _PG_SCHEMES:
+        return _connect_postgres(url)
+    path = url.removeprefix("duckdb://")
+    if path != ":memory:":
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        backend = ibis.duckdb.connect(path, read_only=read_only)
+    except Exception as exc:  # duckdb raises its own IOException family
+        raise StoreError(f"cannot open the DuckDB store at {path}: {exc}") from exc
+    backend.con.execute("SET TimeZone = 'UTC'")
+    return Engine(url=path, kind="duckdb", ibis=backend)
+
+
+def _connect_postgres(url: str) -> Engine:
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    schema = query.pop("schema", [None])[0]
+    if schema is not None and not _IDENT.match(schema):
+        raise StoreError(f"schema name {schema!r} must be a plain identifier")
+    clean = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query, doseq=True)))
+    try:
+        backend = ibis.connect(clean)
+    except Exception as exc:  # psycopg.OperationalError and friends
+        raise StoreError(f"cannot reach PostgreSQL at {parts.hostname}:{parts.port}: {exc}") from exc
+    engine = Engine(url=url, kind="postgres", ibis=backend, schema=schema)
+    with backend.con.cursor() as cur:
+        cur.execute("SET TIME ZONE 'UTC'")
+        if schema:
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+            cur.execute(f"SET search_path TO {quote(schema)}")
+    return engine

@@ -1,0 +1,142 @@
+"""Write one validated batch into the store, all or nothing.
+
+* predictions are immutable: a prediction id already stored is left as it is,
+  so a re-sent batch or a later re-export adds nothing;
+* outcomes are appended only when they say something new about a
+  (prediction, outcome type): a pending outcome that has since arrived, or a
+  correction. An outcome never disappears because a later file leaves it empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from seismo.config import OutcomeType
+from seismo.errors import StoreError
+from seismo.events import ROW, Batch, Source
+from seismo.store.engine import Engine, quote
+from seismo.store.schema import CORE_PREDICTION_COLUMNS, OUTCOME_COLUMNS, sql_type
+
+__all__ = ["BatchResult", "write_batch"]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one batch changed."""
+
+    source: str
+    shape: str
+    rows: int
+    predictions_added: int
+    outcomes_added: int
+    already_ingested: bool = False
+
+
+def register_outcome_types(engine: Engine, types: tuple[OutcomeType, ...]) -> None:
+    p = engine.param()
+    for t in types:
+        engine.execute(f"DELETE FROM outcome_types WHERE name = {p}", (t.name,))
+        engine.execute(
+            f"INSERT INTO outcome_types (name, kind, window_seconds, parent, description) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p})",
+            (t.name, t.kind, int(t.window.total_seconds()), t.parent, t.description),
+        )
+
+
+def _add_attributes(engine: Engine, attributes: dict[str, tuple[str, str]]) -> None:
+    existing = engine.table_columns("predictions")
+    p = engine.param()
+    for name, (role, dtype) in attributes.items():
+        if name in existing:
+            continue
+        engine.execute(f"ALTER TABLE predictions ADD COLUMN {quote(name)} {sql_type(dtype)}")
+        engine.execute(
+            f"INSERT INTO attributes (name, role, dtype) VALUES ({p}, {p}, {p})", (name, role, dtype)
+        )
+
+
+def write_batch(engine: Engine, batch: Batch, *, source_name: str | None = None) -> BatchResult:
+    """Write a validated :class:`~seismo.events.Batch` in one transaction."""
+    name = source_name or batch.source.name
+    rows = batch.source.table.num_rows
+    p = engine.param()
+    if engine.query(f"SELECT 1 FROM batches WHERE batch_id = {p}", (batch.batch_id,)):
+        return BatchResult(name, batch.shape, rows, 0, 0, already_ingested=True)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with engine.transaction():
+        register_outcome_types(engine, batch.outcome_types)
+        added_p = added_o = 0
+        if batch.predictions is not None:
+            _add_attributes(engine, batch.attributes)
+            added_p = _insert_predictions(engine, batch.predictions, batch.batch_id, batch.attributes, batch.source)
+        if batch.outcomes is not None and batch.outcomes.num_rows:
+            added_o = _insert_outcomes(engine, batch.outcomes, batch.batch_id, name, batch.source)
+        engine.execute(
+            f"INSERT INTO batches (batch_id, source, shape, rows, predictions_added, outcomes_added,"
+            f" ingested_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
+            (batch.batch_id, name, batch.shape, rows, added_p, added_o, now),
+        )
+    return BatchResult(name, batch.shape, rows, added_p, added_o)
+
+
+def _types(table: pa.Table, attributes: dict[str, tuple[str, str]]) -> dict[str, str]:
+    known = {**CORE_PREDICTION_COLUMNS, **OUTCOME_COLUMNS, ROW: "BIGINT"}
+    return {c: known.get(c) or sql_type(attributes[c][1]) for c in table.column_names}
+
+
+def _insert_predictions(
+    engine: Engine,
+    table: pa.Table,
+    batch_id: str,
+    attributes: dict[str, tuple[str, str]],
+    source: Source,
+) -> int:
+    table = table.append_column("batch_id", pa.array([batch_id] * table.num_rows, pa.string()))
+    cols = ", ".join(quote(c) for c in table.column_names if c != ROW)
+    with engine.stage(table, _types(table, attributes)) as stage:
+        # Outcomes may arrive before their prediction; once it does, they must not precede it.
+        early = engine.query(
+            f"SELECT s.{ROW}, s.prediction_id FROM {stage} s JOIN outcomes o "
+            f"ON o.prediction_id = s.prediction_id WHERE o.observed_at < s.served_at "
+            f"ORDER BY s.{ROW} LIMIT 1"
+        )
+        if early:
+            raise source.row_error(early[0][0], None, "a stored outcome of this prediction is earlier than it", early[0][1])
+        return engine.execute(
+            f"INSERT INTO predictions ({cols}) SELECT {cols} FROM {stage} s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM predictions p WHERE p.prediction_id = s.prediction_id)"
+        )
+
+
+def _insert_outcomes(engine: Engine, table: pa.Table, batch_id: str, name: str, source: Source) -> int:
+    table = table.append_column("batch_id", pa.array([batch_id] * table.num_rows, pa.string()))
+    cols = [c for c in table.column_names if c != ROW]
+    names = ", ".join(quote(c) for c in cols)
+    with engine.stage(table, _types(table, {})) as stage:
+        late = engine.query(
+            f"SELECT s.{ROW}, s.prediction_id FROM {stage} s JOIN predictions p "
+            f"ON p.prediction_id = s.prediction_id WHERE s.observed_at < p.served_at "
+            f"ORDER BY s.{ROW} LIMIT 1"
+        )
+        if late:
+            raise source.row_error(late[0][0], None, "the outcome is before the prediction it follows", late[0][1])
+        # Append only what is new for the (prediction, type): same value and time = same fact.
+        return engine.execute(
+            f"INSERT INTO outcomes ({names}) SELECT {names} FROM {stage} s WHERE NOT EXISTS ("
+            f"SELECT 1 FROM outcomes o WHERE o.prediction_id = s.prediction_id "
+            f"AND o.outcome_type = s.outcome_type "
+            f"AND o.value IS NOT DISTINCT FROM s.value AND o.label IS NOT DISTINCT FROM s.label "
+            f"AND o.event_time IS NOT DISTINCT FROM s.event_time)"
+        )
+
+
+def ensure_writable(engine: Engine) -> None:
+    if engine.kind == "duckdb" and engine.url == ":memory:":
+        return
+    try:
+        engine.query("SELECT 1")
+    except Exception as exc:  # engine-specific errors
+        raise StoreError(f"store {engine.url} is not usable: {exc}") from exc
