@@ -50,14 +50,20 @@ def _conv(expr: str, dtype: str) -> str:
     if dtype == "string":
         return f"NULLIF(TRIM(CAST({expr} AS VARCHAR)), '')"
     if dtype == "float":
-        return f"TRY_CAST({expr} AS DOUBLE)"
+        # NaN and infinity parse as doubles but are never a valid observation.
+        d = f"TRY_CAST({expr} AS DOUBLE)"
+        return f"CASE WHEN isfinite({d}) THEN {d} END"
     if dtype == "int":
-        return f"TRY_CAST(TRY_CAST({expr} AS DOUBLE) AS BIGINT)"
+        d = f"TRY_CAST({expr} AS DOUBLE)"
+        return f"CASE WHEN isfinite({d}) AND {d} = ROUND({d}) THEN CAST({d} AS BIGINT) END"
     if dtype == "bool":
         low = f"LOWER(TRIM(CAST({expr} AS VARCHAR)))"
         return f"CASE WHEN {low} IN {_TRUE} THEN TRUE WHEN {low} IN {_FALSE} THEN FALSE END"
     if dtype == "timestamp":
-        return f"timezone('UTC', TRY_CAST({expr} AS TIMESTAMPTZ))"
+        # DuckDB also reads 'epoch' and 'infinity' as timestamps; a date must lead.
+        ts = f"TRY_CAST({expr} AS TIMESTAMPTZ)"
+        dated = f"regexp_matches(TRIM(CAST({expr} AS VARCHAR)), '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}')"
+        return f"CASE WHEN {dated} AND isfinite({ts}) THEN timezone('UTC', {ts}) END"
     raise ValueError(dtype)
 
 
@@ -164,6 +170,8 @@ def prepare(
     """Validate ``source`` against ``mapping``; raise :class:`RowError` on the first bad row."""
     columns = set(source.table.column_names)
     shape = _choose_shape(mapping, columns, shape, source.name)
+    if source.table.num_rows == 0:
+        raise InputError("no data rows", source=source.name)
     checker = _Checker(source)
     try:
         types = {t.name: t for t in (*store_types.values(), *mapping.outcome_types)}
@@ -396,7 +404,7 @@ def _outcome_events(checker: _Checker, mapping: Mapping, types: dict[str, Outcom
     value = "value" if spec.value else "CAST(NULL AS DOUBLE)"
     label = "label" if spec.label else "CAST(NULL AS VARCHAR)"
     absent = f"({type_sql} IN ({', '.join(_lit(n) for n in events) or 'NULL'}) AND {value} = 0)"
-    table = checker.con.execute(
+    table = checker.con.sql(
         f"SELECT {ROW}, prediction_id, {type_sql} AS outcome_type, {value} AS value, "
         f"{label} AS label, CASE WHEN {absent} THEN NULL ELSE event_time END AS event_time, "
         f"event_time AS observed_at FROM typed ORDER BY {ROW}"

@@ -35,8 +35,6 @@ def read_source(data: Any, *, name: str | None = None) -> Source:
         return _read_path(Path(data))
     table = _to_arrow(data)
     label = name or "<frame>"
-    if table.num_rows == 0:
-        raise InputError("no rows", source=label)
     digest = _digest_table(table)
     return Source(label, _with_rows(table), digest, is_csv=False)
 
@@ -73,8 +71,6 @@ def _read_path(path: Path) -> Source:
             table = pq.read_table(path)
         except Exception as exc:  # pyarrow raises ArrowInvalid and OSError variants
             raise InputError(f"not a readable Parquet file: {exc}", source=name) from exc
-        if table.num_rows == 0:
-            raise InputError("no rows", source=name)
         return Source(name, _with_rows(table), digest, is_csv=False)
     return Source(name, _with_rows(_read_csv(path)), digest, is_csv=True)
 
@@ -108,8 +104,6 @@ def _read_csv(path: Path) -> pa.Table:
         con.close()
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
-    if table.num_rows == 0:
-        raise InputError("no data rows (only a header)", source=name)
     return table
 
 
@@ -133,7 +127,7 @@ def _csv_error(message: str, source: str) -> InputError:
         if ln.startswith("Original Line:") and i + 1 < len(lines):
             reason = lines[i + 1]
             break
-    if "Expected Number of Columns" in reason:
+    if "Expected Number of Columns" in reason or "unterminated quote" in reason:
         reason += " (truncated or malformed row)"
     if "unicode" in reason.lower():
         reason = "not UTF-8 text (is it a CSV file?)"

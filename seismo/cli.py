@@ -1,0 +1,295 @@
+"""The ``seismo`` command: a thin layer over the library.
+
+Contract shared by every command: ``--store`` (DuckDB path or database URL;
+default ``$SEISMO_STORE``, else ``seismo-workspace/seismo.duckdb``);
+``--as-of`` on commands that read the state of the world; ``--format
+table|json|csv`` on commands that print results. Exit codes: 0 ok, 1 findings
+that need attention, 2 bad usage or bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from seismo.config import (
+    RECOMMENDATIONS,
+    Mapping,
+    OutcomeEvents,
+    OutcomeType,
+    PredictionColumns,
+    load_mapping,
+    parse_duration,
+)
+from seismo.errors import SeismoError
+from seismo.present.console import Format, emit
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="seismo",
+    help="Monitor machine-learning models in production when the truth arrives late.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", envvar="SEISMO_STORE", help="DuckDB file or postgresql:// URL."),
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Answer as the store would have at this time (ISO 8601; a date means its end)."),
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="table, json or csv.")]
+
+
+def parse_as_of(text: str | None) -> datetime | None:
+    """``2026-06-05`` → end of that day (UTC); a timestamp → that moment in UTC."""
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).date()
+            return datetime.combine(day, time.max)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(f"--as-of {text!r} is not an ISO 8601 date or time") from exc
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _format(value: str) -> Format:
+    if value not in ("table", "json", "csv"):
+        raise typer.BadParameter(f"--format must be table, json or csv, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _fail(exc: SeismoError) -> None:
+    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    raise typer.Exit(2)
+
+
+def _open(store: str | None) -> Any:
+    from seismo.store import open_store
+
+    try:
+        return open_store(store)
+    except SeismoError as exc:
+        _fail(exc)
+
+
+def _mapping_from_options(opts: dict[str, Any]) -> Mapping | None:
+    """A mapping built from ``--id``/``--outcome-*`` options, or None when none was given."""
+    if not opts["id_column"] and not opts["outcome_id"]:
+        return None
+    types = []
+    for spec in opts["outcome_type"]:
+        parts = spec.split(":")
+        if len(parts) not in (2, 3):
+            raise typer.BadParameter(f"--outcome-type {spec!r}: use NAME:KIND[:WINDOW], e.g. default:label:90d")
+        window = parse_duration(parts[2]) if len(parts) == 3 else timedelta(days=1)
+        types.append(OutcomeType(name=parts[0], kind=parts[1], window=window))  # type: ignore[arg-type]
+    predictions = None
+    if opts["id_column"]:
+        predictions = PredictionColumns(
+            id=opts["id_column"],
+            timestamp=opts["timestamp_column"],
+            model_version=opts["model_version_column"],
+            entity=opts["entity_column"],
+            score=opts["score_column"],
+            label=opts["label_column"],
+            segments=tuple(opts["segment"]),
+            features=dict.fromkeys(opts["feature"], "auto"),
+        )
+    outcomes = None
+    if opts["outcome_id"]:
+        outcomes = OutcomeEvents(
+            id=opts["outcome_id"],
+            timestamp=opts["outcome_timestamp"],
+            type=None if opts["outcome_type_column"] else (types[0].name if types else None),
+            type_column=opts["outcome_type_column"],
+            value=opts["outcome_value"],
+            label=opts["outcome_label"],
+        )
+    return Mapping(
+        model_name=opts["model_name"] or "default",
+        model_version=opts["model_version"],
+        predictions=predictions,
+        outcomes=outcomes,
+        outcome_types=tuple(types),
+    )
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="CSV or Parquet files, each one batch.")],
+    store: StoreOpt = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option(help="Mapping TOML file, or 'recommendations' (the seed scenario; default)."),
+    ] = None,
+    shape: Annotated[str, typer.Option(help="auto, flat, predictions or outcomes.")] = "auto",
+    exported_at: Annotated[
+        str | None, typer.Option(help="When a flat file was exported (default: its newest time).")
+    ] = None,
+    model_name: Annotated[str | None, typer.Option(help="Model name (option mapping).")] = None,
+    model_version: Annotated[str | None, typer.Option(help="Model version as a constant.")] = None,
+    id_column: Annotated[str | None, typer.Option("--id", help="Prediction id column.")] = None,
+    timestamp_column: Annotated[str, typer.Option("--timestamp", help="Prediction time column.")] = "timestamp",
+    model_version_column: Annotated[str | None, typer.Option("--model-version-column")] = None,
+    entity_column: Annotated[str | None, typer.Option("--entity")] = None,
+    score_column: Annotated[str | None, typer.Option("--score", help="Score / probability / value column.")] = None,
+    label_column: Annotated[str | None, typer.Option("--label", help="Predicted class column.")] = None,
+    segment: Annotated[list[str], typer.Option(help="Segment column (repeat).")] = [],  # noqa: B006
+    feature: Annotated[list[str], typer.Option(help="Feature column (repeat).")] = [],  # noqa: B006
+    outcome_id: Annotated[str | None, typer.Option(help="Outcome events: prediction id column.")] = None,
+    outcome_timestamp: Annotated[str, typer.Option(help="Outcome events: time column.")] = "timestamp",
+    outcome_value: Annotated[str | None, typer.Option(help="Outcome events: value column.")] = None,
+    outcome_label: Annotated[str | None, typer.Option(help="Outcome events: label column.")] = None,
+    outcome_type_column: Annotated[str | None, typer.Option(help="Outcome events: type column.")] = None,
+    outcome_type: Annotated[
+        list[str], typer.Option(help="Declare an outcome type NAME:KIND[:WINDOW] (repeat).")
+    ] = [],  # noqa: B006
+    fmt: FormatOpt = "table",
+) -> None:
+    """Load prediction and outcome files into the store (idempotent; a bad file writes nothing)."""
+    from seismo.ingest import ingest as ingest_one
+
+    output = _format(fmt)
+    try:
+        chosen = _mapping_from_options(dict(locals()))
+        if chosen is None:
+            chosen = load_mapping(mapping) if mapping else RECOMMENDATIONS
+        exported = parse_as_of(exported_at)
+    except SeismoError as exc:
+        _fail(exc)
+    handle = _open(store)
+    results, failed = [], 0
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+        console=err, transient=True, disable=not sys.stderr.isatty(),
+    ) as progress:
+        task = progress.add_task("ingesting", total=len(paths))
+        for path in paths:
+            progress.update(task, description=f"ingesting {path.name}")
+            try:
+                r = ingest_one(handle, path, mapping=chosen, exported_at=exported, shape=shape)
+                results.append({
+                    "file": str(path), "shape": r.shape, "rows": r.rows,
+                    "predictions_added": r.predictions_added, "outcomes_added": r.outcomes_added,
+                    "note": "already ingested" if r.already_ingested else "",
+                })
+            except SeismoError as exc:
+                failed += 1
+                err.print(f"[bold red]error:[/] {exc}", highlight=False)
+                results.append({"file": str(path), "shape": "", "rows": 0, "predictions_added": 0,
+                                "outcomes_added": 0, "note": "rejected, nothing written"})
+            progress.advance(task)
+    handle.close()
+    emit(results, output, title="Ingested")
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def status(store: StoreOpt = None, as_of: AsOfOpt = None, fmt: FormatOpt = "table",
+           recent_days: Annotated[int, typer.Option(help="Length of the recent window.")] = 10) -> None:
+    """What the store holds: volume per day, how much truth has arrived, first rates."""
+    from seismo.metrics.summary import summarize
+
+    output = _format(fmt)
+    handle = _open(store)
+    try:
+        summary = summarize(handle, as_of=parse_as_of(as_of), recent_days=recent_days)
+    finally:
+        handle.close()
+    _print_summary(summary, output)
+
+
+def _print_summary(summary: Any, output: Format) -> None:
+    daily = summary.daily.to_pylist()
+    if output != "table":
+        emit(
+            [{"table": "daily", **r} for r in daily]
+            + [{"table": "completeness", **r} for r in summary.completeness.to_pylist()]
+            + [{"table": "segments", **r} for r in summary.segments.to_pylist()],
+            output,
+        )
+        return
+    console = Console()
+    t = summary.totals
+    console.print(
+        f"[bold]{t['predictions']:,}[/] predictions from {t['first']:%Y-%m-%d} to {t['last']:%Y-%m-%d}"
+        f" ({t['models']} model version(s))" if t["predictions"] else "The store is empty."
+    )
+    if not t["predictions"]:
+        return
+    emit(daily, "table", title="Per day (outcomes known so far)", console=console)
+    emit(summary.completeness.to_pylist(), "table", percent=("known_share", "confirmed_rate"),
+         title="Outcome completeness (confirmed-only rates are biased while truth is pending)",
+         console=console)
+    if summary.segments.num_rows:
+        emit(summary.segments.to_pylist(), "table", percent=("earlier_rate", "recent_rate"),
+             title="Confirmed rate per segment: earlier vs recent days", console=console)
+
+
+@app.command()
+def demo(
+    workspace: Annotated[Path, typer.Option(help="Folder for the data and the store.")] = Path("seismo-workspace"),
+    days: int = 30,
+    per_day: Annotated[int, typer.Option(help="Recommendations per day.")] = 3000,
+    seed: int = 0,
+) -> None:
+    """Simulate the seed scenario, ingest it into a fresh store and summarise it."""
+    from seismo.ingest import ingest as ingest_one
+    from seismo.metrics.summary import summarize
+    from seismo.simulate import Scenario, write_scenario
+    from seismo.store import open_store
+
+    console = Console()
+    data = workspace / "data"
+    store_path = workspace / "seismo.duckdb"
+    with console.status(f"simulating {days} days x {per_day:,} recommendations"):
+        files = write_scenario(data, Scenario(days=days, per_day=per_day, seed=seed))
+    console.print(f"wrote {files['export']} and {files['reference']}")
+    for stale in (store_path, store_path.with_suffix(".duckdb.wal")):
+        stale.unlink(missing_ok=True)
+    try:
+        with console.status("ingesting into a fresh store"), open_store(str(store_path)) as handle:
+            result = ingest_one(handle, files["export"])
+            console.print(
+                f"ingested {result.rows:,} rows into {store_path}: {result.predictions_added:,} "
+                f"predictions, {result.outcomes_added:,} outcomes"
+            )
+            summary = summarize(handle)
+    except SeismoError as exc:
+        _fail(exc)
+    _print_summary(summary, "table")
+    console.print(f"\nNext: [bold]seismo status --store {store_path} --as-of 2026-06-05[/] replays an earlier day.")
+
+
+def _register_simulate() -> None:
+    try:
+        from seismo.simulate.command import simulate_command
+    except ImportError:  # pragma: no cover - the simulator ships with the package
+        return
+    app.command("simulate")(simulate_command)
+
+
+_register_simulate()
+
+
+def main() -> None:
+    try:
+        app()
+    except SeismoError as exc:  # anything a command did not handle itself
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""Present: turn plain result tables into what people and machines read."""

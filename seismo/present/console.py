@@ -1,0 +1,87 @@
+"""Tables for the terminal (Rich), and the same rows as JSON or CSV for machines.
+
+Every command that prints results goes through :func:`emit`, so ``--format``
+means the same everywhere: ``table`` for people, ``json`` (one JSON array of
+objects, timestamps in ISO 8601 UTC) and ``csv`` for machines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+__all__ = ["Format", "emit", "fmt_value", "to_json"]
+
+Format = Literal["table", "json", "csv"]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat() + ("Z" if value.tzinfo is None else "")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    return value
+
+
+def to_json(rows: Sequence[dict[str, Any]]) -> str:
+    return json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in rows], indent=2)
+
+
+def fmt_value(value: Any, *, percent: bool = False) -> str:
+    """A value rounded for humans."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if percent and isinstance(value, float):
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:,.3f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M") if (value.hour or value.minute) else value.strftime("%Y-%m-%d")
+    return str(value)
+
+
+def emit(
+    rows: Sequence[dict[str, Any]],
+    fmt: Format,
+    *,
+    title: str | None = None,
+    percent: Sequence[str] = (),
+    console: Console | None = None,
+) -> None:
+    """Print ``rows`` as a Rich table, a JSON array or CSV on standard output."""
+    if fmt == "json":
+        sys.stdout.write(to_json(rows) + "\n")
+        return
+    if fmt == "csv":
+        buf = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+            writer.writeheader()
+            for r in rows:
+                writer.writerow({k: _jsonable(v) for k, v in r.items()})
+        sys.stdout.write(buf.getvalue())
+        return
+    console = console or Console()
+    table = Table(title=title, title_justify="left", header_style="bold")
+    columns = list(rows[0]) if rows else []
+    for c in columns:
+        numeric = any(isinstance(r.get(c), int | float) for r in rows)
+        table.add_column(escape(c.replace("_", " ")), justify="right" if numeric else "left")
+    for r in rows:
+        # Values come from user data: escape them so '[bold]' or '<script>' print as text.
+        table.add_row(*(escape(fmt_value(r.get(c), percent=c in percent)) for c in columns))
+    console.print(table)

@@ -1,0 +1,185 @@
+"""Bad input gets one clear error naming file, row, column and reason; the store is unchanged."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flat_rows import valid_flat, with_value
+from seismo.errors import InputError, RowError
+from seismo.ingest import ingest
+from seismo.store import Store, open_store
+
+
+def snapshot(store: Store) -> tuple[int, ...]:
+    return tuple(store.count(t) for t in ("predictions", "outcomes", "batches", "attributes"))
+
+
+def write(table: pa.Table, path: Path) -> Path:
+    pacsv.write_csv(table, path)
+    return path
+
+
+@pytest.fixture
+def seeded(store: Store, tmp_path: Path) -> Store:
+    """A store that already holds one good batch, so 'unchanged' means something."""
+    ingest(store, write(valid_flat(10, seed=5, start=datetime(2026, 4, 1)), tmp_path / "good.csv"))
+    return store
+
+
+CASES = [
+    # (row, column, bad value, words the reason must contain)
+    (4, "price_eur", "12,50 EUR", "expected a number"),
+    (7, "timestamp", "yesterday", "expected a timestamp"),
+    (2, "timestamp", "2026-02-30T10:00:00Z", "expected a timestamp"),
+    (3, "is_sustainable", "maybe", "expected true or false"),
+    (5, "position", "1.5", "expected a whole number"),
+    (6, "clicked", "2", "1 (happened) or 0"),
+    (8, "model_version", None, "required but empty"),
+    (9, "click_timestamp", "2026-01-01T00:00:00Z", ""),
+    (3, "score", "NaN", "expected a number"),
+]
+
+
+@pytest.mark.parametrize(("row", "column", "value", "words"), CASES)
+def test_bad_field_names_file_row_line_column(
+    seeded: Store, tmp_path: Path, row: int, column: str, value: str | None, words: str
+) -> None:
+    before = snapshot(seeded)
+    path = write(with_value(valid_flat(), row, column, value), tmp_path / "bad.csv")
+    with pytest.raises(RowError) as info:
+        ingest(seeded, path)
+    err = info.value
+    assert (err.source, err.row, err.line, err.column) == (str(path), row, row + 1, column)
+    assert words in str(err)
+    assert str(path) in str(err) and f"row {row}" in str(err) and f"line {row + 1}" in str(err)
+    assert snapshot(seeded) == before
+
+
+def test_outcome_before_prediction(seeded: Store, tmp_path: Path) -> None:
+    table = with_value(valid_flat(), 5, "clicked", "1")
+    table = with_value(table, 5, "click_timestamp", "2026-05-11T00:00:00Z")
+    with pytest.raises(RowError, match="before the prediction") as info:
+        ingest(seeded, write(table, tmp_path / "early.csv"))
+    assert (info.value.row, info.value.column) == (5, "click_timestamp")
+
+
+def test_duplicate_id_names_both_rows(seeded: Store, tmp_path: Path) -> None:
+    table = with_value(valid_flat(), 9, "recommendation_id", "r0002")
+    before = snapshot(seeded)
+    with pytest.raises(RowError, match=r"duplicate id \(first seen on row 3\)") as info:
+        ingest(seeded, write(table, tmp_path / "dup.csv"))
+    assert (info.value.row, info.value.column, info.value.value) == (9, "recommendation_id", "r0002")
+    assert snapshot(seeded) == before
+
+
+def test_final_flag_contradicting_pending_outcome(seeded: Store, tmp_path: Path) -> None:
+    table = valid_flat()
+    pending = table.column("purchased").to_pylist().index(None) + 1
+    table = with_value(table, pending, "ground_truth_available", "true")
+    with pytest.raises(RowError, match="still empty") as info:
+        ingest(seeded, write(table, tmp_path / "final.csv"))
+    assert (info.value.row, info.value.column) == (pending, "ground_truth_available")
+
+
+def test_missing_columns_are_listed(seeded: Store, tmp_path: Path) -> None:
+    table = valid_flat().drop_columns(["price_eur", "score"])
+    before = snapshot(seeded)
+    with pytest.raises(InputError, match=r"missing required column\(s\) \['price_eur', 'score'\]"):
+        ingest(seeded, write(table, tmp_path / "cols.csv"))
+    assert snapshot(seeded) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", "file is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "not a CSV file"),
+        (b"just some prose, not a table\n", "missing required column"),
+        ("recommendation_id,timestamp\n".encode(), "no data rows"),
+    ],
+)
+def test_files_that_are_not_usable(seeded: Store, tmp_path: Path, content: bytes, words: str) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_bytes(content)
+    before = snapshot(seeded)
+    with pytest.raises(InputError, match=words) as info:
+        ingest(seeded, path)
+    assert info.value.source == str(path)
+    assert snapshot(seeded) == before
+
+
+def test_truncated_csv_names_the_line(seeded: Store, tmp_path: Path) -> None:
+    path = write(valid_flat(), tmp_path / "cut.csv")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 150])  # cut mid-row, as an interrupted copy does
+    lines = path.read_bytes().count(b"\n") + 1
+    before = snapshot(seeded)
+    with pytest.raises(RowError, match="truncated or malformed row") as info:
+        ingest(seeded, path)
+    assert info.value.line == lines
+    assert snapshot(seeded) == before
+
+
+def test_failure_after_schema_change_rolls_back_everything(store: Store, tmp_path: Path) -> None:
+    """A batch that adds a column and then fails leaves neither column nor rows behind."""
+    from dataclasses import replace
+
+    from seismo.config import RECOMMENDATIONS, OutcomeEvents
+
+    events = replace(
+        RECOMMENDATIONS,
+        outcomes=OutcomeEvents(id="recommendation_id", timestamp="at", type="click", value="clicked"),
+    )
+    # The click on r0003 arrives first, time-stamped before the recommendation will be.
+    ingest(store, pa.table({"recommendation_id": ["r0003"], "at": ["2026-05-12T00:05:00Z"], "clicked": [1]}),
+           mapping=events)
+    spec = RECOMMENDATIONS.predictions
+    assert spec is not None
+    with_colour = replace(
+        RECOMMENDATIONS, predictions=replace(spec, features={**spec.features, "colour": "string"})
+    )
+    table = valid_flat().append_column("colour", pa.array(["red"] * 20))
+    before = snapshot(store)
+    columns_before = store.engine.table_columns("predictions")
+    with pytest.raises(RowError, match="earlier than it") as info:
+        ingest(store, table, mapping=with_colour)
+    assert info.value.row == 4
+    assert snapshot(store) == before
+    assert store.engine.table_columns("predictions") == columns_before
+
+
+BAD_VALUES = {
+    "timestamp": st.from_regex(r"\A[a-z]{2,8}( [0-9]{1,2})?\Z").filter(lambda s: s != "now"),
+    "price_eur": st.from_regex(r"\A[a-zA-Z][a-zA-Z0-9 ]{0,6}\Z").filter(lambda s: s.lower() not in ("inf", "nan", "infinity")),
+    "position": st.sampled_from(["1.5", "two", "3rd", "0x10", "9.99"]),
+    "is_sustainable": st.sampled_from(["maybe", "2", "ja", "-"]),
+    "clicked": st.sampled_from(["2", "-1", "0.5", "yes please"]),
+    "score": st.sampled_from(["high", "inf", "1,5", "--3"]),
+    "recommendation_id": st.just("__dup__"),
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    column=st.sampled_from(sorted(BAD_VALUES)),
+    row=st.integers(2, 20),
+    data=st.data(),
+)
+def test_generated_bad_rows_are_pinpointed(tmp_path: Path, column: str, row: int, data: st.DataObject) -> None:
+    """Hypothesis corrupts one field of one row: the error names exactly that row and column."""
+    value = data.draw(BAD_VALUES[column])
+    table = valid_flat()
+    if value == "__dup__":
+        value = table.column("recommendation_id")[row - 2].as_py()
+    with open_store(":memory:") as store:
+        with pytest.raises(RowError) as info:
+            ingest(store, with_value(table, row, column, value))
+        assert (info.value.row, info.value.column) == (row, column)
+        assert store.count("predictions") == 0 and store.count("outcomes") == 0
