@@ -226,19 +226,39 @@ def _print_summary(summary: Any, output: Format) -> None:
         return
     console = Console()
     t = summary.totals
+    if not t["predictions"]:
+        console.print("The store is empty.")
+        return
     console.print(
         f"[bold]{t['predictions']:,}[/] predictions from {t['first']:%Y-%m-%d} to {t['last']:%Y-%m-%d}"
-        f" ({t['models']} model version(s))" if t["predictions"] else "The store is empty."
+        f" ({t['models']} model version(s))"
     )
-    if not t["predictions"]:
-        return
-    emit(daily, "table", title="Per day (outcomes known so far)", console=console)
+    types = [r["outcome_type"] for r in summary.completeness.to_pylist()]
+    rows = []
+    for r in daily:
+        n = r["predictions"]
+        row: dict[str, Any] = {"day": r["day"], "predictions": n}
+        if "all_known" in r:
+            row["truth complete"] = (r["all_known"] or 0) / n
+        for ty in types:
+            known = r[f"{ty}_known"] or 0
+            row[f"{ty} known"] = known / n
+            row[f"{ty} rate"] = (r[f"{ty}_positive"] or 0) / known if known else None
+        rows.append(row)
+    pct = [c for c in rows[0] if c not in ("day", "predictions")] if rows else []
+    emit(rows, "table", percent=pct, console=console,
+         title="Per day: share of outcomes known so far, and the rate among them")
     emit(summary.completeness.to_pylist(), "table", percent=("known_share", "confirmed_rate"),
          title="Outcome completeness (confirmed-only rates are biased while truth is pending)",
          console=console)
     if summary.segments.num_rows:
-        emit(summary.segments.to_pylist(), "table", percent=("earlier_rate", "recent_rate"),
-             title="Confirmed rate per segment: earlier vs recent days", console=console)
+        seg = [
+            {**r, "change_pts": None if r["earlier_rate"] is None or r["recent_rate"] is None
+             else round(100 * (r["recent_rate"] - r["earlier_rate"]), 1)}
+            for r in summary.segments.to_pylist()
+        ]
+        emit(seg, "table", percent=("earlier_rate", "recent_rate"), console=console,
+             title="Confirmed rate per segment: earlier vs recent days (no test applied yet)")
 
 
 @app.command()

@@ -45,26 +45,47 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _conv(expr: str, dtype: str) -> str:
-    """SQL that converts ``expr`` to ``dtype``, or NULL where it cannot."""
+def _conv(expr: str, dtype: str, source: pa.DataType) -> tuple[str, str]:
+    """SQL converting ``expr`` (of Arrow type ``source``) to ``dtype``, NULL where it cannot.
+
+    Two stages, so the costly cast runs once per value: ``inner`` parses the
+    raw value; ``outer`` (a template over ``{v}``, the inner result) rejects
+    what parses but is not a valid observation.
+    """
+    text = pa.types.is_string(source) or pa.types.is_large_string(source)
     if dtype == "string":
-        return f"NULLIF(TRIM(CAST({expr} AS VARCHAR)), '')"
+        return (f"NULLIF(TRIM({expr}), '')" if text else f"CAST({expr} AS VARCHAR)"), "{v}"
     if dtype == "float":
         # NaN and infinity parse as doubles but are never a valid observation.
-        d = f"TRY_CAST({expr} AS DOUBLE)"
-        return f"CASE WHEN isfinite({d}) THEN {d} END"
+        return f"TRY_CAST({expr} AS DOUBLE)", "CASE WHEN isfinite({v}) THEN {v} END"
     if dtype == "int":
-        d = f"TRY_CAST({expr} AS DOUBLE)"
-        return f"CASE WHEN isfinite({d}) AND {d} = ROUND({d}) THEN CAST({d} AS BIGINT) END"
+        return (
+            f"TRY_CAST({expr} AS DOUBLE)",
+            "CASE WHEN isfinite({v}) AND {v} = ROUND({v}) THEN CAST({v} AS BIGINT) END",
+        )
     if dtype == "bool":
-        low = f"LOWER(TRIM(CAST({expr} AS VARCHAR)))"
-        return f"CASE WHEN {low} IN {_TRUE} THEN TRUE WHEN {low} IN {_FALSE} THEN FALSE END"
+        return (
+            f"LOWER(TRIM(CAST({expr} AS VARCHAR)))",
+            f"CASE WHEN {{v}} IN {_TRUE} THEN TRUE WHEN {{v}} IN {_FALSE} THEN FALSE END",
+        )
     if dtype == "timestamp":
-        # DuckDB also reads 'epoch' and 'infinity' as timestamps; a date must lead.
-        ts = f"TRY_CAST({expr} AS TIMESTAMPTZ)"
-        dated = f"regexp_matches(TRIM(CAST({expr} AS VARCHAR)), '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}')"
-        return f"CASE WHEN {dated} AND isfinite({ts}) THEN timezone('UTC', {ts}) END"
+        if pa.types.is_timestamp(source) or pa.types.is_date(source):
+            inner = f"CAST({expr} AS TIMESTAMPTZ)"
+        else:
+            # DuckDB also reads 'epoch' and 'infinity' as timestamps: a date must lead.
+            inner = (
+                f"CASE WHEN LEFT(TRIM(CAST({expr} AS VARCHAR)), 1) BETWEEN '0' AND '9' "
+                f"THEN TRY_CAST({expr} AS TIMESTAMPTZ) END"
+            )
+        return inner, "CASE WHEN isfinite({v}) THEN timezone('UTC', {v}) END"
     raise ValueError(dtype)
+
+
+def _present(expr: str, source: pa.DataType) -> str:
+    """SQL true where the raw value is there (not NULL, not blank text)."""
+    if pa.types.is_string(source) or pa.types.is_large_string(source):
+        return f"NULLIF(TRIM({expr}), '') IS NOT NULL"
+    return f"{expr} IS NOT NULL"
 
 
 _EXPECT = {
@@ -104,37 +125,35 @@ class _Checker:
                 f"missing required column(s) {missing}; the file has {sorted(present - {ROW})}",
                 source=self.source.name,
             )
-        # One pass finds, per column, the first row whose value does not convert.
-        probes = []
+        schema = self.source.table.schema
+        inner, outer, flags, probes = [], [], [], []
         for alias, (user, dtype) in columns.items():
+            first, finish = _conv(q(user), dtype, schema.field(user).type)
+            inner.append(f"{first} AS {q(alias)}, {_present(q(user), schema.field(user).type)} AS {q('p:' + alias)}")
+            outer.append(f"{finish.format(v=q(alias))} AS {q(alias)}")
+            flags.append(q("p:" + alias))
+            # Per column, the first row whose value does not convert, and the first
+            # empty row of a required column: one pass over the typed table.
+            probes.append(f"MIN({ROW}) FILTER (WHERE {q('p:' + alias)} AND {q(alias)} IS NULL)")
             probes.append(
-                f"MIN({ROW}) FILTER (WHERE {q(user)} IS NOT NULL AND "
-                f"NULLIF(TRIM(CAST({q(user)} AS VARCHAR)), '') IS NOT NULL AND "
-                f"({_conv(q(user), dtype)}) IS NULL) AS {q(alias)}"
+                f"MIN({ROW}) FILTER (WHERE NOT {q('p:' + alias)})" if alias in required else "NULL"
             )
-            if alias in required:
-                probes.append(
-                    f"MIN({ROW}) FILTER (WHERE ({_conv(q(user), dtype)}) IS NULL "
-                    f"AND NULLIF(TRIM(CAST({q(user)} AS VARCHAR)), '') IS NULL) "
-                    f"AS {q('null:' + alias)}"
-                )
-        found = self.con.execute(f"SELECT {', '.join(probes)} FROM src").fetchone() or ()
-        names = [p.rsplit(" AS ", 1)[1].strip('"') for p in probes]
-        bad = sorted((r, n) for r, n in zip(found, names, strict=True) if r is not None)
-        if bad:
-            row, name = bad[0]
-            if name.startswith("null:"):
-                alias = name.removeprefix("null:")
-                raise self.fail(row, columns[alias][0], "value is required but empty")
-            user, dtype = columns[name]
-            value = self.first(f"FROM src WHERE {ROW} = {row}", q(user))
-            raise self.fail(
-                row, user, f"expected {_EXPECT[dtype]}", value[1] if value else None
-            )
-        select = ", ".join(
-            f"{_conv(q(user), dtype)} AS {q(alias)}" for alias, (user, dtype) in columns.items()
+        self.con.execute(
+            f"CREATE TABLE typed AS SELECT {ROW}, {', '.join(outer)}, {', '.join(flags)} "
+            f"FROM (SELECT {ROW}, {', '.join(inner)} FROM src)"
         )
-        self.con.execute(f"CREATE TABLE typed AS SELECT {ROW}, {select} FROM src")
+        found = self.con.execute(f"SELECT {', '.join(probes)} FROM typed").fetchone() or ()
+        aliases = list(columns)
+        bad = sorted(
+            (row, aliases[k // 2], k % 2 == 1) for k, row in enumerate(found) if row is not None
+        )
+        if bad:
+            row, alias, empty = bad[0]
+            user, dtype = columns[alias]
+            if empty:
+                raise self.fail(row, user, "value is required but empty")
+            value = self.first(f"FROM src WHERE {ROW} = {row}", q(user))
+            raise self.fail(row, user, f"expected {_EXPECT[dtype]}", value[1] if value else None)
 
     def infer(self, user: str) -> str:
         """A dtype for a feature declared ``auto``: float, bool or string."""
@@ -146,9 +165,10 @@ class _Checker:
         if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
             return "float"
         for dtype in ("float", "bool"):
+            first, finish = _conv(q(user), dtype, arrow_type)
             ok = self.con.execute(
-                f"SELECT COUNT(*) FILTER (WHERE {q(user)} IS NOT NULL AND "
-                f"({_conv(q(user), dtype)}) IS NULL) = 0 FROM src"
+                f"SELECT COUNT(*) FILTER (WHERE {_present(q(user), arrow_type)} AND "
+                f"({finish.format(v='v')}) IS NULL) = 0 FROM (SELECT {first} AS v, {q(user)} FROM src)"
             ).fetchone()
             if ok and ok[0]:
                 return dtype

@@ -51,6 +51,12 @@ def summarize(store: Store, *, as_of: datetime | None = None, recent_days: int =
     j = _by_prediction(store, as_of, types)
     day = j.served_at.truncate("D").name("day")
     daily_aggs: dict[str, Any] = {"predictions": j.count()}
+    if types:
+        every = [j[f"known_{t}"].fill_null(0) for t in types]
+        final = every[0]
+        for k in every[1:]:
+            final = final * k
+        daily_aggs["all_known"] = final.sum()
     for t in types:
         daily_aggs[f"{t}_known"] = j[f"known_{t}"].fill_null(0).sum()
         daily_aggs[f"{t}_positive"] = (j[f"value_{t}"] == 1).cast("int64").sum()
