@@ -1,7 +1,7 @@
 """Drawing one period of recommendation events and their final outcomes.
 
 Everything is a whole-array NumPy operation; the only Python loops run over the
-30 (age group × preference × collection) cells that build the exposure tables.
+30 (age group x preference x collection) cells that build the exposure tables.
 
 Each concern (timestamps, ages, products, clicks, ...) draws from its own child
 stream of the period's ``SeedSequence``, and every stream draws the same number
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from seismo.simulate._outcomes import Final
 from seismo.simulate._population import (
     AGE_GROUPS,
-    AGE_SHARE,
     BASE_CTR,
     PREFERENCE_SHARE,
     PREFERENCES,
@@ -60,7 +60,6 @@ PREFERENCE_SUSTAINABLE = (1.4, 1.0, 0.65)
 
 _STREAMS = (
     "times",
-    "ages",
     "customers",
     "linger",
     "products",
@@ -80,21 +79,14 @@ _STREAMS = (
 class Events:
     """Rows of one period as index arrays, with outcomes as they finally are.
 
-    Timestamps are integer seconds since the epoch; an outcome timestamp is
-    meaningful only where its flag is true.
+    Timestamps are integer seconds since the epoch (``final.ts``).
     """
 
-    ts: np.ndarray
     customer: np.ndarray
     product: np.ndarray
     position: np.ndarray
     score: np.ndarray
-    clicked: np.ndarray
-    click_ts: np.ndarray
-    purchased: np.ndarray
-    purchase_ts: np.ndarray
-    returned: np.ndarray
-    return_ts: np.ndarray
+    final: Final
 
 
 def draw_events(
@@ -113,17 +105,22 @@ def draw_events(
     spring collection only. Segment purchase delays are a trait of the
     customers, not a shift in time, so they follow the scenario either way.
     """
-    rng = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, seed.spawn(len(_STREAMS)))}
+    rng = {
+        name: np.random.default_rng(s)
+        for name, s in zip(_STREAMS, seed.spawn(len(_STREAMS)), strict=True)
+    }
     start = int(scenario.start.timestamp())
     ts = _timestamps(rng["times"], scenario, start, first_day, days)
     n = ts.size
     day = (ts - start) // DAY  # relative to scenario.start, negative in the reference
 
-    age = rng["ages"].choice(len(AGE_GROUPS), size=n, p=np.asarray(AGE_SHARE)).astype(np.int8)
-    # Customers are sorted by age with a cumulative activity in (0, 1] per age
-    # block, so "age + u" lands in that age's block in proportion to activity.
-    keys = customers.age + customers.activity_cdf
-    customer = np.searchsorted(keys, age + rng["customers"].random(n), side="right")
+    # How many recommendations each customer gets, then dealt out in random
+    # order: the same law as drawing a customer per row, but without a binary
+    # search per row in a pool that outgrows the CPU cache at benchmark sizes.
+    visits = rng["customers"].multinomial(n, customers.traffic)
+    customer = np.repeat(np.arange(customers.traffic.size), visits)
+    rng["customers"].shuffle(customer)
+    age = customers.age[customer]
     preference = customers.preference[customer]
 
     summer_on = shifted and scenario.collection_changeover
@@ -170,12 +167,8 @@ def draw_events(
     returns = rng["returns"].random(n) < np.asarray(RETURN_RATE)[category]
     return_delay = rng["return_delay"].lognormal(np.log(6.0 * DAY), 0.5, size=n).astype(np.int64)
     returned = purchased & returns & (return_delay <= scenario.return_window.total_seconds())
-    return Events(
+    final = Final(
         ts=ts,
-        customer=customer,
-        product=product,
-        position=position,
-        score=score,
         clicked=clicked,
         click_ts=click_ts,
         purchased=purchased,
@@ -183,6 +176,7 @@ def draw_events(
         returned=returned,
         return_ts=purchase_ts + return_delay,
     )
+    return Events(customer=customer, product=product, position=position, score=score, final=final)
 
 
 def _timestamps(
@@ -251,7 +245,9 @@ class _ExposureTable:
             for p in range(len(PREFERENCES)):
                 for c in (0, 1):
                     idx = np.flatnonzero(catalog.collection == c)
-                    weight = catalog.popularity[idx] * np.exp(0.4 * YOUTH_AXIS[a] * catalog.youth[idx])
+                    weight = catalog.popularity[idx] * np.exp(
+                        0.4 * YOUTH_AXIS[a] * catalog.youth[idx]
+                    )
                     share = scenario.sustainable_share * pref_weight[p]
                     if exposure_shift and a == oldest and c == 1:
                         share *= scenario.shifted_sustainable_share / scenario.sustainable_share
@@ -266,7 +262,9 @@ class _ExposureTable:
         return cls(np.concatenate(keys), np.concatenate(product), np.asarray(mean_appeal))
 
 
-def _with_sustainable_share(weight: np.ndarray, sustainable: np.ndarray, share: float) -> np.ndarray:
+def _with_sustainable_share(
+    weight: np.ndarray, sustainable: np.ndarray, share: float
+) -> np.ndarray:
     """Rescale so sustainable items get exactly ``share`` of the exposure.
 
     Targeting the share directly (rather than letting it follow whatever the
@@ -274,8 +272,9 @@ def _with_sustainable_share(weight: np.ndarray, sustainable: np.ndarray, share: 
     summer replaces spring, so the only exposure shift is the planted one.
     """
     share = min(max(share, 0.0), 1.0)
-    eco, other = weight[sustainable].sum(), weight[~sustainable].sum()
+    eco, other = float(weight[sustainable].sum()), float(weight[~sustainable].sum())
     if eco == 0 or other == 0:
-        return weight / weight.sum()
-    prob = np.where(sustainable, weight * share / eco, weight * (1.0 - share) / other)
-    return prob / prob.sum()
+        prob = weight
+    else:
+        prob = np.where(sustainable, weight * share / eco, weight * (1.0 - share) / other)
+    return np.asarray(prob / prob.sum(), dtype=float)

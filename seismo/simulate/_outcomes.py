@@ -90,11 +90,11 @@ def final_from_table(table: pa.Table) -> Final:
 
     def seconds(name: str) -> np.ndarray:
         column = table[name].cast(pa.int64()).combine_chunks()
-        return column.fill_null(0).to_numpy(zero_copy_only=False)
+        return np.asarray(column.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
 
     def flag(name: str) -> np.ndarray:
         column = table[name].combine_chunks()
-        return column.to_numpy(zero_copy_only=False).astype(bool)
+        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=bool)
 
     return Final(
         ts=seconds("timestamp"),

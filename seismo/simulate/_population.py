@@ -110,10 +110,10 @@ BRANDS = (
 class Customers:
     """The customer pool; index ``i`` is customer ``ids[i]``.
 
-    Customers are grouped by age group (``age_start[a]:age_start[a+1]`` are the
-    customers of ``AGE_GROUPS[a]``) so a row can first draw its age group with
-    the traffic shares, then a customer inside it: that fixes the 25-34 traffic
-    share exactly in expectation whatever the pool's size.
+    ``traffic[i]`` is the chance a recommendation is shown to customer ``i``:
+    each age group's customers share that group's traffic share (in proportion
+    to their activity), which fixes the 25-34 share of traffic in expectation
+    whatever the pool's size.
     """
 
     ids: pa.Array
@@ -122,8 +122,7 @@ class Customers:
     region: np.ndarray
     customer_type: np.ndarray
     device: np.ndarray
-    age_start: np.ndarray
-    activity_cdf: np.ndarray  # per age group, cumulative activity, each block ending at 1
+    traffic: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -146,14 +145,10 @@ def draw_customers(rng: np.random.Generator, n: int) -> Customers:
     per_age = np.maximum(1, np.round(np.asarray(AGE_SHARE) * n).astype(np.int64))
     total = int(per_age.sum())
     age = np.repeat(np.arange(len(AGE_GROUPS), dtype=np.int8), per_age)
-    age_start = np.concatenate([[0], np.cumsum(per_age)])
     # A few customers account for much of the traffic, as on any shop.
     activity = rng.gamma(1.5, size=total)
-    cdf = np.empty(total)
-    for a in range(len(AGE_GROUPS)):
-        block = slice(age_start[a], age_start[a + 1])
-        c = np.cumsum(activity[block])
-        cdf[block] = c / c[-1]
+    group_activity = np.bincount(age, weights=activity, minlength=len(AGE_GROUPS))
+    traffic = np.asarray(AGE_SHARE)[age] * activity / group_activity[age]
     return Customers(
         ids=prefixed_ids("c", np.arange(1, total + 1)),
         age=age,
@@ -161,8 +156,7 @@ def draw_customers(rng: np.random.Generator, n: int) -> Customers:
         region=_categorical(rng, REGION_SHARE, total),
         customer_type=_categorical(rng, CUSTOMER_TYPE_SHARE, total),
         device=_categorical(rng, DEVICE_SHARE, total),
-        age_start=age_start,
-        activity_cdf=cdf,
+        traffic=traffic / traffic.sum(),
     )
 
 

@@ -39,12 +39,11 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from seismo.errors import ConfigError
 from seismo.simulate._events import Events, draw_events
-from seismo.simulate._outcomes import Final, Windows, final_from_table, known_columns
+from seismo.simulate._files import FILE_NAMES, write_simulation
+from seismo.simulate._outcomes import OUTCOME_COLUMNS, Windows, final_from_table, known_columns
 from seismo.simulate._population import (
     AGE_GROUPS,
     BRANDS,
@@ -99,12 +98,9 @@ COLUMNS = (
     "return_timestamp",
     "ground_truth_available",
 )
-#: File stem of each table ``write_simulation`` writes.
-FILE_NAMES = {
-    "export": "production-recommendations-sample",
-    "reference": "training-reference",
-    "truth": "final-outcomes",
-}
+
+#: The columns that do not change as outcomes arrive.
+_FIXED_COLUMNS = [name for name in COLUMNS if name not in OUTCOME_COLUMNS]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,8 +245,8 @@ def simulate(scenario: Scenario) -> Simulation:
     (574, 2800)
     >>> sim.export.column_names == list(COLUMNS)
     True
-    >>> sim.truth["ground_truth_available"].false_count
-    0
+    >>> bool(sim.truth["ground_truth_available"].to_numpy().all())
+    True
     """
     rows = scenario.per_day * (scenario.days + scenario.reference_days)
     population, export_seed, reference_seed = np.random.SeedSequence(scenario.seed).spawn(3)
@@ -262,11 +258,10 @@ def simulate(scenario: Scenario) -> Simulation:
         export_seed, scenario, customers, catalog, first_day=0, days=scenario.days, shifted=True
     )
     fixed = _fixed_columns(events, "r", scenario, customers, catalog)
-    final = _final(events)
     windows = scenario._windows()
     exported_at = scenario.exported_at
-    export = _table(fixed, known_columns(final, windows, int(exported_at.timestamp())))
-    truth = _table(fixed, known_columns(final, windows, None))
+    export = _table(fixed, known_columns(events.final, windows, int(exported_at.timestamp())))
+    truth = _table(fixed, known_columns(events.final, windows, None))
 
     ref_events = draw_events(
         reference_seed,
@@ -278,7 +273,7 @@ def simulate(scenario: Scenario) -> Simulation:
         shifted=False,
     )
     ref_fixed = _fixed_columns(ref_events, "t", scenario, customers, catalog)
-    reference = _table(ref_fixed, known_columns(_final(ref_events), windows, None))
+    reference = _table(ref_fixed, known_columns(ref_events.final, windows, None))
     return Simulation(export, reference, truth, exported_at, scenario)
 
 
@@ -293,8 +288,8 @@ def as_known_at(truth: pa.Table, at: datetime, scenario: Scenario) -> pa.Table:
     >>> as_known_at(sim.truth, sim.exported_at, sim.scenario).equals(sim.export)
     True
     >>> day1 = as_known_at(sim.truth, sim.scenario.start + timedelta(days=1), sim.scenario)
-    >>> day1.num_rows, day1["ground_truth_available"].true_count
-    (192, 0)
+    >>> day1.num_rows, int(day1["ground_truth_available"].to_numpy().sum())
+    (188, 0)
     """
     if at.tzinfo is None:
         raise ConfigError("at must be timezone-aware (e.g. tzinfo=UTC)")
@@ -302,35 +297,7 @@ def as_known_at(truth: pa.Table, at: datetime, scenario: Scenario) -> pa.Table:
     shown = truth["timestamp"].cast(pa.int64()).to_numpy() <= moment
     rows = truth.filter(pa.array(shown))
     known = known_columns(final_from_table(rows), scenario._windows(), moment)
-    return _table(rows.select(COLUMNS[:-7]), known)
-
-
-def write_simulation(
-    sim: Simulation,
-    out_dir: Path,
-    *,
-    fmt: Literal["csv", "parquet"] = "csv",
-    truth: bool = True,
-) -> dict[str, Path]:
-    """Write the tables under ``out_dir`` (created if missing); name → path."""
-    if fmt not in ("csv", "parquet"):
-        raise ConfigError(f"format must be 'csv' or 'parquet', got {fmt!r}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tables = {"export": sim.export, "reference": sim.reference}
-    if truth:
-        tables["truth"] = sim.truth
-    paths: dict[str, Path] = {}
-    for name, table in tables.items():
-        path = out_dir / f"{FILE_NAMES[name]}.{fmt}"
-        if fmt == "csv":
-            # Unquoted: no value contains a comma, quote or newline (brands are
-            # chosen so), and the plain file is what a spreadsheet user expects.
-            options = pacsv.WriteOptions(quoting_style="none")
-            pacsv.write_csv(table, path, write_options=options)
-        else:
-            pq.write_table(table, path, compression="zstd")
-        paths[name] = path
-    return paths
+    return _table(rows.select(_FIXED_COLUMNS), known)
 
 
 def write_scenario(
@@ -351,28 +318,16 @@ def write_scenario(
     return write_simulation(simulate(scenario), out_dir, fmt=fmt, truth=truth)
 
 
-def _final(events: Events) -> Final:
-    return Final(
-        ts=events.ts,
-        clicked=events.clicked,
-        click_ts=events.click_ts,
-        purchased=events.purchased,
-        purchase_ts=events.purchase_ts,
-        returned=events.returned,
-        return_ts=events.return_ts,
-    )
-
-
 def _fixed_columns(
     events: Events, prefix: str, scenario: Scenario, customers: Customers, catalog: Catalog
 ) -> dict[str, pa.Array]:
     """The columns that do not depend on when the table is exported."""
-    n = events.ts.size
+    n = events.final.ts.size
     c, p = events.customer, events.product
     brand_names = [name for name, _ in BRANDS]
     return {
         "recommendation_id": prefixed_ids(prefix, np.arange(1, n + 1)),
-        "timestamp": pa.array(events.ts, type=pa.timestamp("s", tz="UTC")),
+        "timestamp": pa.array(events.final.ts, type=pa.timestamp("s", tz="UTC")),
         "customer_id": customers.ids.take(pa.array(c)),
         "age_group": labels(AGE_GROUPS, customers.age[c]),
         "sustainability_preference": labels(PREFERENCES, customers.preference[c]),
@@ -396,4 +351,3 @@ def _table(fixed: dict[str, pa.Array] | pa.Table, known: dict[str, pa.Array]) ->
         fixed = {name: fixed[name] for name in fixed.column_names}
     columns = {**fixed, **known}
     return pa.table({name: columns[name] for name in COLUMNS})
-

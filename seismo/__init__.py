@@ -1,0 +1,44 @@
+"""seismo: monitor machine-learning models in production when the truth arrives late.
+
+The public API, re-exported here; implementation modules follow the pipeline
+``ingest → store → metrics → detect → alerts → present`` (plus ``simulate``).
+"""
+
+from __future__ import annotations
+
+from seismo.config import (
+    RECOMMENDATIONS,
+    Mapping,
+    OutcomeColumns,
+    OutcomeEvents,
+    OutcomeType,
+    PredictionColumns,
+    load_mapping,
+)
+from seismo.errors import ConfigError, InputError, RowError, SeismoError, StoreError
+from seismo.ingest import ingest
+from seismo.metrics.summary import Summary, summarize
+from seismo.store import BatchResult, Store, open_store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RECOMMENDATIONS",
+    "BatchResult",
+    "ConfigError",
+    "InputError",
+    "Mapping",
+    "OutcomeColumns",
+    "OutcomeEvents",
+    "OutcomeType",
+    "PredictionColumns",
+    "RowError",
+    "SeismoError",
+    "Store",
+    "StoreError",
+    "Summary",
+    "ingest",
+    "load_mapping",
+    "open_store",
+    "summarize",
+]
