@@ -27,6 +27,7 @@ test: $(STAMP)
 check: $(STAMP)
 	$(BIN)/ruff check seismo tests bench
 	$(BIN)/ruff format --check seismo tests bench
+	$(BIN)/mypy seismo
 
 clean:
 	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .hypothesis

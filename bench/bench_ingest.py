@@ -28,7 +28,10 @@ def make_files(rows: int, out: Path) -> dict[str, Path]:
     from seismo.simulate import Scenario, simulate, write_simulation
 
     out.mkdir(parents=True, exist_ok=True)
-    csv, parquet = out / "production-recommendations-sample.csv", out / "production-recommendations-sample.parquet"
+    csv, parquet = (
+        out / "production-recommendations-sample.csv",
+        out / "production-recommendations-sample.parquet",
+    )
     if not (csv.exists() and parquet.exists()):
         sim = simulate(Scenario(days=30, per_day=rows // 30, weekly_pattern=False))
         write_simulation(sim, out, fmt="csv", truth=False)
@@ -71,7 +74,9 @@ def main() -> None:
             Path(store).unlink(missing_ok=True)
         child = subprocess.run(
             [sys.executable, __file__, "--child", str(path), store],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         print(json.dumps({"format": fmt, **json.loads(child.stdout)}))
 

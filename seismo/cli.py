@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -47,7 +47,10 @@ StoreOpt = Annotated[
 ]
 AsOfOpt = Annotated[
     str | None,
-    typer.Option("--as-of", help="Answer as the store would have at this time (ISO 8601; a date means its end)."),
+    typer.Option(
+        "--as-of",
+        help="Answer as the store would have at this time (ISO 8601; a date means its end).",
+    ),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="table, json or csv.")]
 
@@ -72,7 +75,7 @@ def _format(value: str) -> Format:
     return value  # type: ignore[return-value]
 
 
-def _fail(exc: SeismoError) -> None:
+def _fail(exc: SeismoError) -> NoReturn:
     err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
     raise typer.Exit(2)
 
@@ -94,9 +97,11 @@ def _mapping_from_options(opts: dict[str, Any]) -> Mapping | None:
     for spec in opts["outcome_type"]:
         parts = spec.split(":")
         if len(parts) not in (2, 3):
-            raise typer.BadParameter(f"--outcome-type {spec!r}: use NAME:KIND[:WINDOW], e.g. default:label:90d")
+            raise typer.BadParameter(
+                f"--outcome-type {spec!r}: use NAME:KIND[:WINDOW], e.g. default:label:90d"
+            )
         window = parse_duration(parts[2]) if len(parts) == 3 else timedelta(days=1)
-        types.append(OutcomeType(name=parts[0], kind=parts[1], window=window))  # type: ignore[arg-type]
+        types.append(OutcomeType(name=parts[0], kind=parts[1], window=window))
     predictions = None
     if opts["id_column"]:
         predictions = PredictionColumns(
@@ -143,18 +148,30 @@ def ingest(
     model_name: Annotated[str | None, typer.Option(help="Model name (option mapping).")] = None,
     model_version: Annotated[str | None, typer.Option(help="Model version as a constant.")] = None,
     id_column: Annotated[str | None, typer.Option("--id", help="Prediction id column.")] = None,
-    timestamp_column: Annotated[str, typer.Option("--timestamp", help="Prediction time column.")] = "timestamp",
+    timestamp_column: Annotated[
+        str, typer.Option("--timestamp", help="Prediction time column.")
+    ] = "timestamp",
     model_version_column: Annotated[str | None, typer.Option("--model-version-column")] = None,
     entity_column: Annotated[str | None, typer.Option("--entity")] = None,
-    score_column: Annotated[str | None, typer.Option("--score", help="Score / probability / value column.")] = None,
-    label_column: Annotated[str | None, typer.Option("--label", help="Predicted class column.")] = None,
+    score_column: Annotated[
+        str | None, typer.Option("--score", help="Score / probability / value column.")
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option("--label", help="Predicted class column.")
+    ] = None,
     segment: Annotated[list[str], typer.Option(help="Segment column (repeat).")] = [],  # noqa: B006
     feature: Annotated[list[str], typer.Option(help="Feature column (repeat).")] = [],  # noqa: B006
-    outcome_id: Annotated[str | None, typer.Option(help="Outcome events: prediction id column.")] = None,
-    outcome_timestamp: Annotated[str, typer.Option(help="Outcome events: time column.")] = "timestamp",
+    outcome_id: Annotated[
+        str | None, typer.Option(help="Outcome events: prediction id column.")
+    ] = None,
+    outcome_timestamp: Annotated[
+        str, typer.Option(help="Outcome events: time column.")
+    ] = "timestamp",
     outcome_value: Annotated[str | None, typer.Option(help="Outcome events: value column.")] = None,
     outcome_label: Annotated[str | None, typer.Option(help="Outcome events: label column.")] = None,
-    outcome_type_column: Annotated[str | None, typer.Option(help="Outcome events: type column.")] = None,
+    outcome_type_column: Annotated[
+        str | None, typer.Option(help="Outcome events: type column.")
+    ] = None,
     outcome_type: Annotated[
         list[str], typer.Option(help="Declare an outcome type NAME:KIND[:WINDOW] (repeat).")
     ] = [],  # noqa: B006
@@ -174,24 +191,42 @@ def ingest(
     handle = _open(store)
     results, failed = [], 0
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-        console=err, transient=True, disable=not sys.stderr.isatty(),
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not sys.stderr.isatty(),
     ) as progress:
         task = progress.add_task("ingesting", total=len(paths))
         for path in paths:
             progress.update(task, description=f"ingesting {path.name}")
             try:
                 r = ingest_one(handle, path, mapping=chosen, exported_at=exported, shape=shape)
-                results.append({
-                    "file": str(path), "shape": r.shape, "rows": r.rows,
-                    "predictions_added": r.predictions_added, "outcomes_added": r.outcomes_added,
-                    "note": "already ingested" if r.already_ingested else "",
-                })
+                results.append(
+                    {
+                        "file": str(path),
+                        "shape": r.shape,
+                        "rows": r.rows,
+                        "predictions_added": r.predictions_added,
+                        "outcomes_added": r.outcomes_added,
+                        "note": "already ingested" if r.already_ingested else "",
+                    }
+                )
             except SeismoError as exc:
                 failed += 1
                 err.print(f"[bold red]error:[/] {exc}", highlight=False)
-                results.append({"file": str(path), "shape": "", "rows": 0, "predictions_added": 0,
-                                "outcomes_added": 0, "note": "rejected, nothing written"})
+                results.append(
+                    {
+                        "file": str(path),
+                        "shape": "",
+                        "rows": 0,
+                        "predictions_added": 0,
+                        "outcomes_added": 0,
+                        "note": "rejected, nothing written",
+                    }
+                )
             progress.advance(task)
     handle.close()
     emit(results, output, title="Ingested")
@@ -200,8 +235,12 @@ def ingest(
 
 
 @app.command()
-def status(store: StoreOpt = None, as_of: AsOfOpt = None, fmt: FormatOpt = "table",
-           recent_days: Annotated[int, typer.Option(help="Length of the recent window.")] = 10) -> None:
+def status(
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = "table",
+    recent_days: Annotated[int, typer.Option(help="Length of the recent window.")] = 10,
+) -> None:
     """What the store holds: volume per day, how much truth has arrived, first rates."""
     from seismo.metrics.summary import summarize
 
@@ -230,7 +269,8 @@ def _print_summary(summary: Any, output: Format) -> None:
         console.print("The store is empty.")
         return
     console.print(
-        f"[bold]{t['predictions']:,}[/] predictions from {t['first']:%Y-%m-%d} to {t['last']:%Y-%m-%d}"
+        f"[bold]{t['predictions']:,}[/] predictions from {t['first']:%Y-%m-%d}"
+        f" to {t['last']:%Y-%m-%d}"
         f" ({t['models']} model version(s))"
     )
     types = [r["outcome_type"] for r in summary.completeness.to_pylist()]
@@ -246,24 +286,44 @@ def _print_summary(summary: Any, output: Format) -> None:
             row[f"{ty} rate"] = (r[f"{ty}_positive"] or 0) / known if known else None
         rows.append(row)
     pct = [c for c in rows[0] if c not in ("day", "predictions")] if rows else []
-    emit(rows, "table", percent=pct, console=console,
-         title="Per day: share of outcomes known so far, and the rate among them")
-    emit(summary.completeness.to_pylist(), "table", percent=("known_share", "confirmed_rate"),
-         title="Outcome completeness (confirmed-only rates are biased while truth is pending)",
-         console=console)
+    emit(
+        rows,
+        "table",
+        percent=pct,
+        console=console,
+        title="Per day: share of outcomes known so far, and the rate among them",
+    )
+    emit(
+        summary.completeness.to_pylist(),
+        "table",
+        percent=("known_share", "confirmed_rate"),
+        title="Outcome completeness (confirmed-only rates are biased while truth is pending)",
+        console=console,
+    )
     if summary.segments.num_rows:
         seg = [
-            {**r, "change_pts": None if r["earlier_rate"] is None or r["recent_rate"] is None
-             else round(100 * (r["recent_rate"] - r["earlier_rate"]), 1)}
+            {
+                **r,
+                "change_pts": None
+                if r["earlier_rate"] is None or r["recent_rate"] is None
+                else round(100 * (r["recent_rate"] - r["earlier_rate"]), 1),
+            }
             for r in summary.segments.to_pylist()
         ]
-        emit(seg, "table", percent=("earlier_rate", "recent_rate"), console=console,
-             title="Confirmed rate per segment: earlier vs recent days (no test applied yet)")
+        emit(
+            seg,
+            "table",
+            percent=("earlier_rate", "recent_rate"),
+            console=console,
+            title="Confirmed rate per segment: earlier vs recent days (no test applied yet)",
+        )
 
 
 @app.command()
 def demo(
-    workspace: Annotated[Path, typer.Option(help="Folder for the data and the store.")] = Path("seismo-workspace"),
+    workspace: Annotated[Path, typer.Option(help="Folder for the data and the store.")] = Path(
+        "seismo-workspace"
+    ),
     days: int = 30,
     per_day: Annotated[int, typer.Option(help="Recommendations per day.")] = 3000,
     seed: int = 0,
@@ -293,7 +353,10 @@ def demo(
     except SeismoError as exc:
         _fail(exc)
     _print_summary(summary, "table")
-    console.print(f"\nNext: [bold]seismo status --store {store_path} --as-of 2026-06-05[/] replays an earlier day.")
+    console.print(
+        f"\nNext: [bold]seismo status --store {store_path} --as-of 2026-06-05[/]"
+        " replays an earlier day."
+    )
 
 
 def _register_simulate() -> None:

@@ -214,9 +214,7 @@ RECOMMENDATIONS = Mapping(
     final="ground_truth_available",
     outcome_types=(
         OutcomeType(name="click", window=timedelta(minutes=30), description="click on the item"),
-        OutcomeType(
-            name="purchase", window=timedelta(days=12), description="purchase of the item"
-        ),
+        OutcomeType(name="purchase", window=timedelta(days=12), description="purchase of the item"),
         OutcomeType(
             name="return",
             window=timedelta(days=14),

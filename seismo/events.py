@@ -29,7 +29,9 @@ class Source:
         """The line in the file of data row ``row`` (the header is line 1)."""
         return row + 1 if self.is_csv else None
 
-    def row_error(self, row: int, column: str | None, reason: str, value: object = None) -> RowError:
+    def row_error(
+        self, row: int, column: str | None, reason: str, value: object = None
+    ) -> RowError:
         return RowError(
             reason, source=self.name, row=row, column=column, value=value, line=self.line_of(row)
         )

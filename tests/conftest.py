@@ -29,7 +29,9 @@ def _pg_unavailable() -> str | None:
         with psycopg.connect(PG_URL.split("?")[0], connect_timeout=3) as con:
             con.execute("SELECT 1")
     except Exception as exc:  # any connection failure means: skip, and say why
-        return f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}: {str(exc).strip()[:120]}"
+        return (
+            f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}: {str(exc).strip()[:120]}"
+        )
     return None
 
 

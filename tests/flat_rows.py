@@ -8,10 +8,30 @@ import numpy as np
 import pyarrow as pa
 
 COLUMNS = [
-    "recommendation_id", "timestamp", "customer_id", "age_group", "sustainability_preference",
-    "region", "customer_type", "device", "product_id", "category", "brand", "is_sustainable",
-    "price_eur", "collection", "position", "model_version", "score", "clicked", "click_timestamp",
-    "purchased", "purchase_timestamp", "returned", "return_timestamp", "ground_truth_available",
+    "recommendation_id",
+    "timestamp",
+    "customer_id",
+    "age_group",
+    "sustainability_preference",
+    "region",
+    "customer_type",
+    "device",
+    "product_id",
+    "category",
+    "brand",
+    "is_sustainable",
+    "price_eur",
+    "collection",
+    "position",
+    "model_version",
+    "score",
+    "clicked",
+    "click_timestamp",
+    "purchased",
+    "purchase_timestamp",
+    "returned",
+    "return_timestamp",
+    "ground_truth_available",
 ]
 
 
@@ -31,23 +51,34 @@ def valid_flat(n: int = 20, seed: int = 1, *, start: datetime = datetime(2026, 5
         returned = {0: 0, 1: 0, 2: 1, 3: None}[int(state)]
         p_ts = ts + timedelta(days=2) if purchased else None
         r_ts = p_ts + timedelta(days=5) if returned else None
-        rows.append({
-            "recommendation_id": f"r{i:04d}", "timestamp": _iso(ts), "customer_id": f"c{i % 7}",
-            "age_group": ["18-24", "25-34", "35-44", "45-54", "55+"][i % 5],
-            "sustainability_preference": ["high", "medium", "low"][i % 3],
-            "region": ["DE", "FR", "NL"][i % 3], "customer_type": ["new", "returning"][i % 2],
-            "device": ["mobile", "desktop", "app"][i % 3], "product_id": f"p{i % 11}",
-            "category": ["dresses", "knitwear", "tops"][i % 3], "brand": f"B{i % 4}",
-            "is_sustainable": ["true", "false"][i % 2], "price_eur": f"{20 + i * 1.5:.2f}",
-            "collection": "spring", "position": str(1 + i % 10), "model_version": "rec-2026.04",
-            "score": f"{rng.random():.4f}", "clicked": str(clicked),
-            "click_timestamp": _iso(ts + timedelta(minutes=2)) if clicked else None,
-            "purchased": None if purchased is None else str(purchased),
-            "purchase_timestamp": _iso(p_ts),
-            "returned": None if returned is None else str(returned),
-            "return_timestamp": _iso(r_ts),
-            "ground_truth_available": "false" if purchased is None else "true",
-        })
+        rows.append(
+            {
+                "recommendation_id": f"r{i:04d}",
+                "timestamp": _iso(ts),
+                "customer_id": f"c{i % 7}",
+                "age_group": ["18-24", "25-34", "35-44", "45-54", "55+"][i % 5],
+                "sustainability_preference": ["high", "medium", "low"][i % 3],
+                "region": ["DE", "FR", "NL"][i % 3],
+                "customer_type": ["new", "returning"][i % 2],
+                "device": ["mobile", "desktop", "app"][i % 3],
+                "product_id": f"p{i % 11}",
+                "category": ["dresses", "knitwear", "tops"][i % 3],
+                "brand": f"B{i % 4}",
+                "is_sustainable": ["true", "false"][i % 2],
+                "price_eur": f"{20 + i * 1.5:.2f}",
+                "collection": "spring",
+                "position": str(1 + i % 10),
+                "model_version": "rec-2026.04",
+                "score": f"{rng.random():.4f}",
+                "clicked": str(clicked),
+                "click_timestamp": _iso(ts + timedelta(minutes=2)) if clicked else None,
+                "purchased": None if purchased is None else str(purchased),
+                "purchase_timestamp": _iso(p_ts),
+                "returned": None if returned is None else str(returned),
+                "return_timestamp": _iso(r_ts),
+                "ground_truth_available": "false" if purchased is None else "true",
+            }
+        )
     return pa.Table.from_pylist(rows, schema=pa.schema([(c, pa.string()) for c in COLUMNS]))
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from flat_rows import valid_flat, with_value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flat_rows import valid_flat, with_value
 from seismo.errors import InputError, RowError
 from seismo.ingest import ingest
 from seismo.store import Store, open_store
@@ -75,7 +75,11 @@ def test_duplicate_id_names_both_rows(seeded: Store, tmp_path: Path) -> None:
     before = snapshot(seeded)
     with pytest.raises(RowError, match=r"duplicate id \(first seen on row 3\)") as info:
         ingest(seeded, write(table, tmp_path / "dup.csv"))
-    assert (info.value.row, info.value.column, info.value.value) == (9, "recommendation_id", "r0002")
+    assert (info.value.row, info.value.column, info.value.value) == (
+        9,
+        "recommendation_id",
+        "r0002",
+    )
     assert snapshot(seeded) == before
 
 
@@ -102,10 +106,12 @@ def test_missing_columns_are_listed(seeded: Store, tmp_path: Path) -> None:
         (b"", "file is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "not a CSV file"),
         (b"just some prose, not a table\n", "missing required column"),
-        ("recommendation_id,timestamp\n".encode(), "no data rows"),
+        (b"recommendation_id,timestamp\n", "no data rows"),
     ],
 )
-def test_files_that_are_not_usable(seeded: Store, tmp_path: Path, content: bytes, words: str) -> None:
+def test_files_that_are_not_usable(
+    seeded: Store, tmp_path: Path, content: bytes, words: str
+) -> None:
     path = tmp_path / "odd.csv"
     path.write_bytes(content)
     before = snapshot(seeded)
@@ -135,11 +141,16 @@ def test_failure_after_schema_change_rolls_back_everything(store: Store, tmp_pat
 
     events = replace(
         RECOMMENDATIONS,
-        outcomes=OutcomeEvents(id="recommendation_id", timestamp="at", type="click", value="clicked"),
+        outcomes=OutcomeEvents(
+            id="recommendation_id", timestamp="at", type="click", value="clicked"
+        ),
     )
     # The click on r0003 arrives first, time-stamped before the recommendation will be.
-    ingest(store, pa.table({"recommendation_id": ["r0003"], "at": ["2026-05-12T00:05:00Z"], "clicked": [1]}),
-           mapping=events)
+    ingest(
+        store,
+        pa.table({"recommendation_id": ["r0003"], "at": ["2026-05-12T00:05:00Z"], "clicked": [1]}),
+        mapping=events,
+    )
     spec = RECOMMENDATIONS.predictions
     assert spec is not None
     with_colour = replace(
@@ -157,7 +168,9 @@ def test_failure_after_schema_change_rolls_back_everything(store: Store, tmp_pat
 
 BAD_VALUES = {
     "timestamp": st.from_regex(r"\A[a-z]{2,8}( [0-9]{1,2})?\Z").filter(lambda s: s != "now"),
-    "price_eur": st.from_regex(r"\A[a-zA-Z][a-zA-Z0-9 ]{0,6}\Z").filter(lambda s: s.lower() not in ("inf", "nan", "infinity")),
+    "price_eur": st.from_regex(r"\A[a-zA-Z][a-zA-Z0-9 ]{0,6}\Z").filter(
+        lambda s: s.lower() not in ("inf", "nan", "infinity")
+    ),
     "position": st.sampled_from(["1.5", "two", "3rd", "0x10", "9.99"]),
     "is_sustainable": st.sampled_from(["maybe", "2", "ja", "-"]),
     "clicked": st.sampled_from(["2", "-1", "0.5", "yes please"]),
@@ -166,13 +179,17 @@ BAD_VALUES = {
 }
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     column=st.sampled_from(sorted(BAD_VALUES)),
     row=st.integers(2, 20),
     data=st.data(),
 )
-def test_generated_bad_rows_are_pinpointed(tmp_path: Path, column: str, row: int, data: st.DataObject) -> None:
+def test_generated_bad_rows_are_pinpointed(
+    tmp_path: Path, column: str, row: int, data: st.DataObject
+) -> None:
     """Hypothesis corrupts one field of one row: the error names exactly that row and column."""
     value = data.draw(BAD_VALUES[column])
     table = valid_flat()

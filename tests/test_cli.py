@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pyarrow.csv as pacsv
 import pytest
+from flat_rows import valid_flat, with_value
 from typer.testing import CliRunner
 
-from flat_rows import valid_flat, with_value
 from seismo.cli import app
 
 runner = CliRunner()
@@ -35,7 +35,9 @@ def test_every_command_has_help() -> None:
 
 def test_simulate_ingest_status_round(tmp_path: Path) -> None:
     store = str(tmp_path / "s.duckdb")
-    code, out, err = run("simulate", "--out", str(tmp_path / "data"), "--days", "5", "--per-day", "200")
+    code, out, err = run(
+        "simulate", "--out", str(tmp_path / "data"), "--days", "5", "--per-day", "200"
+    )
     assert code == 0, err
     export = tmp_path / "data" / "production-recommendations-sample.csv"
     assert export.exists() and (tmp_path / "data" / "training-reference.csv").exists()
@@ -66,9 +68,13 @@ def test_simulate_ingest_status_round(tmp_path: Path) -> None:
 def test_bad_input_exits_2_and_names_row_and_column(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     pacsv.write_csv(with_value(valid_flat(), 6, "price_eur", "cheap"), path)
-    code, out, err = run("ingest", str(path), "--store", str(tmp_path / "s.duckdb"), "--format", "json")
+    code, out, err = run(
+        "ingest", str(path), "--store", str(tmp_path / "s.duckdb"), "--format", "json"
+    )
     assert code == 2
-    assert "row 6 (line 7), column 'price_eur': expected a number (value 'cheap')" in " ".join(err.split())
+    assert "row 6 (line 7), column 'price_eur': expected a number (value 'cheap')" in " ".join(
+        err.split()
+    )
     assert json.loads(out)[0]["note"] == "rejected, nothing written"
 
 
@@ -84,11 +90,35 @@ def test_option_mapping_for_an_arbitrary_model(tmp_path: Path) -> None:
     actuals.write_text("forecast_id,known_at,units\nf1,2026-03-02T00:00:00Z,131\n")
     store = str(tmp_path / "s.duckdb")
     common = ["--store", store, "--model-name", "demand", "--outcome-type", "units:value:2d"]
-    code, _, err = run("ingest", str(preds), *common, "--id", "forecast_id", "--timestamp", "made_at",
-                       "--score", "predicted_units", "--model-version-column", "version", "--segment", "store")
+    code, _, err = run(
+        "ingest",
+        str(preds),
+        *common,
+        "--id",
+        "forecast_id",
+        "--timestamp",
+        "made_at",
+        "--score",
+        "predicted_units",
+        "--model-version-column",
+        "version",
+        "--segment",
+        "store",
+    )
     assert code == 0, err
-    code, out, err = run("ingest", str(actuals), *common, "--outcome-id", "forecast_id",
-                         "--outcome-timestamp", "known_at", "--outcome-value", "units", "--format", "json")
+    code, out, err = run(
+        "ingest",
+        str(actuals),
+        *common,
+        "--outcome-id",
+        "forecast_id",
+        "--outcome-timestamp",
+        "known_at",
+        "--outcome-value",
+        "units",
+        "--format",
+        "json",
+    )
     assert code == 0, err
     assert json.loads(out)[0]["outcomes_added"] == 1
 

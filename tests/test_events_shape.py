@@ -24,29 +24,36 @@ def credit_data(n: int = 400, seed: int = 7) -> tuple[pa.Table, pa.Table]:
     start = datetime(2026, 1, 1)
     decided = [start + timedelta(seconds=int(s)) for s in np.sort(rng.uniform(0, 20 * 86400, n))]
     p = rng.beta(2, 8, n)
-    decisions = pa.table({
-        "application_id": [f"app-{i:05d}" for i in range(n)],
-        "decided_at": pa.array(decided, pa.timestamp("s")),
-        "model": ["credit-v2"] * n,
-        "customer_id": [f"c{i % 97}" for i in range(n)],
-        "region": rng.choice(["north", "south", "east"], n),
-        "channel": rng.choice(["web", "branch"], n),
-        "income": np.round(rng.lognormal(10.5, 0.4, n), 2),
-        "age": rng.integers(18, 80, n),
-        "employment": rng.choice(["salaried", "self-employed", "retired"], n),
-        "p_default": np.round(p, 4),
-        "decision": np.where(p > 0.3, "decline", "approve"),
-    })
+    decisions = pa.table(
+        {
+            "application_id": [f"app-{i:05d}" for i in range(n)],
+            "decided_at": pa.array(decided, pa.timestamp("s")),
+            "model": ["credit-v2"] * n,
+            "customer_id": [f"c{i % 97}" for i in range(n)],
+            "region": rng.choice(["north", "south", "east"], n),
+            "channel": rng.choice(["web", "branch"], n),
+            "income": np.round(rng.lognormal(10.5, 0.4, n), 2),
+            "age": rng.integers(18, 80, n),
+            "employment": rng.choice(["salaried", "self-employed", "retired"], n),
+            "p_default": np.round(p, 4),
+            "decision": np.where(p > 0.3, "decline", "approve"),
+        }
+    )
     labelled = rng.random(n) < 0.7
     idx = np.flatnonzero(labelled)
-    labels = pa.table({
-        "application_id": [f"app-{i:05d}" for i in idx],
-        "labelled_at": pa.array(
-            [decided[i] + timedelta(days=int(d)) for i, d in zip(idx, rng.integers(30, 100, idx.size), strict=True)],
-            pa.timestamp("s"),
-        ),
-        "defaulted": (rng.random(idx.size) < p[idx]).astype(np.int64),
-    })
+    labels = pa.table(
+        {
+            "application_id": [f"app-{i:05d}" for i in idx],
+            "labelled_at": pa.array(
+                [
+                    decided[i] + timedelta(days=int(d))
+                    for i, d in zip(idx, rng.integers(30, 100, idx.size), strict=True)
+                ],
+                pa.timestamp("s"),
+            ),
+            "defaulted": (rng.random(idx.size) < p[idx]).astype(np.int64),
+        }
+    )
     return decisions, labels
 
 
@@ -62,8 +69,10 @@ def test_credit_classifier_predictions_and_late_labels(store: Store, tmp_path: P
     assert (r2.shape, r2.outcomes_added) == ("outcomes", labels.num_rows)
 
     assert store.attributes() == {
-        "region": ("segment", "string"), "channel": ("segment", "string"),
-        "income": ("feature", "float"), "age": ("feature", "int"),
+        "region": ("segment", "string"),
+        "channel": ("segment", "string"),
+        "income": ("feature", "float"),
+        "age": ("feature", "int"),
         "employment": ("feature", "string"),
     }
     stored = store.predictions().order_by("prediction_id").to_pyarrow()
@@ -73,7 +82,9 @@ def test_credit_classifier_predictions_and_late_labels(store: Store, tmp_path: P
     assert stored.column("age").to_pylist() == decisions.column("age").to_pylist()
 
     outs = store.outcomes().order_by("prediction_id").to_pyarrow()
-    assert outs.column("value").to_pylist() == [float(v) for v in labels.column("defaulted").to_pylist()]
+    assert outs.column("value").to_pylist() == [
+        float(v) for v in labels.column("defaulted").to_pylist()
+    ]
     assert store.outcome_types()["default_90d"].window == timedelta(days=120)
 
 
@@ -102,19 +113,23 @@ def test_outcome_before_its_prediction_is_rejected_against_the_store(store: Stor
 
 def test_unknown_outcome_type_names_the_row(store: Store) -> None:
     mapping = load_mapping(EXAMPLE)
-    events = pa.table({
-        "application_id": ["a1", "a2", "a3"],
-        "labelled_at": ["2026-02-01T00:00:00Z"] * 3,
-        "kind": ["default_90d", "default_90d", "fraud"],
-        "defaulted": [0, 1, 1],
-    })
+    events = pa.table(
+        {
+            "application_id": ["a1", "a2", "a3"],
+            "labelled_at": ["2026-02-01T00:00:00Z"] * 3,
+            "kind": ["default_90d", "default_90d", "fraud"],
+            "defaulted": [0, 1, 1],
+        }
+    )
     from dataclasses import replace
 
     from seismo.config import OutcomeEvents
 
     by_column = replace(
         mapping,
-        outcomes=OutcomeEvents(id="application_id", timestamp="labelled_at", type_column="kind", value="defaulted"),
+        outcomes=OutcomeEvents(
+            id="application_id", timestamp="labelled_at", type_column="kind", value="defaulted"
+        ),
     )
     with pytest.raises(RowError) as info:
         ingest(store, events, mapping=by_column)

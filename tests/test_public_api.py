@@ -16,7 +16,8 @@ def test_every_public_class_and_function_is_in_all() -> None:
     import types
 
     public = {
-        n for n, v in vars(seismo).items()
+        n
+        for n, v in vars(seismo).items()
         if not n.startswith("_") and not isinstance(v, types.ModuleType) and n != "annotations"
     }
     assert public == set(seismo.__all__)

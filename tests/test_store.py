@@ -36,13 +36,19 @@ def normalised(table: pa.Table) -> list[tuple[object, ...]]:
             col = col.cast(pa.timestamp("s"))
             values = col.to_pylist()
         elif name.endswith("timestamp"):
-            values = [None if v is None else datetime.fromisoformat(v.replace("Z", "")) for v in col.cast(pa.string()).to_pylist()]
+            values = [
+                None if v is None else datetime.fromisoformat(v.replace("Z", ""))
+                for v in col.cast(pa.string()).to_pylist()
+            ]
         elif pa.types.is_boolean(col.type):
             values = col.to_pylist()
         elif name in NUMERIC:
             values = [None if v is None else float(v) for v in col.cast(pa.string()).to_pylist()]
         elif name in BOOLS:
-            values = [None if v is None else v in ("true", "True", "1") for v in col.cast(pa.string()).to_pylist()]
+            values = [
+                None if v is None else v in ("true", "True", "1")
+                for v in col.cast(pa.string()).to_pylist()
+            ]
         else:
             values = col.cast(pa.string()).to_pylist()
         columns.append(values)
@@ -50,10 +56,30 @@ def normalised(table: pa.Table) -> list[tuple[object, ...]]:
 
 
 RECOMMENDATIONS_COLUMNS = [
-    "recommendation_id", "timestamp", "customer_id", "age_group", "sustainability_preference",
-    "region", "customer_type", "device", "product_id", "category", "brand", "is_sustainable",
-    "price_eur", "collection", "position", "model_version", "score", "clicked", "click_timestamp",
-    "purchased", "purchase_timestamp", "returned", "return_timestamp", "ground_truth_available",
+    "recommendation_id",
+    "timestamp",
+    "customer_id",
+    "age_group",
+    "sustainability_preference",
+    "region",
+    "customer_type",
+    "device",
+    "product_id",
+    "category",
+    "brand",
+    "is_sustainable",
+    "price_eur",
+    "collection",
+    "position",
+    "model_version",
+    "score",
+    "clicked",
+    "click_timestamp",
+    "purchased",
+    "purchase_timestamp",
+    "returned",
+    "return_timestamp",
+    "ground_truth_available",
 ]
 NUMERIC = {"price_eur", "position", "score", "clicked", "purchased", "returned"}
 BOOLS = {"is_sustainable", "ground_truth_available"}
@@ -76,11 +102,17 @@ def test_what_goes_in_comes_out(store: Store, sim: Simulation, tmp_path: Path, f
     assert normalised(store.flat(RECOMMENDATIONS)) == normalised(sim.export)
 
 
-def test_frames_from_pandas_polars_and_arrow_give_the_same_store(store: Store, sim: Simulation) -> None:
+def test_frames_from_pandas_polars_and_arrow_give_the_same_store(
+    store: Store, sim: Simulation
+) -> None:
     import polars as pl
 
     third = sim.export.num_rows // 3
-    parts = [sim.export.slice(0, third), sim.export.slice(third, third), sim.export.slice(2 * third)]
+    parts = [
+        sim.export.slice(0, third),
+        sim.export.slice(third, third),
+        sim.export.slice(2 * third),
+    ]
     ingest(store, parts[0].to_pandas(), exported_at=sim.exported_at)
     ingest(store, pl.from_arrow(parts[1]), exported_at=sim.exported_at)
     ingest(store, parts[2], exported_at=sim.exported_at)
@@ -103,7 +135,9 @@ def test_reingesting_adds_nothing(store: Store, sim: Simulation, tmp_path: Path)
     assert first.outcomes_added == counts[1]
 
 
-def test_later_export_fills_pending_outcomes_without_duplicates(store: Store, sim: Simulation) -> None:
+def test_later_export_fills_pending_outcomes_without_duplicates(
+    store: Store, sim: Simulation
+) -> None:
     early_at = SCENARIO.start + timedelta(days=5)
     early = sim.known_at(early_at)
     ingest(store, early, exported_at=early_at)
@@ -113,14 +147,21 @@ def test_later_export_fills_pending_outcomes_without_duplicates(store: Store, si
     assert late.predictions_added == sim.export.num_rows - early.num_rows
     assert store.count("predictions") == sim.export.num_rows
     assert normalised(store.flat(RECOMMENDATIONS)) == normalised(sim.export)
-    # Some of the early rows' pending outcomes arrived; what is still pending is what the late export says.
+    # Some of the early rows' pending outcomes arrived;
+    # what is still pending is what the late export says.
     pending_after = _pending(store, early_ids)
-    in_export = sim.export.filter(pc.is_in(sim.export.column("recommendation_id"), pa.array(sorted(early_ids))))
-    assert pending_after == sum(in_export.column(c).null_count for c in ("clicked", "purchased", "returned"))
+    in_export = sim.export.filter(
+        pc.is_in(sim.export.column("recommendation_id"), pa.array(sorted(early_ids)))
+    )
+    assert pending_after == sum(
+        in_export.column(c).null_count for c in ("clicked", "purchased", "returned")
+    )
     assert pending_after < pending_before
 
 
-def test_an_older_export_arriving_late_loses_nothing_confirmed(store: Store, sim: Simulation) -> None:
+def test_an_older_export_arriving_late_loses_nothing_confirmed(
+    store: Store, sim: Simulation
+) -> None:
     ingest(store, sim.export, exported_at=sim.exported_at)
     early_at = SCENARIO.start + timedelta(days=4)
     result = ingest(store, sim.known_at(early_at), exported_at=early_at)

@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from seismo.config import Mapping, OutcomeType
-from seismo.errors import ConfigError, InputError, RowError  # noqa: F401
+from seismo.errors import ConfigError, InputError, RowError
 from seismo.events import ROW, Batch, Source
 from seismo.store.schema import CORE_PREDICTION_COLUMNS
 
@@ -129,7 +129,10 @@ class _Checker:
         inner, outer, flags, probes = [], [], [], []
         for alias, (user, dtype) in columns.items():
             first, finish = _conv(q(user), dtype, schema.field(user).type)
-            inner.append(f"{first} AS {q(alias)}, {_present(q(user), schema.field(user).type)} AS {q('p:' + alias)}")
+            inner.append(
+                f"{first} AS {q(alias)}, "
+                f"{_present(q(user), schema.field(user).type)} AS {q('p:' + alias)}"
+            )
             outer.append(f"{finish.format(v=q(alias))} AS {q(alias)}")
             flags.append(q("p:" + alias))
             # Per column, the first row whose value does not convert, and the first
@@ -168,7 +171,8 @@ class _Checker:
             first, finish = _conv(q(user), dtype, arrow_type)
             ok = self.con.execute(
                 f"SELECT COUNT(*) FILTER (WHERE {_present(q(user), arrow_type)} AND "
-                f"({finish.format(v='v')}) IS NULL) = 0 FROM (SELECT {first} AS v, {q(user)} FROM src)"
+                f"({finish.format(v='v')}) IS NULL) = 0 "
+                f"FROM (SELECT {first} AS v, {q(user)} FROM src)"
             ).fetchone()
             if ok and ok[0]:
                 return dtype
@@ -197,15 +201,31 @@ def prepare(
         types = {t.name: t for t in (*store_types.values(), *mapping.outcome_types)}
         if shape == "outcomes":
             outcomes = _outcome_events(checker, mapping, types)
-            return Batch(source, shape, _batch_id(source, mapping, exported_at), None, {},
-                         outcomes, mapping.outcome_types, None)
+            return Batch(
+                source,
+                shape,
+                _batch_id(source, mapping, exported_at),
+                None,
+                {},
+                outcomes,
+                mapping.outcome_types,
+                None,
+            )
         predictions, attributes = _predictions(checker, mapping, store_attributes)
         outcomes = None
         if shape == "flat":
             exported_at = _exported_at(checker, mapping, exported_at)
             outcomes = _flat_outcomes(checker, mapping, types, exported_at)
-        return Batch(source, shape, _batch_id(source, mapping, exported_at), predictions,
-                     attributes, outcomes, mapping.outcome_types, exported_at)
+        return Batch(
+            source,
+            shape,
+            _batch_id(source, mapping, exported_at),
+            predictions,
+            attributes,
+            outcomes,
+            mapping.outcome_types,
+            exported_at,
+        )
     finally:
         checker.close()
 
@@ -221,7 +241,11 @@ def _choose_shape(mapping: Mapping, columns: set[str], shape: str, name: str) ->
     if p and {p.id, p.timestamp} <= columns:
         return "flat" if mapping.outcome_columns else "predictions"
     o = mapping.outcomes
-    if o and {o.id, o.timestamp} <= columns and not (p and p.id in columns and p.timestamp in columns):
+    if (
+        o
+        and {o.id, o.timestamp} <= columns
+        and not (p and p.id in columns and p.timestamp in columns)
+    ):
         return "outcomes"
     wanted = []
     if p:
@@ -245,13 +269,15 @@ def _predictions(
         attributes[name] = ("segment", "string")
     for name, dtype in spec.features.items():
         known = store_attributes.get(name)
+        resolved: str = dtype
         if dtype == "auto":
-            dtype = known[1] if known else checker.infer(name) if name in checker.source.table.column_names else "string"
+            present = name in checker.source.table.column_names
+            resolved = known[1] if known else checker.infer(name) if present else "string"
         elif known and known[1] != dtype:
             raise ConfigError(
                 f"feature {name!r} is declared {dtype} but the store already holds it as {known[1]}"
             )
-        attributes[name] = ("feature", dtype)
+        attributes[name] = ("feature", resolved)
     for name in attributes:
         if name in CORE_PREDICTION_COLUMNS:
             raise ConfigError(
@@ -259,7 +285,9 @@ def _predictions(
             )
         known = store_attributes.get(name)
         if known and known[0] != attributes[name][0]:
-            raise ConfigError(f"column {name!r} is a {known[0]} in the store, not a {attributes[name][0]}")
+            raise ConfigError(
+                f"column {name!r} is a {known[0]} in the store, not a {attributes[name][0]}"
+            )
         columns[name] = (name, attributes[name][1])
     for oc in mapping.outcome_columns:
         columns[f"__v:{oc.type}"] = (oc.value, "float")
@@ -288,7 +316,9 @@ def _predictions(
     for core in ("entity_id", "item_id", "score", "label", "latency_ms", "status"):
         core_select.append(core if core in columns else f"NULL AS {core}")
     select = [ROW, *core_select, *(q(a) for a in attributes)]
-    table = checker.con.sql(f"SELECT {', '.join(select)} FROM typed ORDER BY {ROW}").to_arrow_table()
+    table = checker.con.sql(
+        f"SELECT {', '.join(select)} FROM typed ORDER BY {ROW}"
+    ).to_arrow_table()
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
     table = table.cast(_prediction_schema(table.schema, attributes))
@@ -298,9 +328,16 @@ def _predictions(
 def _prediction_schema(schema: pa.Schema, attributes: dict[str, tuple[str, str]]) -> pa.Schema:
     arrow = {"string": pa.string(), "float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}
     fixed = {
-        "prediction_id": pa.string(), "served_at": pa.timestamp("us"), "model_name": pa.string(),
-        "model_version": pa.string(), "entity_id": pa.string(), "item_id": pa.string(),
-        "score": pa.float64(), "label": pa.string(), "latency_ms": pa.float64(), "status": pa.string(),
+        "prediction_id": pa.string(),
+        "served_at": pa.timestamp("us"),
+        "model_name": pa.string(),
+        "model_version": pa.string(),
+        "entity_id": pa.string(),
+        "item_id": pa.string(),
+        "score": pa.float64(),
+        "label": pa.string(),
+        "latency_ms": pa.float64(),
+        "status": pa.string(),
     }
     fixed[ROW] = pa.int64()
     fields = [pa.field(n, fixed.get(n) or arrow[attributes[n][1]]) for n in schema.names]
@@ -309,18 +346,23 @@ def _prediction_schema(schema: pa.Schema, attributes: dict[str, tuple[str, str]]
 
 def _exported_at(checker: _Checker, mapping: Mapping, given: datetime | None) -> datetime:
     stamps = ["served_at"] + [f'"__t:{oc.type}"' for oc in mapping.outcome_columns if oc.timestamp]
-    latest = checker.con.execute(
-        f"SELECT MAX(GREATEST({', '.join(stamps)})) FROM typed"
-    ).fetchone()
+    latest = checker.con.execute(f"SELECT MAX(GREATEST({', '.join(stamps)})) FROM typed").fetchone()
     newest = latest[0] if latest else None
     if given is None:
         if newest is None:
             raise InputError("cannot tell when the file was exported", source=checker.source.name)
+        assert isinstance(newest, datetime)
         return newest
     given = given.replace(tzinfo=None)
     if newest is not None and newest > given:
-        row = checker.first(f"FROM typed WHERE GREATEST({', '.join(stamps)}) > ?".replace("?", f"TIMESTAMP '{given.isoformat()}'"))
-        raise checker.fail(row[0] if row else 1, None, f"has a timestamp after the export time {given}")
+        row = checker.first(
+            f"FROM typed WHERE GREATEST({', '.join(stamps)}) > ?".replace(
+                "?", f"TIMESTAMP '{given.isoformat()}'"
+            )
+        )
+        raise checker.fail(
+            row[0] if row else 1, None, f"has a timestamp after the export time {given}"
+        )
     return given
 
 
@@ -336,18 +378,31 @@ def _flat_outcomes(
         if kind == "event":
             bad = checker.first(f"FROM typed WHERE {v} IS NOT NULL AND {v} NOT IN (0, 1)", v)
             if bad:
-                raise checker.fail(bad[0], oc.value, f"a {oc.type} is 1 (happened) or 0 (did not)", bad[1])
+                raise checker.fail(
+                    bad[0], oc.value, f"a {oc.type} is 1 (happened) or 0 (did not)", bad[1]
+                )
             if oc.timestamp:
                 bad = checker.first(f"FROM typed WHERE {v} = 1 AND {t} IS NULL")
                 if bad:
-                    raise checker.fail(bad[0], oc.timestamp, f"{oc.value} is 1 but the {oc.type} time is empty")
-                bad = checker.first(f"FROM typed WHERE ({v} = 0 OR {v} IS NULL) AND {t} IS NOT NULL", t)
+                    raise checker.fail(
+                        bad[0], oc.timestamp, f"{oc.value} is 1 but the {oc.type} time is empty"
+                    )
+                bad = checker.first(
+                    f"FROM typed WHERE ({v} = 0 OR {v} IS NULL) AND {t} IS NOT NULL", t
+                )
                 if bad:
-                    raise checker.fail(bad[0], oc.timestamp, f"has a time but {oc.value} is not 1", str(bad[1]))
+                    raise checker.fail(
+                        bad[0], oc.timestamp, f"has a time but {oc.value} is not 1", str(bad[1])
+                    )
         if oc.timestamp:
             bad = checker.first(f"FROM typed WHERE {t} < served_at", t)
             if bad:
-                raise checker.fail(bad[0], oc.timestamp, f"the {oc.type} is before the prediction it follows", str(bad[1]))
+                raise checker.fail(
+                    bad[0],
+                    oc.timestamp,
+                    f"the {oc.type} is before the prediction it follows",
+                    str(bad[1]),
+                )
         parent = types[oc.type].parent
         parent_col = next((p for p in mapping.outcome_columns if p.type == parent), None)
         if parent_col is not None and kind == "event":
@@ -358,7 +413,9 @@ def _flat_outcomes(
             if oc.timestamp and parent_col.timestamp:
                 bad = checker.first(f"FROM typed WHERE {t} < {pt}", t)
                 if bad:
-                    raise checker.fail(bad[0], oc.timestamp, f"the {oc.type} is before its {parent}", str(bad[1]))
+                    raise checker.fail(
+                        bad[0], oc.timestamp, f"the {oc.type} is before its {parent}", str(bad[1])
+                    )
         event_time = f"CASE WHEN {v} <> 0 OR {_lit(kind)} <> 'event' THEN {t} END"
         parts.append(
             f"SELECT {ROW}, prediction_id, {_lit(oc.type)} AS outcome_type, {v} AS value, "
@@ -370,8 +427,14 @@ def _flat_outcomes(
         pending = " OR ".join(f'"__v:{oc.type}" IS NULL' for oc in mapping.outcome_columns)
         bad = checker.first(f"FROM typed WHERE __final AND ({pending})")
         if bad:
-            raise checker.fail(bad[0], mapping.final, "says the truth is final but an outcome is still empty (pending)")
-    table = checker.con.sql(" UNION ALL ".join(parts) + f" ORDER BY {ROW}, outcome_type").to_arrow_table()
+            raise checker.fail(
+                bad[0],
+                mapping.final,
+                "says the truth is final but an outcome is still empty (pending)",
+            )
+    table = checker.con.sql(
+        " UNION ALL ".join(parts) + f" ORDER BY {ROW}, outcome_type"
+    ).to_arrow_table()
     return _outcome_table(table)
 
 
@@ -412,7 +475,9 @@ def _outcome_events(checker: _Checker, mapping: Mapping, types: dict[str, Outcom
             f"FROM typed WHERE {type_sql} IN ({in_events}) AND value NOT IN (0, 1)", "value"
         )
         if bad:
-            raise checker.fail(bad[0], spec.value, "an event outcome is 1 (happened) or 0 (did not)", bad[1])
+            raise checker.fail(
+                bad[0], spec.value, "an event outcome is 1 (happened) or 0 (did not)", bad[1]
+            )
     dup = checker.first(
         f"FROM (SELECT *, COUNT(*) OVER (PARTITION BY prediction_id, {type_sql}) AS n, "
         f"MIN({ROW}) OVER (PARTITION BY prediction_id, {type_sql}) AS first_row FROM typed) "
@@ -420,7 +485,9 @@ def _outcome_events(checker: _Checker, mapping: Mapping, types: dict[str, Outcom
         "prediction_id, first_row",
     )
     if dup:
-        raise checker.fail(dup[0], spec.id, f"duplicate outcome for this id (first on row {dup[2]})", dup[1])
+        raise checker.fail(
+            dup[0], spec.id, f"duplicate outcome for this id (first on row {dup[2]})", dup[1]
+        )
     value = "value" if spec.value else "CAST(NULL AS DOUBLE)"
     label = "label" if spec.label else "CAST(NULL AS VARCHAR)"
     absent = f"({type_sql} IN ({', '.join(_lit(n) for n in events) or 'NULL'}) AND {value} = 0)"
@@ -436,11 +503,17 @@ def _outcome_table(table: pa.Table | pa.RecordBatchReader) -> pa.Table:
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
     return table.cast(
-        pa.schema([
-            (ROW, pa.int64()), ("prediction_id", pa.string()), ("outcome_type", pa.string()),
-            ("value", pa.float64()), ("label", pa.string()), ("event_time", pa.timestamp("us")),
-            ("observed_at", pa.timestamp("us")),
-        ])
+        pa.schema(
+            [
+                (ROW, pa.int64()),
+                ("prediction_id", pa.string()),
+                ("outcome_type", pa.string()),
+                ("value", pa.float64()),
+                ("label", pa.string()),
+                ("event_time", pa.timestamp("us")),
+                ("observed_at", pa.timestamp("us")),
+            ]
+        )
     )
 
 

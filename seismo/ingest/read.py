@@ -51,7 +51,9 @@ def _to_arrow(data: Any) -> pa.Table:
         return data.to_arrow()
     if hasattr(data, "__arrow_c_stream__"):
         return pa.table(data)
-    raise InputError(f"cannot read a {type(data).__name__}: pass a path, or a pandas, Polars or Arrow table")
+    raise InputError(
+        f"cannot read a {type(data).__name__}: pass a path, or a pandas, Polars or Arrow table"
+    )
 
 
 def _read_path(path: Path) -> Source:

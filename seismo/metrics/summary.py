@@ -62,29 +62,44 @@ def summarize(store: Store, *, as_of: datetime | None = None, recent_days: int =
         daily_aggs[f"{t}_positive"] = (j[f"value_{t}"] == 1).cast("int64").sum()
     daily = j.group_by(day).aggregate(**daily_aggs).order_by("day").to_pyarrow()
 
-    totals_row = j.aggregate(
-        predictions=j.count(),
-        first=j.served_at.min(),
-        last=j.served_at.max(),
-        models=j.model_version.nunique(),
-    ).to_pyarrow().to_pylist()[0]
+    totals_row = (
+        j.aggregate(
+            predictions=j.count(),
+            first=j.served_at.min(),
+            last=j.served_at.max(),
+            models=j.model_version.nunique(),
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
     n = int(totals_row["predictions"] or 0)
     completeness_rows = []
     for t in types:
         known = sum(int(v or 0) for v in daily.column(f"{t}_known").to_pylist())
         pos = sum(int(v or 0) for v in daily.column(f"{t}_positive").to_pylist())
-        completeness_rows.append({
-            "outcome_type": t,
-            "predictions": n,
-            "known": known,
-            "known_share": known / n if n else None,
-            "positives": pos,
-            "confirmed_rate": pos / known if known else None,
-        })
-    completeness = pa.Table.from_pylist(completeness_rows, schema=pa.schema([
-        ("outcome_type", pa.string()), ("predictions", pa.int64()), ("known", pa.int64()),
-        ("known_share", pa.float64()), ("positives", pa.int64()), ("confirmed_rate", pa.float64()),
-    ]))
+        completeness_rows.append(
+            {
+                "outcome_type": t,
+                "predictions": n,
+                "known": known,
+                "known_share": known / n if n else None,
+                "positives": pos,
+                "confirmed_rate": pos / known if known else None,
+            }
+        )
+    completeness = pa.Table.from_pylist(
+        completeness_rows,
+        schema=pa.schema(
+            [
+                ("outcome_type", pa.string()),
+                ("predictions", pa.int64()),
+                ("known", pa.int64()),
+                ("known_share", pa.float64()),
+                ("positives", pa.int64()),
+                ("confirmed_rate", pa.float64()),
+            ]
+        ),
+    )
     segments = _segment_rates(store, j, events[:1], totals_row["last"], recent_days)
     totals = {**totals_row, "as_of": as_of}
     return Summary(as_of, totals, daily, completeness, segments)
@@ -94,11 +109,17 @@ def _segment_rates(
     store: Store, j: Any, types: list[str], last: datetime | None, recent_days: int
 ) -> pa.Table:
     """Per segment value: the confirmed rate before vs within the last ``recent_days``."""
-    schema = pa.schema([
-        ("attribute", pa.string()), ("value", pa.string()), ("outcome_type", pa.string()),
-        ("earlier_n", pa.int64()), ("earlier_rate", pa.float64()),
-        ("recent_n", pa.int64()), ("recent_rate", pa.float64()),
-    ])
+    schema = pa.schema(
+        [
+            ("attribute", pa.string()),
+            ("value", pa.string()),
+            ("outcome_type", pa.string()),
+            ("earlier_n", pa.int64()),
+            ("earlier_rate", pa.float64()),
+            ("recent_n", pa.int64()),
+            ("recent_rate", pa.float64()),
+        ]
+    )
     if last is None or not types:
         return schema.empty_table()
     cut = last.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=recent_days - 1)
@@ -108,7 +129,9 @@ def _segment_rates(
         for t in types:
             known = j[f"known_{t}"].fill_null(0) == 1
             positive = j[f"value_{t}"] == 1
-            agg = j.group_by(j[attribute].cast("string").fill_null("(missing)").name("value")).aggregate(
+            agg = j.group_by(
+                j[attribute].cast("string").fill_null("(missing)").name("value")
+            ).aggregate(
                 earlier_n=(known & ~recent).cast("int64").sum(),
                 earlier_pos=(positive & ~recent).cast("int64").sum(),
                 recent_n=(known & recent).cast("int64").sum(),

@@ -50,7 +50,11 @@ def fmt_value(value: Any, *, percent: bool = False) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M") if (value.hour or value.minute) else value.strftime("%Y-%m-%d")
+        return (
+            value.strftime("%Y-%m-%d %H:%M")
+            if (value.hour or value.minute)
+            else value.strftime("%Y-%m-%d")
+        )
     return str(value)
 
 

@@ -6,4 +6,12 @@ from seismo.store.engine import DEFAULT_WORKSPACE, Engine, connect, resolve_stor
 from seismo.store.read import Store, open_store
 from seismo.store.write import BatchResult
 
-__all__ = ["DEFAULT_WORKSPACE", "BatchResult", "Engine", "Store", "connect", "open_store", "resolve_store"]
+__all__ = [
+    "DEFAULT_WORKSPACE",
+    "BatchResult",
+    "Engine",
+    "Store",
+    "connect",
+    "open_store",
+    "resolve_store",
+]

@@ -82,7 +82,9 @@ class Engine:
             cur.execute(sql, params)
             return int(cur.rowcount)
 
-    def query(self, sql: str, params: tuple[Any, ...] | list[Any] | None = None) -> list[tuple[Any, ...]]:
+    def query(
+        self, sql: str, params: tuple[Any, ...] | list[Any] | None = None
+    ) -> list[tuple[Any, ...]]:
         if self.kind == "duckdb":
             return [tuple(r) for r in self.raw.execute(sql, params or []).fetchall()]
         with self.raw.cursor() as cur:
@@ -132,18 +134,11 @@ class Engine:
 
     def table_columns(self, table: str) -> dict[str, str]:
         """Column name → declared type, as the engine reports it."""
-        if self.kind == "duckdb":
-            rows = self.query(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
-                [table],
-            )
-        else:
-            rows = self.query(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = %s AND table_schema = current_schema() ORDER BY ordinal_position",
-                (table,),
-            )
+        rows = self.query(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = "
+            f"{self.param()} AND table_schema = current_schema() ORDER BY ordinal_position",
+            (table,),
+        )
         return {str(n): str(t) for n, t in rows}
 
     def param(self) -> str:
@@ -186,7 +181,9 @@ def _connect_postgres(url: str) -> Engine:
     try:
         backend = ibis.connect(clean)
     except Exception as exc:  # psycopg.OperationalError and friends
-        raise StoreError(f"cannot reach PostgreSQL at {parts.hostname}:{parts.port}: {exc}") from exc
+        raise StoreError(
+            f"cannot reach PostgreSQL at {parts.hostname}:{parts.port}: {exc}"
+        ) from exc
     engine = Engine(url=url, kind="postgres", ibis=backend, schema=schema)
     with backend.con.cursor() as cur:
         cur.execute("SET TIME ZONE 'UTC'")

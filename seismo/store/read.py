@@ -72,7 +72,8 @@ class Store:
 
     def outcome_types(self) -> dict[str, OutcomeType]:
         rows = self.engine.query(
-            "SELECT name, kind, window_seconds, parent, description FROM outcome_types ORDER BY name"
+            "SELECT name, kind, window_seconds, parent, description"
+            " FROM outcome_types ORDER BY name"
         )
         return {
             str(n): OutcomeType(

@@ -54,7 +54,8 @@ def _add_attributes(engine: Engine, attributes: dict[str, tuple[str, str]]) -> N
             continue
         engine.execute(f"ALTER TABLE predictions ADD COLUMN {quote(name)} {sql_type(dtype)}")
         engine.execute(
-            f"INSERT INTO attributes (name, role, dtype) VALUES ({p}, {p}, {p})", (name, role, dtype)
+            f"INSERT INTO attributes (name, role, dtype) VALUES ({p}, {p}, {p})",
+            (name, role, dtype),
         )
 
 
@@ -71,11 +72,14 @@ def write_batch(engine: Engine, batch: Batch, *, source_name: str | None = None)
         added_p = added_o = 0
         if batch.predictions is not None:
             _add_attributes(engine, batch.attributes)
-            added_p = _insert_predictions(engine, batch.predictions, batch.batch_id, batch.attributes, batch.source)
+            added_p = _insert_predictions(
+                engine, batch.predictions, batch.batch_id, batch.attributes, batch.source
+            )
         if batch.outcomes is not None and batch.outcomes.num_rows:
             added_o = _insert_outcomes(engine, batch.outcomes, batch.batch_id, name, batch.source)
         engine.execute(
-            f"INSERT INTO batches (batch_id, source, shape, rows, predictions_added, outcomes_added,"
+            "INSERT INTO batches (batch_id, source, shape, rows, predictions_added,"
+            " outcomes_added,"
             f" ingested_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
             (batch.batch_id, name, batch.shape, rows, added_p, added_o, now),
         )
@@ -104,14 +108,22 @@ def _insert_predictions(
             f"ORDER BY s.{ROW} LIMIT 1"
         )
         if early:
-            raise source.row_error(early[0][0], None, "a stored outcome of this prediction is earlier than it", early[0][1])
+            raise source.row_error(
+                early[0][0],
+                None,
+                "a stored outcome of this prediction is earlier than it",
+                early[0][1],
+            )
         return engine.execute(
             f"INSERT INTO predictions ({cols}) SELECT {cols} FROM {stage} s "
-            f"WHERE NOT EXISTS (SELECT 1 FROM predictions p WHERE p.prediction_id = s.prediction_id)"
+            "WHERE NOT EXISTS (SELECT 1 FROM predictions p "
+            "WHERE p.prediction_id = s.prediction_id)"
         )
 
 
-def _insert_outcomes(engine: Engine, table: pa.Table, batch_id: str, name: str, source: Source) -> int:
+def _insert_outcomes(
+    engine: Engine, table: pa.Table, batch_id: str, name: str, source: Source
+) -> int:
     table = table.append_column("batch_id", pa.array([batch_id] * table.num_rows, pa.string()))
     cols = [c for c in table.column_names if c != ROW]
     names = ", ".join(quote(c) for c in cols)
@@ -122,7 +134,9 @@ def _insert_outcomes(engine: Engine, table: pa.Table, batch_id: str, name: str, 
             f"ORDER BY s.{ROW} LIMIT 1"
         )
         if late:
-            raise source.row_error(late[0][0], None, "the outcome is before the prediction it follows", late[0][1])
+            raise source.row_error(
+                late[0][0], None, "the outcome is before the prediction it follows", late[0][1]
+            )
         # Append only what is new for the (prediction, type): same value and time = same fact.
         return engine.execute(
             f"INSERT INTO outcomes ({names}) SELECT {names} FROM {stage} s WHERE NOT EXISTS ("
