@@ -17,6 +17,10 @@
     the declared segment / feature / context columns of ``predictions``.
 ``batches``
     one row per ingested batch (content hash), so a re-sent batch is a no-op.
+``changes``
+    the days whose predictions a batch touched (new predictions, or outcomes
+    of older ones), numbered by batch: derived state (per-day metric
+    aggregates) recomputes exactly those days and remembers the last number seen.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ def _ddl() -> list[str]:
         "CREATE TABLE IF NOT EXISTS batches (batch_id VARCHAR PRIMARY KEY, source VARCHAR,"
         " shape VARCHAR, rows BIGINT, predictions_added BIGINT, outcomes_added BIGINT,"
         " ingested_at TIMESTAMP)",
+        "CREATE TABLE IF NOT EXISTS changes (seq BIGINT NOT NULL, served_day DATE NOT NULL)",
     ]
 
 

@@ -69,14 +69,17 @@ def write_batch(engine: Engine, batch: Batch, *, source_name: str | None = None)
     now = datetime.now(UTC).replace(tzinfo=None)
     with engine.transaction():
         register_outcome_types(engine, batch.outcome_types)
+        seq = int(engine.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM changes")[0][0])
         added_p = added_o = 0
         if batch.predictions is not None:
             _add_attributes(engine, batch.attributes)
             added_p = _insert_predictions(
-                engine, batch.predictions, batch.batch_id, batch.attributes, batch.source
+                engine, batch.predictions, batch.batch_id, batch.attributes, batch.source, seq
             )
         if batch.outcomes is not None and batch.outcomes.num_rows:
-            added_o = _insert_outcomes(engine, batch.outcomes, batch.batch_id, name, batch.source)
+            added_o = _insert_outcomes(
+                engine, batch.outcomes, batch.batch_id, name, batch.source, seq
+            )
         engine.execute(
             "INSERT INTO batches (batch_id, source, shape, rows, predictions_added,"
             " outcomes_added,"
@@ -97,6 +100,7 @@ def _insert_predictions(
     batch_id: str,
     attributes: dict[str, tuple[str, str]],
     source: Source,
+    seq: int,
 ) -> int:
     table = table.append_column("batch_id", pa.array([batch_id] * table.num_rows, pa.string()))
     cols = ", ".join(quote(c) for c in table.column_names if c != ROW)
@@ -114,15 +118,19 @@ def _insert_predictions(
                 "a stored outcome of this prediction is earlier than it",
                 early[0][1],
             )
-        return engine.execute(
-            f"INSERT INTO predictions ({cols}) SELECT {cols} FROM {stage} s "
-            "WHERE NOT EXISTS (SELECT 1 FROM predictions p "
+        new = (
+            f"FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM predictions p "
             "WHERE p.prediction_id = s.prediction_id)"
         )
+        engine.execute(
+            f"INSERT INTO changes (seq, served_day) "
+            f"SELECT DISTINCT {int(seq)}, CAST(s.served_at AS DATE) {new}"
+        )
+        return engine.execute(f"INSERT INTO predictions ({cols}) SELECT {cols} {new}")
 
 
 def _insert_outcomes(
-    engine: Engine, table: pa.Table, batch_id: str, name: str, source: Source
+    engine: Engine, table: pa.Table, batch_id: str, name: str, source: Source, seq: int
 ) -> int:
     table = table.append_column("batch_id", pa.array([batch_id] * table.num_rows, pa.string()))
     cols = [c for c in table.column_names if c != ROW]
@@ -138,13 +146,27 @@ def _insert_outcomes(
                 late[0][0], None, "the outcome is before the prediction it follows", late[0][1]
             )
         # Append only what is new for the (prediction, type): same value and time = same fact.
-        return engine.execute(
-            f"INSERT INTO outcomes ({names}) SELECT {names} FROM {stage} s WHERE NOT EXISTS ("
-            f"SELECT 1 FROM outcomes o WHERE o.prediction_id = s.prediction_id "
-            f"AND o.outcome_type = s.outcome_type "
-            f"AND o.value IS NOT DISTINCT FROM s.value AND o.label IS NOT DISTINCT FROM s.label "
-            f"AND o.event_time IS NOT DISTINCT FROM s.event_time)"
+        same = "o.prediction_id = s.prediction_id AND o.outcome_type = s.outcome_type"
+        fact = (
+            "o.value IS NOT DISTINCT FROM s.value AND o.label IS NOT DISTINCT FROM s.label "
+            "AND o.event_time IS NOT DISTINCT FROM s.event_time"
         )
+        new = f"FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE {same} AND {fact})"
+        engine.execute(
+            f"INSERT INTO changes (seq, served_day) SELECT DISTINCT {int(seq)}, "
+            f"CAST(p.served_at AS DATE) {new.replace('FROM ' + stage + ' s', 'FROM ' + stage + ' s JOIN predictions p ON p.prediction_id = s.prediction_id', 1)}"
+        )
+        if engine.query(
+            f"SELECT 1 {new} AND EXISTS (SELECT 1 FROM outcomes o WHERE {same}) LIMIT 1"
+        ):
+            # A different fact for a (prediction, type) already known: a correction. Readers
+            # then need the version history (which fact held when), which costs a window
+            # function; without corrections they skip it.
+            engine.execute("DELETE FROM seismo_meta WHERE key = 'outcome_corrections'")
+            engine.execute(
+                "INSERT INTO seismo_meta (key, value) VALUES ('outcome_corrections', '1')"
+            )
+        return engine.execute(f"INSERT INTO outcomes ({names}) SELECT {names} {new}")
 
 
 def ensure_writable(engine: Engine) -> None:

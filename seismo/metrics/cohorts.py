@@ -1,0 +1,255 @@
+"""The engine side of the metrics: per-hour cohort aggregates, kept as stored state.
+
+For each metric pass (an outcome and its population), one query turns raw
+predictions and outcomes into counts per
+
+    served hour × model version × segment cell × delay stratum
+    × condition hour × observation hour × kind (pop / pos / neg)
+
+with ``GROUPING SETS`` producing the aggregate and every segment attribute in
+one scan. These counts do not depend on the moment the metrics are asked for:
+*as of T* is applied afterwards, on this small table (an outcome counts if it
+was observed before T; a pending row's age is T minus its anchor hour). That
+is what makes the state incremental: new predictions or late outcomes change
+the counts of exactly the days their predictions were served on, and only
+those days are recomputed (see :func:`refresh`).
+
+The row-level part is written once in Ibis and compiled for the engine in
+use; the grouping-sets wrapper is standard SQL understood by DuckDB,
+PostgreSQL and Spark alike.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import ibis
+
+from seismo.config import OutcomeType
+from seismo.errors import ConfigError
+from seismo.metrics.spec import MetricsConfig, RateMetric
+from seismo.store.engine import Engine, quote
+from seismo.store.read import Store
+
+__all__ = ["AGGREGATE", "STATE_TABLE", "refresh"]
+
+STATE_TABLE = "metric_cohorts"
+#: The attribute / value of the aggregate (all rows) cell.
+AGGREGATE = "*"
+MISSING = "(missing)"
+
+_STATE_COLUMNS = {
+    "pass_key": "VARCHAR",
+    "served_hour": "TIMESTAMP",
+    "served_day": "DATE",
+    "model_version": "VARCHAR",
+    "attribute": "VARCHAR",
+    "value": "VARCHAR",
+    "stratum": "VARCHAR",
+    "cond_hour": "TIMESTAMP",
+    "obs_hour": "TIMESTAMP",
+    "sup_hour": "TIMESTAMP",
+    "kind": "VARCHAR",
+    "n": "BIGINT",
+    "w": "DOUBLE PRECISION",
+    "w2": "DOUBLE PRECISION",
+}
+
+
+def _passes(config: MetricsConfig) -> dict[str, tuple[str, str | None, str | None]]:
+    """Distinct engine passes: key -> (outcome, given, weight column)."""
+    passes: dict[str, tuple[str, str | None, str | None]] = {}
+    for m in config.metrics:
+        known = passes.get(m.key)
+        weight = m.weight or (known[2] if known else None)
+        if known and known[2] and m.weight and known[2] != m.weight:
+            raise ConfigError(f"metrics on {m.key!r} use two weight columns; use one")
+        passes[m.key] = (m.outcome, m.given, weight)
+    return passes
+
+
+def _versions(store: Store, outcome: str, has_corrections: bool) -> Any:
+    """Every stored version of ``outcome`` with the hour it was superseded (if ever)."""
+    o = store.table("outcomes")
+    o = o.filter(o.outcome_type == outcome)
+    if has_corrections:
+        w = ibis.window(group_by=o.prediction_id, order_by=[o.observed_at, o.event_time])
+        o = o.mutate(superseded=o.observed_at.lead().over(w))
+    else:
+        o = o.mutate(superseded=ibis.null("timestamp"))
+    return o.select("prediction_id", "value", "observed_at", "superseded")
+
+
+def _condition(store: Store, outcome: str) -> Any:
+    """When each prediction's ``outcome`` first happened (its first positive observation)."""
+    o = store.table("outcomes")
+    o = o.filter((o.outcome_type == outcome) & (o.value > 0))
+    return o.group_by(o.prediction_id.name("cond_pid")).aggregate(cond_at=o.observed_at.min())
+
+
+def _row_level(
+    store: Store,
+    *,
+    outcome: str,
+    condition: str | None,
+    weight: str | None,
+    segments: list[str],
+    strata: str | None,
+    days: list[date] | None,
+    has_corrections: bool,
+) -> Any:
+    """One row per population member (kind 'pop') and per outcome version ('pos'/'neg')."""
+    p = store.table("predictions")
+    if days is not None:
+        p = p.filter(p.served_at.date().isin(days))
+    cols = {
+        "pid": p.prediction_id,
+        "served_hour": p.served_at.truncate("h"),
+        "served_day": p.served_at.date(),
+        "model_version": p.model_version,
+        "stratum": (
+            p[strata].cast("string").fill_null(MISSING) if strata else ibis.literal(AGGREGATE)
+        ),
+        "w": p[weight].cast("float64").fill_null(0.0) if weight else ibis.literal(1.0),
+    }
+    for s in segments:
+        cols[f"seg_{s}"] = p[s].cast("string").fill_null(MISSING)
+    base = p.select(**cols)
+    if condition is not None:
+        cond = _condition(store, condition)
+        base = base.join(cond, base.pid == cond.cond_pid).drop("cond_pid")
+        base = base.mutate(cond_hour=base.cond_at.truncate("h")).drop("cond_at")
+    else:
+        base = base.mutate(cond_hour=ibis.null("timestamp"))
+    keep = [c for c in base.columns if c != "pid"]
+    pop = base.select(
+        *keep,
+        obs_hour=ibis.null("timestamp"),
+        sup_hour=ibis.null("timestamp"),
+        kind=ibis.literal("pop"),
+    )
+    versions = _versions(store, outcome, has_corrections)
+    joined = base.join(versions, base.pid == versions.prediction_id)
+    outs = joined.select(
+        *keep,
+        obs_hour=joined.observed_at.truncate("h"),
+        sup_hour=joined.superseded.truncate("h"),
+        kind=ibis.ifelse(joined.value > 0, "pos", "neg"),
+    )
+    return pop.union(outs)
+
+
+def _grouping_sql(engine: Engine, rows_sql: str, pass_key: str, segments: list[str]) -> str:
+    """Aggregate the row-level query for the aggregate and each segment in one scan."""
+    dims = [
+        "served_hour",
+        "served_day",
+        "model_version",
+        "stratum",
+        "cond_hour",
+        "obs_hour",
+        "sup_hour",
+        "kind",
+    ]
+    dim_sql = ", ".join(quote(d) for d in dims)
+    segs = [quote(f"seg_{s}") for s in segments]
+    sets = ", ".join([f"({dim_sql})"] + [f"({dim_sql}, {s})" for s in segs])
+    if segs:
+        attribute = (
+            "CASE "
+            + " ".join(
+                f"WHEN GROUPING({s}) = 0 THEN '{name}'"
+                for s, name in zip(segs, segments, strict=True)
+            )
+            + f" ELSE '{AGGREGATE}' END"
+        )
+        value = "COALESCE(" + ", ".join(segs) + f", '{AGGREGATE}')"
+    else:
+        attribute, value = f"'{AGGREGATE}'", f"'{AGGREGATE}'"
+    key = "'" + pass_key.replace("'", "''") + "'"
+    return (
+        f"SELECT {key} AS pass_key, served_hour, served_day, model_version, {attribute} AS attribute,"
+        f" {value} AS value, stratum, cond_hour, obs_hour, sup_hour, kind,"
+        f" COUNT(*) AS n, SUM(w) AS w, SUM(w * w) AS w2 FROM ({rows_sql}) AS r GROUP BY GROUPING SETS ({sets})"
+    )
+
+
+def create_state(engine: Engine) -> None:
+    cols = ", ".join(f"{quote(c)} {t}" for c, t in _STATE_COLUMNS.items())
+    engine.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ({cols})")
+
+
+def compute_into_state(
+    store: Store,
+    config: MetricsConfig,
+    types: dict[str, OutcomeType],
+    segments: list[str],
+    days: list[date] | None,
+) -> None:
+    """Recompute the state rows of ``days`` (all days when None) inside the caller's transaction."""
+    engine = store.engine
+    has_corrections = _has_corrections(engine)
+    p = engine.param()
+    if days is None:
+        engine.execute(f"DELETE FROM {STATE_TABLE}")
+    else:
+        for day in days:
+            engine.execute(f"DELETE FROM {STATE_TABLE} WHERE served_day = {p}", (day,))
+    for key, (outcome, given, weight) in _passes(config).items():
+        parent = types[outcome].parent
+        if parent and given:
+            raise ConfigError(f"{outcome!r} already counts per {parent!r}; drop 'given'")
+        expr = _row_level(
+            store,
+            outcome=outcome,
+            condition=parent or given,
+            weight=weight,
+            segments=segments,
+            strata=config.delay_strata,
+            days=days,
+            has_corrections=has_corrections,
+        )
+        rows_sql = ibis.to_sql(expr, dialect=engine.kind)
+        cols = ", ".join(quote(c) for c in _STATE_COLUMNS)
+        engine.execute(
+            f"INSERT INTO {STATE_TABLE} ({cols}) {_grouping_sql(engine, rows_sql, key, segments)}"
+        )
+
+
+def _has_corrections(engine: Engine) -> bool:
+    rows = engine.query("SELECT value FROM seismo_meta WHERE key = 'outcome_corrections'")
+    return bool(rows and rows[0][0] == "1")
+
+
+def refresh(
+    store: Store, config: MetricsConfig, types: dict[str, OutcomeType]
+) -> list[date] | None:
+    """Bring the stored state up to date; return the days recomputed (None = all).
+
+    The state remembers the last batch it has seen and the configuration it
+    was built for; a different configuration rebuilds it from scratch.
+    """
+    engine = store.engine
+    segments = list(config.segments) if config.segments is not None else store.segments()
+    fingerprint = config.fingerprint() + "|" + ",".join(segments)
+    p = engine.param()
+    create_state(engine)
+    meta = dict(engine.query("SELECT key, value FROM seismo_meta WHERE key LIKE 'metric_state_%'"))
+    last = int(meta.get("metric_state_seq", "0"))
+    newest = int(engine.query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0])
+    rebuild = meta.get("metric_state_config") != fingerprint
+    if not rebuild and newest == last:
+        return []
+    days: list[date] | None = None
+    if not rebuild:
+        rows = engine.query(
+            f"SELECT DISTINCT served_day FROM changes WHERE seq > {p} ORDER BY served_day", (last,)
+        )
+        days = [r[0] for r in rows]
+    with engine.transaction():
+        compute_into_state(store, config, types, segments, days)
+        for key, value in (("metric_state_seq", str(newest)), ("metric_state_config", fingerprint)):
+            engine.execute(f"DELETE FROM seismo_meta WHERE key = {p}", (key,))
+            engine.execute(f"INSERT INTO seismo_meta (key, value) VALUES ({p}, {p})", (key, value))
+    return days

@@ -1,0 +1,339 @@
+"""Maturity-aware metric values per window × segment × model version, as of any moment.
+
+Reads the stored cohort state (:mod:`seismo.metrics.cohorts`), applies the
+cut-off in the engine, and combines the few resulting rows in Python into one
+tidy table whose every value carries its maturity:
+
+``n`` members of the population; ``confirmed_n`` whose outcome is settled
+(it happened, or its window closed without it); ``pending_n`` still open;
+``confirmed_value`` the rate among the settled (biased toward fast deciders
+while anything is pending); ``estimate`` with ``estimate_low``/``estimate_high``
+the nowcast of the final value and its predictive interval; ``estimator``
+(``confirmed`` when nothing is pending, ``delay-model`` for the nowcast,
+``bounds`` when no mature cohort has taught a delay yet: the interval is then
+"none / all of the pending convert"); ``final`` and ``final_at``.
+
+Time resolves to whole hours: the cut-off is the as-of time rounded to the
+nearest hour (end of data, rounded up, by default).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import ibis
+import numpy as np
+import pyarrow as pa
+
+from seismo.config import OutcomeType
+from seismo.metrics.cohorts import AGGREGATE, STATE_TABLE, refresh
+from seismo.metrics.nowcast import (
+    DelayModel,
+    draw_remaining,
+    fit_delay,
+    prior_from,
+    seeded_rng,
+    summarize_draws,
+)
+from seismo.metrics.spec import MetricsConfig, RateMetric, default_metrics  # noqa: F401
+from seismo.store.read import Store
+
+__all__ = ["RESULT_SCHEMA", "Period", "compute_metrics", "cutoff"]
+
+Period = Literal["hour", "day", "week", "month"]
+_TRUNC = {"hour": "h", "day": "D", "week": "W", "month": "M"}
+HOUR = timedelta(hours=1)
+
+RESULT_SCHEMA = pa.schema(
+    [
+        ("metric", pa.string()),
+        ("label", pa.string()),
+        ("unit", pa.string()),
+        ("attribute", pa.string()),
+        ("value", pa.string()),
+        ("model_version", pa.string()),
+        ("window_start", pa.timestamp("us")),
+        ("window_end", pa.timestamp("us")),
+        ("n", pa.int64()),
+        ("confirmed_n", pa.int64()),
+        ("pending_n", pa.int64()),
+        ("confirmed_value", pa.float64()),
+        ("estimate", pa.float64()),
+        ("estimate_low", pa.float64()),
+        ("estimate_high", pa.float64()),
+        ("estimator", pa.string()),
+        ("final", pa.bool_()),
+        ("final_at", pa.timestamp("us")),
+        ("as_of", pa.timestamp("us")),
+    ]
+)
+
+
+def cutoff(store: Store, as_of: datetime | None) -> datetime:
+    """The whole hour the figures are computed at."""
+    if as_of is not None:
+        if as_of.tzinfo is not None:
+            from datetime import UTC
+
+            as_of = as_of.astimezone(UTC).replace(tzinfo=None)
+        floor = as_of.replace(minute=0, second=0, microsecond=0)
+        return floor + HOUR if as_of - floor >= timedelta(minutes=30) else floor
+    rows = store.engine.query(
+        "SELECT MAX(t) FROM (SELECT MAX(served_at) AS t FROM predictions "
+        "UNION ALL SELECT MAX(observed_at) FROM outcomes) AS x"
+    )
+    latest = rows[0][0] if rows and rows[0][0] is not None else datetime(1970, 1, 1)
+    return latest.replace(minute=0, second=0, microsecond=0) + HOUR
+
+
+def _window_end(start: datetime, period: Period) -> datetime:
+    if period == "hour":
+        return start + HOUR
+    if period == "day":
+        return start + timedelta(days=1)
+    if period == "week":
+        return start + timedelta(days=7)
+    month = start.month % 12 + 1
+    return start.replace(year=start.year + (start.month == 12), month=month)
+
+
+@dataclass
+class _Cell:
+    pop: float = 0.0
+    pos: float = 0.0
+    pos_w: float = 0.0
+    neg: float = 0.0
+
+
+def _pass_groups(
+    store: Store, key: str, anchor_parent: bool, window_s: int, cut: datetime, period: Period
+) -> pa.Table:
+    """Per window × cell × stratum × open anchor hour: population, settled and pending counts."""
+    s = store.table(STATE_TABLE)
+    s = s.filter((s.pass_key == key) & (s.served_hour < cut))
+    member = s.cond_hour.isnull() | (s.cond_hour < cut)
+    live = (s.obs_hour < cut) & (s.sup_hour.isnull() | (s.sup_hour >= cut)) & member
+    anchor = s.cond_hour if anchor_parent else s.served_hour
+    expired = (anchor + ibis.interval(seconds=window_s + 3600)) <= cut
+    zero = ibis.literal(0)
+    grouped = s.group_by(
+        window_start=s.served_hour.truncate(_TRUNC[period]),
+        model_version=s.model_version,
+        attribute=s.attribute,
+        value=s.value,
+        stratum=s.stratum,
+        anchor=ibis.ifelse(expired, ibis.null("timestamp"), anchor),
+    ).aggregate(
+        pop=ibis.ifelse((s.kind == "pop") & member, s.n, zero).sum(),
+        pop_w=ibis.ifelse((s.kind == "pop") & member, s.w, zero).sum(),
+        pop_w2=ibis.ifelse((s.kind == "pop") & member, s.w2, zero).sum(),
+        pos=ibis.ifelse((s.kind == "pos") & live, s.n, zero).sum(),
+        pos_w=ibis.ifelse((s.kind == "pos") & live, s.w, zero).sum(),
+        pos_w2=ibis.ifelse((s.kind == "pos") & live, s.w2, zero).sum(),
+        neg=ibis.ifelse((s.kind == "neg") & live, s.n, zero).sum(),
+        neg_w=ibis.ifelse((s.kind == "neg") & live, s.w, zero).sum(),
+        neg_w2=ibis.ifelse((s.kind == "neg") & live, s.w2, zero).sum(),
+    )
+    return grouped.to_pyarrow()
+
+
+def _delay_models(
+    store: Store, key: str, anchor_parent: bool, window_s: int, cut: datetime, minimum: int
+) -> tuple[dict[str, DelayModel], dict[str, float]]:
+    """From mature cohorts, per stratum (pooled under ``__pooled__``): delays and final rates."""
+    s = store.table(STATE_TABLE)
+    anchor = s.cond_hour if anchor_parent else s.served_hour
+    mature = (anchor + ibis.interval(seconds=window_s + 3600)) <= cut
+    s = s.filter(
+        (s.pass_key == key)
+        & (s.attribute == AGGREGATE)
+        & mature
+        & (s.cond_hour.isnull() | (s.cond_hour < cut))
+    )
+    pos = s.filter((s.kind == "pos") & (s.obs_hour < cut) & s.sup_hour.isnull())
+    lag = ((pos.obs_hour.epoch_seconds() - anchor.epoch_seconds()) / 3600).round().cast("int64")
+    rows = pos.group_by(stratum=pos.stratum, lag=lag).aggregate(n=pos.n.sum()).to_pyarrow()
+    pops = s.filter(s.kind == "pop").group_by("stratum").aggregate(n=s.n.sum()).to_pyarrow()
+    hours = math.ceil(window_s / 3600)
+    by: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for r in rows.to_pylist():
+        by[r["stratum"]].append((int(r["lag"]), int(r["n"])))
+        by["__pooled__"].append((int(r["lag"]), int(r["n"])))
+    population = {r["stratum"]: int(r["n"]) for r in pops.to_pylist()}
+    population["__pooled__"] = sum(population.values())
+    models: dict[str, DelayModel] = {}
+    rates: dict[str, float] = {}
+    for stratum, pairs in by.items():
+        lags = np.array([p[0] for p in pairs], dtype=np.int64)
+        counts = np.array([p[1] for p in pairs], dtype=np.int64)
+        model = fit_delay(lags, counts, window_hours=hours)
+        if population.get(stratum):
+            rates[stratum] = model.events / population[stratum]
+        if model.events >= minimum:
+            models[stratum] = model
+    return models, rates
+
+
+def compute_metrics(
+    store: Store,
+    *,
+    as_of: datetime | None = None,
+    period: Period = "day",
+    by: list[str] | None = None,
+    config: MetricsConfig | None = None,
+    level: float = 0.9,
+) -> pa.Table:
+    """Every metric × window × segment cell × model version, as a tidy Arrow table.
+
+    ``by`` limits the segment attributes shown (the aggregate is always there).
+    """
+    types = store.outcome_types()
+    config = config or default_metrics(types, store.attributes())
+    refresh(store, config, types)
+    cut = cutoff(store, as_of)
+    rows: list[dict[str, Any]] = []
+    for key in sorted({m.key for m in config.metrics}):
+        metrics = [m for m in config.metrics if m.key == key]
+        rows.extend(_evaluate_pass(store, types, config, metrics, cut, period, by, level))
+    table = pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
+    order = [
+        (c, "ascending") for c in ("metric", "attribute", "value", "model_version", "window_start")
+    ]
+    return table.sort_by(order)
+
+
+def _evaluate_pass(
+    store: Store,
+    types: dict[str, OutcomeType],
+    config: MetricsConfig,
+    metrics: list[RateMetric],
+    cut: datetime,
+    period: Period,
+    by: list[str] | None,
+    level: float,
+) -> list[dict[str, Any]]:
+    first = metrics[0]
+    otype = types[first.outcome]
+    parent = types.get(otype.parent) if otype.parent else None
+    window_s = int(otype.window.total_seconds())
+    groups = _pass_groups(store, first.key, parent is not None, window_s, cut, period)
+    models, rates = _delay_models(
+        store, first.key, parent is not None, window_s, cut, config.min_events_per_stratum
+    )
+    # cell -> totals, and cell -> stratum -> pending detail (anchor ages, counts, weights)
+    cells: dict[tuple[Any, ...], _Cell] = defaultdict(_Cell)
+    strata_cells: dict[tuple[Any, ...], dict[str, _Cell]] = defaultdict(lambda: defaultdict(_Cell))
+    pending: dict[tuple[Any, ...], dict[str, list[tuple[int, float, float, float]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for r in groups.to_pylist():
+        if by is not None and r["attribute"] not in (AGGREGATE, *by):
+            continue
+        cell = (r["window_start"], r["model_version"], r["attribute"], r["value"])
+        open_n = r["pop"] - r["pos"] - r["neg"]
+        closed = r["anchor"] is None  # window closed: what did not happen, did not
+        for c in (cells[cell], strata_cells[cell][r["stratum"]]):
+            c.pop += r["pop"]
+            c.pos += r["pos"]
+            c.pos_w += r["pos_w"]
+            c.neg += r["neg"] + (open_n if closed else 0)
+        if not closed and open_n > 0:
+            age = int((cut - r["anchor"]) / HOUR)
+            pending[cell][r["stratum"]].append(
+                (
+                    age,
+                    open_n,
+                    r["pop_w"] - r["pos_w"] - r["neg_w"],
+                    r["pop_w2"] - r["pos_w2"] - r["neg_w2"],
+                )
+            )
+    horizon = otype.window + (parent.window if parent else timedelta(0)) + HOUR
+    out = []
+    for cell, c in cells.items():
+        start, version, attribute, value = cell
+        end = _window_end(start, period)
+        final_at = end + horizon
+        open_n = c.pop - c.pos - c.neg
+        parent_open = parent is not None and cut < end + parent.window + HOUR
+        for m in metrics:
+            weighted = m.weight is not None
+            confirmed = c.pos_w if weighted else c.pos
+            settled = c.pos + c.neg
+            base = {
+                "metric": m.name,
+                "label": m.title,
+                "unit": m.unit,
+                "attribute": None if attribute == AGGREGATE else attribute,
+                "value": None if attribute == AGGREGATE else value,
+                "model_version": version,
+                "window_start": start,
+                "window_end": end,
+                "n": int(c.pop),
+                "confirmed_n": int(settled),
+                "pending_n": int(open_n),
+                "confirmed_value": confirmed / settled if settled else None,
+                "final": bool(open_n == 0 and end <= cut and not parent_open),
+                "final_at": final_at,
+                "as_of": cut,
+            }
+            base.update(
+                _estimate(
+                    c,
+                    strata_cells[cell],
+                    pending.get(cell, {}),
+                    models,
+                    rates,
+                    weighted,
+                    level,
+                    (m.name, cell),
+                )
+            )
+            out.append(base)
+    return out
+
+
+def _estimate(
+    c: _Cell,
+    by_stratum: dict[str, _Cell],
+    strata: dict[str, list[tuple[int, float, float, float]]],
+    models: dict[str, DelayModel],
+    rates: dict[str, float],
+    weighted: bool,
+    level: float,
+    seed_key: tuple[Any, ...],
+) -> dict[str, Any]:
+    if c.pop == 0:
+        return {"estimate": None, "estimate_low": None, "estimate_high": None, "estimator": "none"}
+    confirmed = c.pos_w if weighted else c.pos
+    if not strata:
+        v = confirmed / c.pop
+        return {"estimate": v, "estimate_low": v, "estimate_high": v, "estimator": "confirmed"}
+    pooled = models.get("__pooled__")
+    if pooled is None:
+        # No mature cohort yet: the honest statement is a bound, none to all of the pending.
+        open_total = sum(w if weighted else n for d in strata.values() for _, n, w, _ in d)
+        low, high = confirmed / c.pop, (confirmed + open_total) / c.pop
+        return {"estimate": None, "estimate_low": low, "estimate_high": high, "estimator": "bounds"}
+    rng = seeded_rng(*seed_key)
+    remaining = np.zeros(2000)
+    # Each stratum's own settled rows decide its rate; its own delays age its pending rows.
+    for stratum, detail in sorted(strata.items()):
+        model = models.get(stratum, pooled)
+        arr = np.array(detail, dtype=np.float64)
+        remaining += draw_remaining(
+            positives=by_stratum[stratum].pos,
+            negatives=by_stratum[stratum].neg,
+            pending_age=arr[:, 0].astype(np.int64),
+            pending_count=arr[:, 1].astype(np.int64),
+            pending_weight=arr[:, 2] if weighted else None,
+            pending_weight_sq=arr[:, 3] if weighted else None,
+            delay=model,
+            rng=rng,
+            prior=prior_from(rates.get(stratum, rates.get("__pooled__"))),
+        )
+    est, low, high = summarize_draws(confirmed, remaining, c.pop, level=level)
+    return {"estimate": est, "estimate_low": low, "estimate_high": high, "estimator": "delay-model"}

@@ -1,0 +1,136 @@
+"""Which quality metrics to compute, declared apart from how they are computed.
+
+A :class:`RateMetric` is "positives of an outcome over a population": the
+click-through rate (clicks per recommendation), purchase conversion (per
+recommendation, or per click with ``given="click"``), the return rate (per
+purchase: an outcome type with a parent is always measured per parent
+positive) and revenue per recommendation (purchases weighted by a column,
+``weight="price_eur"``). Each is a frozen spec with a stable ``key`` for the
+engine query it needs, so metrics that share a query (conversion and revenue)
+share one pass.
+
+:func:`default_metrics` derives the set from the declared outcome types; the
+seed scenario gets its five business metrics with business names.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seismo.config import OutcomeType
+from seismo.errors import ConfigError
+
+__all__ = ["MetricsConfig", "RateMetric", "default_metrics", "load_metrics_config"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RateMetric:
+    """Σ weight × [outcome happened] over the members of a population.
+
+    ``given``: the population is the predictions whose ``given`` outcome
+    happened (purchase per click). For an outcome type with a parent the
+    population is the parent's positives and the maturity window counts from
+    the parent event (a return within 14 days of the purchase).
+    """
+
+    name: str
+    outcome: str
+    label: str = ""
+    given: str | None = None
+    weight: str | None = None
+    unit: str = "share"  # "share" (shown as %) or "amount" (shown as a number)
+
+    @property
+    def key(self) -> str:
+        """The engine pass this metric reads: outcome and population."""
+        return f"{self.outcome}|{self.given or ''}"
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricsConfig:
+    """Metrics to compute and how delays are stratified for the nowcast.
+
+    ``delay_strata``: a segment attribute whose values have their own delay
+    distribution (older customers decide more slowly); the nowcast of every
+    cell uses each pending row's own stratum's delays, so the aggregate is not
+    biased toward fast deciders. None pools all rows.
+    """
+
+    metrics: tuple[RateMetric, ...]
+    delay_strata: str | None = None
+    segments: tuple[str, ...] | None = None  # None = every declared segment attribute
+    min_events_per_stratum: int = 100
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """Changes whenever a stored metric state built for this config becomes invalid."""
+        parts = [repr(sorted(m.key for m in self.metrics)), repr(self.delay_strata)]
+        weights = sorted({m.weight or "" for m in self.metrics})
+        return "|".join([*parts, repr(weights), repr(self.segments)])
+
+
+_SEED_NAMES = {
+    ("click", None, None): ("click_through_rate", "Click-through"),
+    ("purchase", None, None): ("purchase_conversion", "Purchase conversion"),
+    ("purchase", "click", None): ("purchase_per_click", "Purchases per click"),
+    ("return", None, None): ("return_rate", "Return rate"),
+    ("purchase", None, "price_eur"): ("revenue_per_recommendation", "Revenue per recommendation"),
+}
+
+
+def default_metrics(
+    types: dict[str, OutcomeType], features: dict[str, str] | None = None
+) -> MetricsConfig:
+    """The metric set implied by the store's outcome types (and the seed scenario's names).
+
+    Every event-kind outcome gets its rate; an outcome with a parent is a rate
+    per parent; with both click and purchase declared, purchases per click too;
+    with a ``price_eur`` feature, revenue per recommendation.
+    """
+    features = features or {}
+    metrics: list[RateMetric] = []
+    events = {n: t for n, t in types.items() if t.kind == "event"}
+    for name in events:
+        name_label = _SEED_NAMES.get((name, None, None), (f"{name}_rate", f"{name} rate"))
+        metrics.append(RateMetric(name=name_label[0], outcome=name, label=name_label[1]))
+    if "click" in events and "purchase" in events and not events["purchase"].parent:
+        n, label = _SEED_NAMES[("purchase", "click", None)]
+        metrics.append(RateMetric(name=n, outcome="purchase", given="click", label=label))
+    if "purchase" in events and features.get("price_eur") == "float":
+        n, label = _SEED_NAMES[("purchase", None, "price_eur")]
+        metrics.append(
+            RateMetric(name=n, outcome="purchase", weight="price_eur", label=label, unit="amount")
+        )
+    strata = "age_group" if "age_group" in (features or {}) else None
+    return MetricsConfig(metrics=tuple(metrics), delay_strata=strata)
+
+
+def load_metrics_config(path: str | Path, types: dict[str, OutcomeType]) -> MetricsConfig:
+    """Read ``[metrics.NAME]`` tables and ``[nowcast]`` from a TOML file."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"metrics config {path}: {exc}") from exc
+    metrics = []
+    for name, spec in data.get("metrics", {}).items():
+        unknown = set(spec) - {"outcome", "label", "given", "weight", "unit"}
+        if unknown:
+            raise ConfigError(f"metric {name!r}: unknown key(s) {sorted(unknown)}")
+        if spec.get("outcome") not in types:
+            raise ConfigError(f"metric {name!r}: outcome {spec.get('outcome')!r} is not declared")
+        if spec.get("given") and spec["given"] not in types:
+            raise ConfigError(f"metric {name!r}: given {spec['given']!r} is not declared")
+        metrics.append(RateMetric(name=name, **spec))
+    nowcast = data.get("nowcast", {})
+    return MetricsConfig(
+        metrics=tuple(metrics),
+        delay_strata=nowcast.get("delay_strata"),
+        segments=tuple(data["segments"]) if "segments" in data else None,
+    )
