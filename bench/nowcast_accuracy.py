@@ -32,10 +32,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from seismo.ingest import ingest  # noqa: E402
-from seismo.metrics.compute import compute_metrics  # noqa: E402
-from seismo.simulate import Scenario, simulate  # noqa: E402
-from seismo.store import open_store  # noqa: E402
+from seismo.ingest import ingest
+from seismo.metrics.compute import compute_metrics
+from seismo.simulate import Scenario, simulate
+from seismo.store import open_store
 
 
 def final_truth(truth: pd.DataFrame) -> pd.DataFrame:
@@ -47,13 +47,17 @@ def final_truth(truth: pd.DataFrame) -> pd.DataFrame:
     frames = []
     for attribute, keys in ((None, ["day"]), ("age_group", ["day", "age_group"])):
         g = truth.groupby(keys)
-        f = pd.DataFrame({
-            "click_through_rate": g["clicked"].mean(),
-            "purchase_conversion": g["purchased"].mean(),
-            "revenue_per_recommendation": g["revenue"].mean(),
-            "purchase_per_click": truth[truth["clicked"] == 1].groupby(keys)["purchased"].mean(),
-            "return_rate": truth[truth["purchased"] == 1].groupby(keys)["returned"].mean(),
-        }).reset_index()
+        f = pd.DataFrame(
+            {
+                "click_through_rate": g["clicked"].mean(),
+                "purchase_conversion": g["purchased"].mean(),
+                "revenue_per_recommendation": g["revenue"].mean(),
+                "purchase_per_click": truth[truth["clicked"] == 1]
+                .groupby(keys)["purchased"]
+                .mean(),
+                "return_rate": truth[truth["purchased"] == 1].groupby(keys)["returned"].mean(),
+            }
+        ).reset_index()
         f["attribute"] = attribute
         f["value"] = f["age_group"] if attribute else None
         frames.append(f.drop(columns=["age_group"], errors="ignore"))
@@ -97,24 +101,28 @@ def summarize(frame: pd.DataFrame) -> list[dict[str, Any]]:
     )
     lines = []
     for age, g in pending.groupby("age_days"):
-        lines.append({
-            "cohort_age_days": int(age),
-            "cells": len(g),
-            "nowcast_rel_error": round(float(g["nowcast_err"].mean()), 4),
-            "confirmed_rel_error": round(float(g["confirmed_err"].mean()), 4),
-            "so_far_rel_error": round(float(g["so_far_err"].mean()), 4),
-            "coverage_90": round(float(g["covered"].mean()), 3),
-        })
+        lines.append(
+            {
+                "cohort_age_days": int(age),
+                "cells": len(g),
+                "nowcast_rel_error": round(float(g["nowcast_err"].mean()), 4),
+                "confirmed_rel_error": round(float(g["confirmed_err"].mean()), 4),
+                "so_far_rel_error": round(float(g["so_far_err"].mean()), 4),
+                "coverage_90": round(float(g["covered"].mean()), 3),
+            }
+        )
     old = pending[pending["age_days"] >= 2]
-    lines.append({
-        "summary": "cohorts >= 2 days old",
-        "cells": len(old),
-        "nowcast_rel_error": round(float(old["nowcast_err"].mean()), 4),
-        "confirmed_rel_error": round(float(old["confirmed_err"].mean()), 4),
-        "so_far_rel_error": round(float(old["so_far_err"].mean()), 4),
-        "coverage_90": round(float(old["covered"].mean()), 3),
-        "coverage_90_all_ages": round(float(pending["covered"].mean()), 3),
-    })
+    lines.append(
+        {
+            "summary": "cohorts >= 2 days old",
+            "cells": len(old),
+            "nowcast_rel_error": round(float(old["nowcast_err"].mean()), 4),
+            "confirmed_rel_error": round(float(old["confirmed_err"].mean()), 4),
+            "so_far_rel_error": round(float(old["so_far_err"].mean()), 4),
+            "coverage_90": round(float(old["covered"].mean()), 3),
+            "coverage_90_all_ages": round(float(pending["covered"].mean()), 3),
+        }
+    )
     return lines
 
 

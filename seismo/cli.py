@@ -319,6 +319,160 @@ def _print_summary(summary: Any, output: Format) -> None:
         )
 
 
+def _metric_records(table: Any) -> list[dict[str, Any]]:
+    """The documented machine format: one object per metric value."""
+    out = []
+    for r in table.to_pylist():
+        segment = None if r["attribute"] is None else {r["attribute"]: r["value"]}
+        out.append(
+            {
+                "metric": r["metric"],
+                "label": r["label"],
+                "segment": segment,
+                "model_version": r["model_version"],
+                "window_start": r["window_start"],
+                "window_end": r["window_end"],
+                "n": r["n"],
+                "confirmed_n": r["confirmed_n"],
+                "pending_n": r["pending_n"],
+                "confirmed_value": r["confirmed_value"],
+                "observed_value": r["observed_value"],
+                "estimate": r["estimate"],
+                "estimate_low": r["estimate_low"],
+                "estimate_high": r["estimate_high"],
+                "estimator": r["estimator"],
+                "final": r["final"],
+                "final_at": r["final_at"],
+                "as_of": r["as_of"],
+            }
+        )
+    return out
+
+
+def _write_table(table: Any, path: Path) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from seismo.present.console import to_json
+
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".parquet":
+        pq.write_table(table, path)
+    elif suffix == ".csv":
+        pacsv.write_csv(table, path)
+    elif suffix == ".json":
+        path.write_text(to_json(_metric_records(table)) + "\n")
+    else:
+        raise typer.BadParameter(f"--out {path}: use a .csv, .parquet or .json file")
+
+
+@app.command()
+def metrics(
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
+    window: Annotated[str, typer.Option(help="hour, day, week or month.")] = "day",
+    every: Annotated[
+        int | None, typer.Option(help="Windows of (at least) N predictions instead of periods.")
+    ] = None,
+    by: Annotated[
+        list[str] | None, typer.Option(help="Segment attribute to show (repeat; default all).")
+    ] = None,
+    metric: Annotated[list[str] | None, typer.Option(help="Only these metrics (repeat).")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Metrics TOML ([metrics.NAME], [nowcast]).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the table (.csv/.parquet/.json).")
+    ] = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Quality metrics per window and segment, with confirmed and provisional (nowcast) values."""
+    from seismo.metrics.compute import compute_metrics
+    from seismo.metrics.spec import load_metrics_config
+
+    output = _format(fmt)
+    if window not in ("hour", "day", "week", "month"):
+        raise typer.BadParameter(f"--window must be hour, day, week or month, not {window!r}")
+    moment = parse_as_of(as_of)
+    handle = _open(store)
+    try:
+        known = set(handle.segments())
+        for attribute in by or []:
+            if attribute not in known:
+                raise typer.BadParameter(f"--by {attribute!r}: not a segment ({sorted(known)})")
+        chosen = load_metrics_config(config, handle.outcome_types()) if config else None
+        table = compute_metrics(
+            handle,
+            as_of=moment,
+            period=window,  # type: ignore[arg-type]
+            every=every,
+            by=by,
+            config=chosen,
+        )
+    except SeismoError as exc:
+        _fail(exc)
+    finally:
+        handle.close()
+    if metric:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        table = table.filter(pc.is_in(table.column("metric"), value_set=pa.array(metric)))
+    if out is not None:
+        _write_table(table, out)
+    if output != "table":
+        emit(_metric_records(table), output)
+        return
+    _print_metrics(table)
+
+
+def _status(r: dict[str, Any]) -> str:
+    """'final', or how much of the expected outcome is still to come."""
+    if r["final"]:
+        return "final"
+    est, seen = r["estimate"], r["observed_value"]
+    if est and seen is not None and est > 0:
+        return f"provisional: {max(0.0, 1 - seen / est):.0%} still to come"
+    return f"provisional ({r['estimator']})"
+
+
+def _print_metrics(table: Any) -> None:
+    console = Console()
+    rows = table.to_pylist()
+    if not rows:
+        console.print("No predictions in the store (or before --as-of).")
+        return
+    console.print(
+        f"As of {rows[0]['as_of']:%Y-%m-%d %H:%M} UTC. 'estimate' is the expected final "
+        "value with a 90% interval while outcomes are pending."
+    )
+    for name in dict.fromkeys(r["metric"] for r in rows):
+        chosen = [r for r in rows if r["metric"] == name]
+        amount = chosen[0]["unit"] == "amount"
+
+        def show(v: float | None, amount: bool = amount) -> str:
+            if v is None:
+                return "—"
+            return f"{v:,.2f}" if amount else f"{v:.1%}"
+
+        view = [
+            {
+                "window": r["window_start"],
+                "segment": "all" if r["attribute"] is None else f"{r['attribute']}={r['value']}",
+                "n": r["n"],
+                "seen so far": show(r["observed_value"]),
+                "estimate": show(r["estimate"]),
+                "90% interval": ""
+                if r["final"]
+                else f"{show(r['estimate_low'])} – {show(r['estimate_high'])}",
+                "status": _status(r),
+            }
+            for r in chosen
+        ]
+        emit(view, "table", title=chosen[0]["label"], console=console)
+
+
 @app.command()
 def demo(
     workspace: Annotated[Path, typer.Option(help="Folder for the data and the store.")] = Path(

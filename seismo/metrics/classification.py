@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -191,21 +190,23 @@ class ScoreBins:
         c = np.clip(s, CLIP, 1.0 - CLIP)
         log_s, log_1ms, sq = np.log(c), np.log1p(-c), s * s
 
-        def tally(mask: NDArray[np.bool_], w: FloatArray | None = None) -> FloatArray:
-            weights = None if w is None else w[mask]
-            return np.bincount(idx[mask], weights=weights, minlength=bins).astype(np.float64)
+        def count(mask: NDArray[np.bool_]) -> IntArray:
+            return np.bincount(idx[mask], minlength=bins).astype(np.int64)
+
+        def tally(mask: NDArray[np.bool_], w: FloatArray) -> FloatArray:
+            return np.bincount(idx[mask], weights=w[mask], minlength=bins).astype(np.float64)
 
         is_pos, is_neg, is_pend = y == 1, y == 0, np.isnan(y)
         return cls(
-            pos=tally(is_pos),
-            neg=tally(is_neg),
+            pos=count(is_pos),
+            neg=count(is_neg),
             sum_score_pos=tally(is_pos, s),
             sum_score_neg=tally(is_neg, s),
             sum_sq_score_pos=tally(is_pos, sq),
             sum_sq_score_neg=tally(is_neg, sq),
             sum_log_s_pos=tally(is_pos, log_s),
             sum_log_1ms_neg=tally(is_neg, log_1ms),
-            pend=tally(is_pend),
+            pend=count(is_pend),
             sum_score_pend=tally(is_pend, s),
             sum_sq_score_pend=tally(is_pend, sq),
             sum_log_s_pend=tally(is_pend, log_s),
@@ -222,7 +223,7 @@ class ScoreBins:
         sums = {n: getattr(self, n) + getattr(other, n) for n in names}
         return ScoreBins(**sums, threshold=self.threshold)
 
-    def __radd__(self, other: Literal[0]) -> ScoreBins:
+    def __radd__(self, other: int) -> ScoreBins:
         """Let ``sum(cells)`` start from 0."""
         if isinstance(other, int) and other == 0:
             return self
@@ -276,7 +277,13 @@ def _metrics(
     return out
 
 
-def _labelled(bins: ScoreBins) -> tuple[FloatArray, ...]:
+_Sums = tuple[
+    FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray
+]
+
+
+def _labelled(bins: ScoreBins) -> _Sums:
+    """The labelled per-bin arrays in the order :func:`_metrics` takes them."""
     return (
         bins.pos.astype(np.float64),
         bins.neg.astype(np.float64),
@@ -543,7 +550,7 @@ def fit_calibration(
 
 
 def check_calibration(bins: ScoreBins, calibration: Calibration) -> Calibration:
-    """The same map, with ``ece``, ``noise``, ``score_ece``, ``n`` and so ``ok`` measured on ``bins``.
+    """The same map, its ``ece``, ``noise``, ``score_ece``, ``n`` and ``ok`` measured on ``bins``.
 
     Use it on each window that has matured since the map was fitted: a map that
     held on the reference but fails here means P(label | score) has moved
@@ -577,8 +584,10 @@ class Estimate:
     """The final value of a metric (once every label is in), with a predictive interval.
 
     ``estimator`` is ``"realized"`` (nothing pending: exact, ``low == high``),
-    ``"cbpe"`` (nothing labelled) or ``"realized+cbpe"``, with the suffix
-    ``"(uncalibrated)"`` when the calibration used did not pass its check.
+    ``"cbpe"`` (nothing labelled) or ``"realized+cbpe"``. When pending rows were
+    estimated with a calibration whose ``ok`` is False, the suffix
+    ``"(uncalibrated)"`` is appended (``"cbpe(uncalibrated)"``): the figure is
+    still given, and the caller decides whether to show or trust it.
     """
 
     estimate: float

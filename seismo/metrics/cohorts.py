@@ -28,7 +28,7 @@ import ibis
 
 from seismo.config import OutcomeType
 from seismo.errors import ConfigError
-from seismo.metrics.spec import MetricsConfig, RateMetric
+from seismo.metrics.spec import MetricsConfig
 from seismo.store.engine import Engine, quote
 from seismo.store.read import Store
 
@@ -67,6 +67,15 @@ def _passes(config: MetricsConfig) -> dict[str, tuple[str, str | None, str | Non
             raise ConfigError(f"metrics on {m.key!r} use two weight columns; use one")
         passes[m.key] = (m.outcome, m.given, weight)
     return passes
+
+
+def _ceil_hour(ts: Any) -> Any:
+    """The hour boundary at or after ``ts``: an outcome observed at 10:20 is known by 11:00.
+
+    Observation hours round *up* so that "observed by the cut-off hour C" is
+    exactly ``ceil(observed_at) <= C``; served hours round down.
+    """
+    return (ts - ibis.interval(microseconds=1)).truncate("h") + ibis.interval(hours=1)
 
 
 def _versions(store: Store, outcome: str, has_corrections: bool) -> Any:
@@ -119,7 +128,7 @@ def _row_level(
     if condition is not None:
         cond = _condition(store, condition)
         base = base.join(cond, base.pid == cond.cond_pid).drop("cond_pid")
-        base = base.mutate(cond_hour=base.cond_at.truncate("h")).drop("cond_at")
+        base = base.mutate(cond_hour=_ceil_hour(base.cond_at)).drop("cond_at")
     else:
         base = base.mutate(cond_hour=ibis.null("timestamp"))
     keep = [c for c in base.columns if c != "pid"]
@@ -133,8 +142,8 @@ def _row_level(
     joined = base.join(versions, base.pid == versions.prediction_id)
     outs = joined.select(
         *keep,
-        obs_hour=joined.observed_at.truncate("h"),
-        sup_hour=joined.superseded.truncate("h"),
+        obs_hour=_ceil_hour(joined.observed_at),
+        sup_hour=_ceil_hour(joined.superseded),
         kind=ibis.ifelse(joined.value > 0, "pos", "neg"),
     )
     return pop.union(outs)
@@ -169,9 +178,10 @@ def _grouping_sql(engine: Engine, rows_sql: str, pass_key: str, segments: list[s
         attribute, value = f"'{AGGREGATE}'", f"'{AGGREGATE}'"
     key = "'" + pass_key.replace("'", "''") + "'"
     return (
-        f"SELECT {key} AS pass_key, served_hour, served_day, model_version, {attribute} AS attribute,"
-        f" {value} AS value, stratum, cond_hour, obs_hour, sup_hour, kind,"
-        f" COUNT(*) AS n, SUM(w) AS w, SUM(w * w) AS w2 FROM ({rows_sql}) AS r GROUP BY GROUPING SETS ({sets})"
+        f"SELECT {key} AS pass_key, served_hour, served_day, model_version,"
+        f" {attribute} AS attribute, {value} AS value, stratum, cond_hour, obs_hour, sup_hour,"
+        f" kind, COUNT(*) AS n, SUM(w) AS w, SUM(w * w) AS w2"
+        f" FROM ({rows_sql}) AS r GROUP BY GROUPING SETS ({sets})"
     )
 
 

@@ -7,8 +7,9 @@ tidy table whose every value carries its maturity:
 ``n`` members of the population; ``confirmed_n`` whose outcome is settled
 (it happened, or its window closed without it); ``pending_n`` still open;
 ``confirmed_value`` the rate among the settled (biased toward fast deciders
-while anything is pending); ``estimate`` with ``estimate_low``/``estimate_high``
-the nowcast of the final value and its predictive interval; ``estimator``
+while anything is pending); ``observed_value`` what has been seen so far
+over all members (biased low: the "fake drop" of recent days); ``estimate``
+with ``estimate_low``/``estimate_high`` the nowcast of the final value and its predictive interval; ``estimator``
 (``confirmed`` when nothing is pending, ``delay-model`` for the nowcast,
 ``bounds`` when no mature cohort has taught a delay yet: the interval is then
 "none / all of the pending convert"); ``final`` and ``final_at``.
@@ -19,6 +20,7 @@ nearest hour (end of data, rounded up, by default).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ from seismo.metrics.nowcast import (
     seeded_rng,
     summarize_draws,
 )
-from seismo.metrics.spec import MetricsConfig, RateMetric, default_metrics  # noqa: F401
+from seismo.metrics.spec import MetricsConfig, RateMetric, default_metrics
 from seismo.store.read import Store
 
 __all__ = ["RESULT_SCHEMA", "Period", "compute_metrics", "cutoff"]
@@ -62,6 +64,7 @@ RESULT_SCHEMA = pa.schema(
         ("confirmed_n", pa.int64()),
         ("pending_n", pa.int64()),
         ("confirmed_value", pa.float64()),
+        ("observed_value", pa.float64()),
         ("estimate", pa.float64()),
         ("estimate_low", pa.float64()),
         ("estimate_high", pa.float64()),
@@ -74,20 +77,66 @@ RESULT_SCHEMA = pa.schema(
 
 
 def cutoff(store: Store, as_of: datetime | None) -> datetime:
-    """The whole hour the figures are computed at."""
+    """The whole hour the figures are computed at.
+
+    Given an as-of time: the hour boundary at or before it (a bare date means
+    its end, so the next midnight), so nothing observed after it counts.
+    Without one: the first hour boundary at or after the newest time in the store.
+    """
     if as_of is not None:
         if as_of.tzinfo is not None:
             from datetime import UTC
 
             as_of = as_of.astimezone(UTC).replace(tzinfo=None)
-        floor = as_of.replace(minute=0, second=0, microsecond=0)
-        return floor + HOUR if as_of - floor >= timedelta(minutes=30) else floor
+        return (as_of + timedelta(seconds=1)).replace(minute=0, second=0, microsecond=0)
     rows = store.engine.query(
         "SELECT MAX(t) FROM (SELECT MAX(served_at) AS t FROM predictions "
         "UNION ALL SELECT MAX(observed_at) FROM outcomes) AS x"
     )
     latest = rows[0][0] if rows and rows[0][0] is not None else datetime(1970, 1, 1)
-    return latest.replace(minute=0, second=0, microsecond=0) + HOUR
+    floor = latest.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == latest else floor + HOUR
+
+
+class Windows:
+    """Maps a served hour to its window: a calendar period, or a run of N predictions.
+
+    Count windows (NannyML's size-based chunks) are cut at hour boundaries,
+    each closing once it holds at least ``every`` predictions, so they are
+    built from the same hourly state as calendar windows.
+    """
+
+    def __init__(self, store: Store, period: Period, every: int | None, cut: datetime) -> None:
+        self.period, self.every = period, every
+        self.bounds: list[datetime] = []
+        if every is not None:
+            p = store.predictions()
+            p = p.filter(p.served_at < cut)
+            hours = (
+                (p.group_by(h=p.served_at.truncate("h")).aggregate(n=p.count()).order_by("h"))
+                .to_pyarrow()
+                .to_pylist()
+            )
+            filled = 0
+            for r in hours:
+                if filled == 0:
+                    self.bounds.append(r["h"])
+                filled += r["n"]
+                if filled >= every:
+                    filled = 0
+            if hours:
+                self.bounds.append(hours[-1]["h"] + HOUR)
+
+    @property
+    def unit(self) -> str:
+        return "h" if self.every is not None else _TRUNC[self.period]
+
+    def span(self, start: datetime) -> tuple[datetime, datetime]:
+        """The window (start, end) holding the engine's group starting at ``start``."""
+        if self.every is None:
+            return start, _window_end(start, self.period)
+        i = bisect.bisect_right(self.bounds, start) - 1
+        return self.bounds[i], self.bounds[i + 1]
 
 
 def _window_end(start: datetime, period: Period) -> datetime:
@@ -109,19 +158,31 @@ class _Cell:
     neg: float = 0.0
 
 
+def _anchor(s: Any, anchor_parent: bool, window_s: int, cut: datetime) -> tuple[Any, Any]:
+    """The hour a row's maturity window starts from, and whether it has closed by ``cut``.
+
+    A served hour is rounded down, so its rows' windows close within the hour
+    after ``anchor + window``; a parent's observation hour is rounded up, so
+    the window has closed once ``anchor + window`` has passed.
+    """
+    if anchor_parent:
+        return s.cond_hour, (s.cond_hour + ibis.interval(seconds=window_s)) <= cut
+    closed = (s.served_hour + ibis.interval(seconds=window_s + 3600)) <= cut
+    return s.served_hour, closed
+
+
 def _pass_groups(
-    store: Store, key: str, anchor_parent: bool, window_s: int, cut: datetime, period: Period
+    store: Store, key: str, anchor_parent: bool, window_s: int, cut: datetime, unit: str
 ) -> pa.Table:
     """Per window × cell × stratum × open anchor hour: population, settled and pending counts."""
     s = store.table(STATE_TABLE)
     s = s.filter((s.pass_key == key) & (s.served_hour < cut))
-    member = s.cond_hour.isnull() | (s.cond_hour < cut)
-    live = (s.obs_hour < cut) & (s.sup_hour.isnull() | (s.sup_hour >= cut)) & member
-    anchor = s.cond_hour if anchor_parent else s.served_hour
-    expired = (anchor + ibis.interval(seconds=window_s + 3600)) <= cut
+    member = s.cond_hour.isnull() | (s.cond_hour <= cut)
+    live = (s.obs_hour <= cut) & (s.sup_hour.isnull() | (s.sup_hour > cut)) & member
+    anchor, expired = _anchor(s, anchor_parent, window_s, cut)
     zero = ibis.literal(0)
     grouped = s.group_by(
-        window_start=s.served_hour.truncate(_TRUNC[period]),
+        window_start=s.served_hour.truncate(unit),
         model_version=s.model_version,
         attribute=s.attribute,
         value=s.value,
@@ -146,15 +207,14 @@ def _delay_models(
 ) -> tuple[dict[str, DelayModel], dict[str, float]]:
     """From mature cohorts, per stratum (pooled under ``__pooled__``): delays and final rates."""
     s = store.table(STATE_TABLE)
-    anchor = s.cond_hour if anchor_parent else s.served_hour
-    mature = (anchor + ibis.interval(seconds=window_s + 3600)) <= cut
+    anchor, mature = _anchor(s, anchor_parent, window_s, cut)
     s = s.filter(
         (s.pass_key == key)
         & (s.attribute == AGGREGATE)
         & mature
-        & (s.cond_hour.isnull() | (s.cond_hour < cut))
+        & (s.cond_hour.isnull() | (s.cond_hour <= cut))
     )
-    pos = s.filter((s.kind == "pos") & (s.obs_hour < cut) & s.sup_hour.isnull())
+    pos = s.filter((s.kind == "pos") & (s.obs_hour <= cut) & s.sup_hour.isnull())
     lag = ((pos.obs_hour.epoch_seconds() - anchor.epoch_seconds()) / 3600).round().cast("int64")
     rows = pos.group_by(stratum=pos.stratum, lag=lag).aggregate(n=pos.n.sum()).to_pyarrow()
     pops = s.filter(s.kind == "pop").group_by("stratum").aggregate(n=s.n.sum()).to_pyarrow()
@@ -183,22 +243,26 @@ def compute_metrics(
     *,
     as_of: datetime | None = None,
     period: Period = "day",
+    every: int | None = None,
     by: list[str] | None = None,
     config: MetricsConfig | None = None,
     level: float = 0.9,
 ) -> pa.Table:
     """Every metric × window × segment cell × model version, as a tidy Arrow table.
 
-    ``by`` limits the segment attributes shown (the aggregate is always there).
+    ``period`` sets calendar windows; ``every`` instead cuts windows of at
+    least that many predictions. ``by`` limits the segment attributes shown
+    (the aggregate is always there).
     """
     types = store.outcome_types()
     config = config or default_metrics(types, store.attributes())
     refresh(store, config, types)
     cut = cutoff(store, as_of)
+    windows = Windows(store, period, every, cut)
     rows: list[dict[str, Any]] = []
     for key in sorted({m.key for m in config.metrics}):
         metrics = [m for m in config.metrics if m.key == key]
-        rows.extend(_evaluate_pass(store, types, config, metrics, cut, period, by, level))
+        rows.extend(_evaluate_pass(store, types, config, metrics, cut, windows, by, level))
     table = pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
     order = [
         (c, "ascending") for c in ("metric", "attribute", "value", "model_version", "window_start")
@@ -212,7 +276,7 @@ def _evaluate_pass(
     config: MetricsConfig,
     metrics: list[RateMetric],
     cut: datetime,
-    period: Period,
+    windows: Windows,
     by: list[str] | None,
     level: float,
 ) -> list[dict[str, Any]]:
@@ -220,7 +284,7 @@ def _evaluate_pass(
     otype = types[first.outcome]
     parent = types.get(otype.parent) if otype.parent else None
     window_s = int(otype.window.total_seconds())
-    groups = _pass_groups(store, first.key, parent is not None, window_s, cut, period)
+    groups = _pass_groups(store, first.key, parent is not None, window_s, cut, windows.unit)
     models, rates = _delay_models(
         store, first.key, parent is not None, window_s, cut, config.min_events_per_stratum
     )
@@ -233,7 +297,7 @@ def _evaluate_pass(
     for r in groups.to_pylist():
         if by is not None and r["attribute"] not in (AGGREGATE, *by):
             continue
-        cell = (r["window_start"], r["model_version"], r["attribute"], r["value"])
+        cell = (windows.span(r["window_start"]), r["model_version"], r["attribute"], r["value"])
         open_n = r["pop"] - r["pos"] - r["neg"]
         closed = r["anchor"] is None  # window closed: what did not happen, did not
         for c in (cells[cell], strata_cells[cell][r["stratum"]]):
@@ -254,8 +318,9 @@ def _evaluate_pass(
     horizon = otype.window + (parent.window if parent else timedelta(0)) + HOUR
     out = []
     for cell, c in cells.items():
-        start, version, attribute, value = cell
-        end = _window_end(start, period)
+        if c.pop == 0:  # no member yet as of the cut-off (e.g. no purchase to be returned)
+            continue
+        (start, end), version, attribute, value = cell
         final_at = end + horizon
         open_n = c.pop - c.pos - c.neg
         parent_open = parent is not None and cut < end + parent.window + HOUR
@@ -276,6 +341,7 @@ def _evaluate_pass(
                 "confirmed_n": int(settled),
                 "pending_n": int(open_n),
                 "confirmed_value": confirmed / settled if settled else None,
+                "observed_value": confirmed / c.pop if c.pop else None,
                 "final": bool(open_n == 0 and end <= cut and not parent_open),
                 "final_at": final_at,
                 "as_of": cut,

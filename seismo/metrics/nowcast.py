@@ -31,10 +31,10 @@ probability ``p(1-F(a)) / (1-p·F(a))``), so it covers the realised final rate,
 not just the parameter. Draws are seeded from the cell's key: same data, same
 figures.
 
-Time is in whole hours: a pending row's age ``k`` is the number of hour
-boundaries between its anchor hour and the cut-off, and ``F(k)`` is the share
-of converters whose lag (in whole hours, observation hour minus anchor hour)
-is below ``k`` — exactly the rows that would have been seen by then.
+Time is in whole hours: a pending row's age ``k`` is the cut-off hour minus
+its anchor hour, and ``F(k)`` is the share of converters whose lag (the
+observation hour, rounded up, minus the anchor hour) is at most ``k`` —
+exactly the converters that would have been seen by then.
 """
 
 from __future__ import annotations
@@ -75,12 +75,13 @@ def prior_from(rate: float | None) -> tuple[float, float]:
 class DelayModel:
     """The delay from anchor to event among rows that convert, in whole hours.
 
-    ``cdf[k]`` is the share of converters whose lag is below ``k`` hours;
-    beyond the last entry every converter has been seen.
+    ``cdf[k]`` is the share of converters whose lag is at most ``k`` hours
+    (lag: rounded-up observation hour minus anchor hour); beyond the last
+    entry every converter has been seen.
 
     >>> m = fit_delay(np.array([0, 1, 1, 3]), np.array([10, 20, 20, 10]), window_hours=4)
     >>> [round(float(x), 2) for x in m.seen_by(np.array([0, 1, 2, 4, 9]))]
-    [0.0, 0.17, 0.83, 1.0, 1.0]
+    [0.17, 0.83, 0.83, 1.0, 1.0]
     """
 
     cdf: FloatArray
@@ -102,11 +103,11 @@ def fit_delay(
     lags = np.asarray(lags, dtype=np.int64)
     counts = np.asarray(counts, dtype=np.float64)
     size = int(window_hours) + 2
-    hist = np.bincount(np.clip(lags, 0, size - 2), weights=counts, minlength=size - 1)
+    hist = np.bincount(np.clip(lags, 0, size - 1), weights=counts, minlength=size)
     total = hist.sum()
-    below = np.concatenate([[0.0], np.cumsum(hist)]) / total if total > 0 else np.ones(size)
-    below[-1] = 1.0
-    return DelayModel(cdf=np.clip(below, 0.0, 1.0), events=int(total))
+    upto = np.cumsum(hist) / total if total > 0 else np.ones(size)
+    upto[-1] = 1.0
+    return DelayModel(cdf=np.clip(upto, 0.0, 1.0), events=int(total))
 
 
 def _posterior_grid(
@@ -122,7 +123,8 @@ def _posterior_grid(
     def loglik(p: FloatArray) -> FloatArray:
         pp = p[:, None]
         ll = (positives + a - 1.0) * np.log(p) + (negatives + b - 1.0) * np.log1p(-p)
-        return ll + (pending[None, :] * np.log1p(-pp * seen[None, :])).sum(axis=1)
+        total: FloatArray = ll + (pending[None, :] * np.log1p(-pp * seen[None, :])).sum(axis=1)
+        return total
 
     coarse = (np.arange(400) + 0.5) / 400
     ll = loglik(coarse)
@@ -176,22 +178,30 @@ def draw_remaining(
         var = (q * (1.0 - q) * count[None, :]).sum(axis=1)
         poisson = rng.poisson(mean).astype(np.float64)
         normal = np.rint(rng.normal(mean, np.sqrt(var)))
-        return np.clip(np.where(mean < 30.0, poisson, normal), 0.0, count.sum())
+        out: FloatArray = np.clip(np.where(mean < 30.0, poisson, normal), 0.0, count.sum())
+        return out
     w = np.asarray(pending_weight, dtype=np.float64)
     w2 = np.asarray(pending_weight_sq if pending_weight_sq is not None else w * w, dtype=np.float64)
     mean = (q * w[None, :]).sum(axis=1)
     var = (q * (1.0 - q) * w2[None, :]).sum(axis=1)
-    return np.clip(rng.normal(mean, np.sqrt(var)), 0.0, w.sum())
+    weighted: FloatArray = np.clip(rng.normal(mean, np.sqrt(var)), 0.0, w.sum())
+    return weighted
 
 
 def summarize_draws(
     confirmed: float, remaining: FloatArray, population: float, *, level: float = 0.9
 ) -> tuple[float, float, float]:
-    """Estimate (mean) and central ``level`` interval of (confirmed + remaining) / population."""
+    """Median and central ``level`` interval of (confirmed + remaining) / population.
+
+    The median, not the mean: the predictive distribution of a young cohort is
+    skewed (few conversions seen, many possible), and the median is the value
+    the final figure is as likely to fall below as above; it is also always
+    inside the interval, which the mean of a lumpy distribution need not be.
+    """
     final = (confirmed + remaining) / population
     tail = (1.0 - level) / 2.0
-    low, high = np.quantile(final, [tail, 1.0 - tail])
-    return float(final.mean()), float(low), float(high)
+    low, mid, high = np.quantile(final, [tail, 0.5, 1.0 - tail])
+    return float(mid), float(low), float(high)
 
 
 def seeded_rng(*key: object) -> np.random.Generator:

@@ -86,7 +86,7 @@ _SEED_NAMES = {
 
 
 def default_metrics(
-    types: dict[str, OutcomeType], features: dict[str, str] | None = None
+    types: dict[str, OutcomeType], attributes: dict[str, tuple[str, str]] | None = None
 ) -> MetricsConfig:
     """The metric set implied by the store's outcome types (and the seed scenario's names).
 
@@ -94,7 +94,7 @@ def default_metrics(
     per parent; with both click and purchase declared, purchases per click too;
     with a ``price_eur`` feature, revenue per recommendation.
     """
-    features = features or {}
+    attributes = attributes or {}
     metrics: list[RateMetric] = []
     events = {n: t for n, t in types.items() if t.kind == "event"}
     for name in events:
@@ -103,12 +103,13 @@ def default_metrics(
     if "click" in events and "purchase" in events and not events["purchase"].parent:
         n, label = _SEED_NAMES[("purchase", "click", None)]
         metrics.append(RateMetric(name=n, outcome="purchase", given="click", label=label))
-    if "purchase" in events and features.get("price_eur") == "float":
+    if "purchase" in events and attributes.get("price_eur", ("", ""))[1] == "float":
         n, label = _SEED_NAMES[("purchase", None, "price_eur")]
         metrics.append(
             RateMetric(name=n, outcome="purchase", weight="price_eur", label=label, unit="amount")
         )
-    strata = "age_group" if "age_group" in (features or {}) else None
+    # The seed scenario's slow deciders are the older customers: stratify delays by age.
+    strata = "age_group" if attributes.get("age_group", ("", ""))[0] == "segment" else None
     return MetricsConfig(metrics=tuple(metrics), delay_strata=strata)
 
 

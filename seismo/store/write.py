@@ -152,9 +152,13 @@ def _insert_outcomes(
             "AND o.event_time IS NOT DISTINCT FROM s.event_time"
         )
         new = f"FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE {same} AND {fact})"
+        joined = (
+            f"FROM {stage} s JOIN predictions p ON p.prediction_id = s.prediction_id "
+            f"WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE {same} AND {fact})"
+        )
         engine.execute(
-            f"INSERT INTO changes (seq, served_day) SELECT DISTINCT {int(seq)}, "
-            f"CAST(p.served_at AS DATE) {new.replace('FROM ' + stage + ' s', 'FROM ' + stage + ' s JOIN predictions p ON p.prediction_id = s.prediction_id', 1)}"
+            "INSERT INTO changes (seq, served_day) "
+            f"SELECT DISTINCT {int(seq)}, CAST(p.served_at AS DATE) {joined}"
         )
         if engine.query(
             f"SELECT 1 {new} AND EXISTS (SELECT 1 FROM outcomes o WHERE {same}) LIMIT 1"
