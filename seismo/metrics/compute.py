@@ -9,13 +9,14 @@ tidy table whose every value carries its maturity:
 ``confirmed_value`` the rate among the settled (biased toward fast deciders
 while anything is pending); ``observed_value`` what has been seen so far
 over all members (biased low: the "fake drop" of recent days); ``estimate``
-with ``estimate_low``/``estimate_high`` the nowcast of the final value and its predictive interval; ``estimator``
-(``confirmed`` when nothing is pending, ``delay-model`` for the nowcast,
-``bounds`` when no mature cohort has taught a delay yet: the interval is then
-"none / all of the pending convert"); ``final`` and ``final_at``.
+with ``estimate_low``/``estimate_high`` the nowcast of the final value and
+its predictive interval; ``estimator`` (``confirmed`` when nothing is
+pending, ``delay-model`` for the nowcast, ``bounds`` when no mature cohort
+has taught a delay yet: the interval is then "none / all of the pending
+convert"); ``final`` and ``final_at``.
 
-Time resolves to whole hours: the cut-off is the as-of time rounded to the
-nearest hour (end of data, rounded up, by default).
+Time resolves to whole hours: the cut-off is the hour boundary at or before
+the as-of time (the end of the data, rounded up, by default).
 """
 
 from __future__ import annotations
