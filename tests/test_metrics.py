@@ -100,6 +100,11 @@ def test_every_value_carries_its_maturity(small: Simulation) -> None:
         "purchase_per_click",
         "return_rate",
         "revenue_per_recommendation",
+        # the model's click probability, judged on the clicks
+        "click_roc_auc",
+        "click_log_loss",
+        "click_calibration_error",
+        "click_calibration_in_the_large",
     }
     rows = table.to_pylist()
     attributes = {r["attribute"] for r in rows}
@@ -114,10 +119,11 @@ def test_every_value_carries_its_maturity(small: Simulation) -> None:
     for r in rows:
         assert r["n"] == r["confirmed_n"] + r["pending_n"]
         if r["final"]:
-            assert r["pending_n"] == 0 and r["estimate"] == pytest.approx(r["observed_value"])
+            assert r["pending_n"] == 0 and r["estimate"] == pytest.approx(r["confirmed_value"])
         elif r["estimate"] is not None:
             assert r["estimate_low"] <= r["estimate"] <= r["estimate_high"]
-            assert r["estimate_low"] >= r["observed_value"] - 1e-12  # what arrived cannot leave
+            if r["observed_value"] is not None:  # a rate: what arrived cannot leave
+                assert r["estimate_low"] >= r["observed_value"] - 1e-12
         assert r["final_at"] > r["window_end"]
     # A purchase can take 12 days: the last 12 daily cohorts are provisional, older ones final.
     agg = [r for r in rows if r["metric"] == "purchase_conversion" and r["attribute"] is None]
@@ -308,3 +314,77 @@ def test_cli_metrics_json_format(tmp_path: Path, small: Simulation) -> None:
     assert (tmp_path / "m.parquet").exists()
     first = items[0]
     assert datetime.fromisoformat(first["window_start"].rstrip("Z"))
+
+
+def test_classifier_with_late_labels_gets_cbpe_then_realized(tmp_path: Path) -> None:
+    """A credit model: labels arrive 30-100 days late; CBPE fills in, then hands over."""
+    from test_events_shape import EXAMPLE, credit_data
+
+    from seismo.config import load_mapping
+
+    decisions, labels = credit_data(n=6000, seed=3)
+    mapping = load_mapping(EXAMPLE)
+    with open_store(":memory:") as store:
+        ingest(store, decisions, mapping=mapping)
+        ingest(store, labels, mapping=mapping)
+        early = compute_metrics(store, as_of=datetime(2026, 2, 25), period="week", by=[])
+        late = compute_metrics(store, as_of=datetime(2026, 9, 1), period="week", by=[])
+
+    def pick(table: pa.Table, metric: str) -> list[dict[str, object]]:
+        return [r for r in table.to_pylist() if r["metric"] == metric]
+
+    final = {r["window_start"]: r for r in pick(late, "default_90d_accuracy")}
+    assert all(r["final"] and r["estimator"] == "confirmed" for r in final.values())
+    mixed = [r for r in pick(early, "default_90d_accuracy") if r["pending_n"] > 0]
+    assert mixed and {r["estimator"] for r in mixed} <= {"cbpe", "realized+cbpe"}
+    for r in mixed:
+        truth = final[r["window_start"]]["estimate"]
+        assert abs(r["estimate"] - truth) < 0.05
+        assert r["estimate_low"] - 0.02 <= truth <= r["estimate_high"] + 0.02
+    auc = pick(late, "default_90d_roc_auc")
+    assert all(0.55 < r["estimate"] < 0.9 for r in auc)
+
+
+def test_regressor_errors_per_window() -> None:
+    """A demand forecaster's MAE and RMSE from in-engine error sums."""
+    from seismo.config import Mapping, OutcomeEvents, OutcomeType, PredictionColumns
+
+    rng = np.random.default_rng(2)
+    n = 500
+    made = [datetime(2026, 3, 1) + timedelta(hours=int(h)) for h in rng.integers(0, 72, n)]
+    actual = rng.normal(100, 20, n)
+    predicted = actual + rng.normal(0, 5, n)
+    mapping = Mapping(
+        model_name="demand",
+        model_version="v7",
+        predictions=PredictionColumns(id="id", timestamp="at", score="yhat", segments=("store",)),
+        outcomes=OutcomeEvents(id="id", timestamp="known", type="units", value="y"),
+        outcome_types=(OutcomeType(name="units", kind="value", window=timedelta(days=2)),),
+    )
+    ids = [f"f{i}" for i in range(n)]
+    with open_store(":memory:") as store:
+        ingest(
+            store,
+            pa.table(
+                {"id": ids, "at": made, "yhat": predicted, "store": rng.choice(["a", "b"], n)}
+            ),
+            mapping=mapping,
+        )
+        ingest(
+            store,
+            pa.table({"id": ids, "known": [t + timedelta(days=1) for t in made], "y": actual}),
+            mapping=mapping,
+        )
+        table = compute_metrics(store, as_of=datetime(2026, 3, 10), by=[])
+    days = np.array([t.date() for t in made])
+    for r in table.to_pylist():
+        chosen = days == r["window_start"].date()
+        err = predicted[chosen] - actual[chosen]
+        expected = {
+            "units_mae": np.abs(err).mean(),
+            "units_rmse": np.sqrt((err**2).mean()),
+            "units_bias": err.mean(),
+            "units_mape": np.mean(np.abs(err) / np.abs(actual[chosen])),
+        }
+        assert r["estimate"] == pytest.approx(expected[r["metric"]], rel=1e-9), r["metric"]
+        assert r["final"]

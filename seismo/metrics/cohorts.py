@@ -55,6 +55,16 @@ _STATE_COLUMNS = {
     "w": "DOUBLE PRECISION",
     "w2": "DOUBLE PRECISION",
 }
+#: Sums kept for model-quality passes (score bins and errors), NULL for rate passes.
+QUALITY_SUMS = ("s", "s2", "ls", "l1s", "e", "e1", "e2", "e4", "ep", "npct")
+_STATE_COLUMNS.update(dict.fromkeys(QUALITY_SUMS, "DOUBLE PRECISION"))
+#: Score bins of a classification pass: equal width, so 0.5 is an edge.
+SCORE_BINS = 100
+_CLIP = 1e-15
+
+
+def quality_key(outcome: str) -> str:
+    return f"quality:{outcome}"
 
 
 def _passes(config: MetricsConfig) -> dict[str, tuple[str, str | None, str | None]]:
@@ -107,11 +117,19 @@ def _row_level(
     strata: str | None,
     days: list[date] | None,
     has_corrections: bool,
+    quality: str | None = None,
 ) -> Any:
-    """One row per population member (kind 'pop') and per outcome version ('pos'/'neg')."""
+    """One row per population member (kind 'pop') and per outcome version ('pos'/'neg').
+
+    ``quality``: None for a rate pass; "classification" or "regression" for a
+    model-quality pass, whose members are the scored predictions, binned by
+    score (classification) and carrying the sums the quality metrics need.
+    """
     p = store.table("predictions")
     if days is not None:
         p = p.filter(p.served_at.date().isin(days))
+    if quality is not None:
+        p = p.filter(p.score.notnull())
     cols = {
         "pid": p.prediction_id,
         "served_hour": p.served_at.truncate("h"),
@@ -124,6 +142,17 @@ def _row_level(
     }
     for s in segments:
         cols[f"seg_{s}"] = p[s].cast("string").fill_null(MISSING)
+    if quality == "classification":
+        clipped = p.score.clip(_CLIP, 1.0 - _CLIP)
+        cols["stratum"] = (
+            ibis.least((p.score * SCORE_BINS).floor(), SCORE_BINS - 1).cast("int64").cast("string")
+        )
+        cols["s"], cols["s2"] = p.score, p.score * p.score
+        cols["ls"], cols["l1s"] = clipped.ln(), (1.0 - clipped).ln()
+    else:
+        for name in ("s", "s2", "ls", "l1s"):
+            cols[name] = ibis.null("float64")
+    cols["score"] = p.score
     base = p.select(**cols)
     if condition is not None:
         cond = _condition(store, condition)
@@ -131,20 +160,35 @@ def _row_level(
         base = base.mutate(cond_hour=_ceil_hour(base.cond_at)).drop("cond_at")
     else:
         base = base.mutate(cond_hour=ibis.null("timestamp"))
-    keep = [c for c in base.columns if c != "pid"]
+    keep = [c for c in base.columns if c not in ("pid", "score")]
+    no_error = {name: ibis.null("float64") for name in ("e", "e1", "e2", "e4", "ep", "npct")}
     pop = base.select(
         *keep,
         obs_hour=ibis.null("timestamp"),
         sup_hour=ibis.null("timestamp"),
         kind=ibis.literal("pop"),
+        **no_error,
     )
     versions = _versions(store, outcome, has_corrections)
     joined = base.join(versions, base.pid == versions.prediction_id)
+    errors = no_error
+    if quality == "regression":
+        err = joined.score - joined.value
+        nonzero = joined.value != 0
+        errors = {
+            "e": err,
+            "e1": err.abs(),
+            "e2": err * err,
+            "e4": (err * err) * (err * err),
+            "ep": ibis.ifelse(nonzero, err.abs() / joined.value.abs(), ibis.null("float64")),
+            "npct": ibis.ifelse(nonzero, 1.0, 0.0),
+        }
     outs = joined.select(
         *keep,
         obs_hour=_ceil_hour(joined.observed_at),
         sup_hour=_ceil_hour(joined.superseded),
         kind=ibis.ifelse(joined.value > 0, "pos", "neg"),
+        **errors,
     )
     return pop.union(outs)
 
@@ -177,10 +221,11 @@ def _grouping_sql(engine: Engine, rows_sql: str, pass_key: str, segments: list[s
     else:
         attribute, value = f"'{AGGREGATE}'", f"'{AGGREGATE}'"
     key = "'" + pass_key.replace("'", "''") + "'"
+    sums = ", ".join(f"SUM({q}) AS {q}" for q in QUALITY_SUMS)
     return (
         f"SELECT {key} AS pass_key, served_hour, served_day, model_version,"
         f" {attribute} AS attribute, {value} AS value, stratum, cond_hour, obs_hour, sup_hour,"
-        f" kind, COUNT(*) AS n, SUM(w) AS w, SUM(w * w) AS w2"
+        f" kind, COUNT(*) AS n, SUM(w) AS w, SUM(w * w) AS w2, {sums}"
         f" FROM ({rows_sql}) AS r GROUP BY GROUPING SETS ({sets})"
     )
 
@@ -206,22 +251,23 @@ def compute_into_state(
     else:
         for day in days:
             engine.execute(f"DELETE FROM {STATE_TABLE} WHERE served_day = {p}", (day,))
+    cols = ", ".join(quote(c) for c in _STATE_COLUMNS)
+    jobs: list[tuple[str, dict[str, Any]]] = []
     for key, (outcome, given, weight) in _passes(config).items():
         parent = types[outcome].parent
         if parent and given:
             raise ConfigError(f"{outcome!r} already counts per {parent!r}; drop 'given'")
+        spec = {"outcome": outcome, "condition": parent or given, "weight": weight}
+        jobs.append((key, {**spec, "strata": config.delay_strata}))
+    for outcome in config.quality:
+        kind = "regression" if types[outcome].kind == "value" else "classification"
+        spec = {"outcome": outcome, "condition": None, "weight": None, "strata": None}
+        jobs.append((quality_key(outcome), {**spec, "quality": kind}))
+    for key, spec in jobs:
         expr = _row_level(
-            store,
-            outcome=outcome,
-            condition=parent or given,
-            weight=weight,
-            segments=segments,
-            strata=config.delay_strata,
-            days=days,
-            has_corrections=has_corrections,
+            store, segments=segments, days=days, has_corrections=has_corrections, **spec
         )
         rows_sql = ibis.to_sql(expr, dialect=engine.kind)
-        cols = ", ".join(quote(c) for c in _STATE_COLUMNS)
         engine.execute(
             f"INSERT INTO {STATE_TABLE} ({cols}) {_grouping_sql(engine, rows_sql, key, segments)}"
         )
@@ -242,7 +288,8 @@ def refresh(
     """
     engine = store.engine
     segments = list(config.segments) if config.segments is not None else store.segments()
-    fingerprint = config.fingerprint() + "|" + ",".join(segments)
+    layout = ",".join(_STATE_COLUMNS)  # a new state layout also means a rebuild
+    fingerprint = f"{config.fingerprint()}|{','.join(segments)}|{layout}"
     p = engine.param()
     create_state(engine)
     meta = dict(engine.query("SELECT key, value FROM seismo_meta WHERE key LIKE 'metric_state_%'"))
@@ -258,6 +305,9 @@ def refresh(
         )
         days = [r[0] for r in rows]
     with engine.transaction():
+        if rebuild:
+            engine.execute(f"DROP TABLE IF EXISTS {STATE_TABLE}")
+            create_state(engine)
         compute_into_state(store, config, types, segments, days)
         for key, value in (("metric_state_seq", str(newest)), ("metric_state_config", fingerprint)):
             engine.execute(f"DELETE FROM seismo_meta WHERE key = {p}", (key,))

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import ibis
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from seismo.config import OutcomeType
@@ -42,6 +43,7 @@ from seismo.metrics.nowcast import (
     seeded_rng,
     summarize_draws,
 )
+from seismo.metrics.quality import evaluate_quality
 from seismo.metrics.spec import MetricsConfig, RateMetric, default_metrics
 from seismo.store.read import Store
 
@@ -264,6 +266,8 @@ def compute_metrics(
     for key in sorted({m.key for m in config.metrics}):
         metrics = [m for m in config.metrics if m.key == key]
         rows.extend(_evaluate_pass(store, types, config, metrics, cut, windows, by, level))
+    for outcome in config.quality:
+        rows.extend(evaluate_quality(store, types[outcome], cut, windows, by, level))
     table = pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
     order = [
         (c, "ascending") for c in ("metric", "attribute", "value", "model_version", "window_start")
@@ -289,33 +293,7 @@ def _evaluate_pass(
     models, rates = _delay_models(
         store, first.key, parent is not None, window_s, cut, config.min_events_per_stratum
     )
-    # cell -> totals, and cell -> stratum -> pending detail (anchor ages, counts, weights)
-    cells: dict[tuple[Any, ...], _Cell] = defaultdict(_Cell)
-    strata_cells: dict[tuple[Any, ...], dict[str, _Cell]] = defaultdict(lambda: defaultdict(_Cell))
-    pending: dict[tuple[Any, ...], dict[str, list[tuple[int, float, float, float]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for r in groups.to_pylist():
-        if by is not None and r["attribute"] not in (AGGREGATE, *by):
-            continue
-        cell = (windows.span(r["window_start"]), r["model_version"], r["attribute"], r["value"])
-        open_n = r["pop"] - r["pos"] - r["neg"]
-        closed = r["anchor"] is None  # window closed: what did not happen, did not
-        for c in (cells[cell], strata_cells[cell][r["stratum"]]):
-            c.pop += r["pop"]
-            c.pos += r["pos"]
-            c.pos_w += r["pos_w"]
-            c.neg += r["neg"] + (open_n if closed else 0)
-        if not closed and open_n > 0:
-            age = int((cut - r["anchor"]) / HOUR)
-            pending[cell][r["stratum"]].append(
-                (
-                    age,
-                    open_n,
-                    r["pop_w"] - r["pos_w"] - r["neg_w"],
-                    r["pop_w2"] - r["pos_w2"] - r["neg_w2"],
-                )
-            )
+    cells, strata_cells, pending = _collect(groups, windows, by, cut)
     horizon = otype.window + (parent.window if parent else timedelta(0)) + HOUR
     out = []
     for cell, c in cells.items():
@@ -363,6 +341,62 @@ def _evaluate_pass(
     return out
 
 
+_Key = tuple[Any, ...]
+
+
+def _collect(
+    groups: pa.Table, windows: Windows, by: list[str] | None, cut: datetime
+) -> tuple[
+    dict[_Key, _Cell],
+    dict[_Key, dict[str, _Cell]],
+    dict[_Key, dict[str, list[tuple[int, float, float, float]]]],
+]:
+    """Totals per cell and per (cell, stratum), and the pending rows' ages per stratum.
+
+    Vectorised with pandas: the engine's groups can number a hundred thousand
+    (one per open anchor hour), the cells a few thousand.
+    """
+    df = groups.to_pandas()
+    if by is not None:
+        df = df[df["attribute"].isin([AGGREGATE, *by])]
+    spans = {start: windows.span(start) for start in df["window_start"].unique()}
+    df["span"] = df["window_start"].map(spans)
+    closed = df["anchor"].isna()  # window closed: what did not happen, did not
+    open_n = df["pop"] - df["pos"] - df["neg"]
+    df["neg"] = df["neg"] + open_n.where(closed, 0)
+    keys = ["span", "model_version", "attribute", "value"]
+    cells: dict[_Key, _Cell] = {}
+    for key, r in df.groupby(keys, sort=False)[["pop", "pos", "pos_w", "neg"]].sum().iterrows():
+        cells[key] = _Cell(r["pop"], r["pos"], r["pos_w"], r["neg"])
+    strata_cells: dict[_Key, dict[str, _Cell]] = defaultdict(dict)
+    by_stratum = df.groupby([*keys, "stratum"], sort=False)[["pop", "pos", "pos_w", "neg"]].sum()
+    for key, r in by_stratum.iterrows():
+        strata_cells[key[:-1]][key[-1]] = _Cell(r["pop"], r["pos"], r["pos_w"], r["neg"])
+    pending: dict[_Key, dict[str, list[tuple[int, float, float, float]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    live = df[~closed & (open_n > 0)]
+    if len(live):
+        ages = ((cut - live["anchor"]) // pd.Timedelta(hours=1)).astype(int)
+        open_w = live["pop_w"] - live["pos_w"] - live["neg_w"]
+        open_w2 = live["pop_w2"] - live["pos_w2"] - live["neg_w2"]
+        rows = zip(
+            live["span"],
+            live["model_version"],
+            live["attribute"],
+            live["value"],
+            live["stratum"],
+            ages,
+            open_n[live.index],
+            open_w,
+            open_w2,
+            strict=True,
+        )
+        for span, version, attribute, value, stratum, age, n, w, w2 in rows:
+            pending[(span, version, attribute, value)][stratum].append((age, n, w, w2))
+    return cells, strata_cells, pending
+
+
 def _estimate(
     c: _Cell,
     by_stratum: dict[str, _Cell],
@@ -386,7 +420,7 @@ def _estimate(
         low, high = confirmed / c.pop, (confirmed + open_total) / c.pop
         return {"estimate": None, "estimate_low": low, "estimate_high": high, "estimator": "bounds"}
     rng = seeded_rng(*seed_key)
-    remaining = np.zeros(2000)
+    remaining = np.zeros(1000)
     # Each stratum's own settled rows decide its rate; its own delays age its pending rows.
     for stratum, detail in sorted(strata.items()):
         model = models.get(stratum, pooled)

@@ -126,12 +126,13 @@ def _posterior_grid(
         total: FloatArray = ll + (pending[None, :] * np.log1p(-pp * seen[None, :])).sum(axis=1)
         return total
 
-    coarse = (np.arange(400) + 0.5) / 400
+    # A coarse pass finds where the posterior lives, a fine one resolves it there.
+    coarse = (np.arange(200) + 0.5) / 200
     ll = loglik(coarse)
     keep = np.flatnonzero(ll > ll.max() - 40.0)
-    lo = coarse[max(keep[0] - 1, 0)] - 0.5 / 400
-    hi = coarse[min(keep[-1] + 1, len(coarse) - 1)] + 0.5 / 400
-    fine = lo + (np.arange(800) + 0.5) * (hi - lo) / 800
+    lo = coarse[max(keep[0] - 1, 0)] - 0.5 / 200
+    hi = coarse[min(keep[-1] + 1, len(coarse) - 1)] + 0.5 / 200
+    fine = lo + (np.arange(400) + 0.5) * (hi - lo) / 400
     ll = loglik(fine)
     w = np.exp(ll - ll.max())
     return fine, w / w.sum()
@@ -148,7 +149,7 @@ def draw_remaining(
     delay: DelayModel,
     rng: np.random.Generator,
     prior: tuple[float, float] = (0.5, 0.5),
-    draws: int = 2000,
+    draws: int = 1000,
 ) -> FloatArray:
     """Predictive draws of the (weighted) conversions still to arrive for one stratum.
 
@@ -174,16 +175,19 @@ def draw_remaining(
     p = rng.choice(grid, size=draws, p=weights)[:, None]
     q = np.clip(p * (1.0 - seen[None, :]) / (1.0 - p * seen[None, :]), 0.0, 1.0)
     if pending_weight is None:
-        mean = (q * count[None, :]).sum(axis=1)
-        var = (q * (1.0 - q) * count[None, :]).sum(axis=1)
-        poisson = rng.poisson(mean).astype(np.float64)
-        normal = np.rint(rng.normal(mean, np.sqrt(var)))
-        out: FloatArray = np.clip(np.where(mean < 30.0, poisson, normal), 0.0, count.sum())
-        return out
+        mean = q @ count
+        small = mean < 30.0
+        out: FloatArray = np.empty(draws)
+        if small.any():
+            out[small] = rng.poisson(mean[small])
+        if not small.all():
+            var = (q[~small] * (1.0 - q[~small])) @ count
+            out[~small] = np.rint(rng.normal(mean[~small], np.sqrt(var)))
+        return np.clip(out, 0.0, count.sum())
     w = np.asarray(pending_weight, dtype=np.float64)
     w2 = np.asarray(pending_weight_sq if pending_weight_sq is not None else w * w, dtype=np.float64)
-    mean = (q * w[None, :]).sum(axis=1)
-    var = (q * (1.0 - q) * w2[None, :]).sum(axis=1)
+    mean = q @ w
+    var = (q * (1.0 - q)) @ w2
     weighted: FloatArray = np.clip(rng.normal(mean, np.sqrt(var)), 0.0, w.sum())
     return weighted
 

@@ -64,6 +64,7 @@ class MetricsConfig:
     """
 
     metrics: tuple[RateMetric, ...]
+    quality: tuple[str, ...] = ()  # outcomes the model's score predicts: model-quality metrics
     delay_strata: str | None = None
     segments: tuple[str, ...] | None = None  # None = every declared segment attribute
     min_events_per_stratum: int = 100
@@ -72,6 +73,7 @@ class MetricsConfig:
     def fingerprint(self) -> str:
         """Changes whenever a stored metric state built for this config becomes invalid."""
         parts = [repr(sorted(m.key for m in self.metrics)), repr(self.delay_strata)]
+        parts.append(repr(sorted(self.quality)))
         weights = sorted({m.weight or "" for m in self.metrics})
         return "|".join([*parts, repr(weights), repr(self.segments)])
 
@@ -110,7 +112,12 @@ def default_metrics(
         )
     # The seed scenario's slow deciders are the older customers: stratify delays by age.
     strata = "age_group" if attributes.get("age_group", ("", ""))[0] == "segment" else None
-    return MetricsConfig(metrics=tuple(metrics), delay_strata=strata)
+    # What the model's score predicts: a label or value outcome, else the click (a
+    # recommender's score is a click probability); with several candidates, say so in config.
+    quality = tuple(n for n, t in types.items() if t.kind in ("label", "value"))
+    if not quality and "click" in events:
+        quality = ("click",)
+    return MetricsConfig(metrics=tuple(metrics), quality=quality, delay_strata=strata)
 
 
 def load_metrics_config(path: str | Path, types: dict[str, OutcomeType]) -> MetricsConfig:
@@ -130,8 +137,13 @@ def load_metrics_config(path: str | Path, types: dict[str, OutcomeType]) -> Metr
             raise ConfigError(f"metric {name!r}: given {spec['given']!r} is not declared")
         metrics.append(RateMetric(name=name, **spec))
     nowcast = data.get("nowcast", {})
+    quality = tuple(data.get("quality", {}).get("outcomes", ()))
+    for name in quality:
+        if name not in types:
+            raise ConfigError(f"quality: outcome {name!r} is not declared")
     return MetricsConfig(
         metrics=tuple(metrics),
+        quality=quality,
         delay_strata=nowcast.get("delay_strata"),
         segments=tuple(data["segments"]) if "segments" in data else None,
     )

@@ -1,0 +1,302 @@
+"""Model quality (classification or regression) per window × segment, as of any moment.
+
+Reads the model-quality passes of the stored cohort state: per score bin (for
+classifiers) the members, and the labelled positives and negatives with their
+score and log sums; per cell (for regressors) the error sums. The cut-off is
+applied in the engine exactly as for the rates; Python rebuilds each cell's
+:class:`~seismo.metrics.classification.ScoreBins` or
+:class:`~seismo.metrics.regression.RegressionSums` and computes:
+
+* realized values once every label of the window is in (``estimator`` =
+  ``confirmed``);
+* otherwise, for classifiers, a confidence-based estimate of the final value
+  (CBPE, with probabilities recalibrated on mature labelled data, and the
+  calibration checked there: ``cbpe`` or ``realized+cbpe``, with
+  ``(uncalibrated)`` appended when the check fails), and for regressors the
+  confirmed value with an interval that assumes pending rows are like
+  labelled ones.
+
+A row whose label never arrived within its window is a negative for an
+*event* outcome (no click is a no) and drops out for a *label* outcome (an
+unlabelled loan is unknown, not good).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import numpy as np
+
+from seismo.config import OutcomeType
+from seismo.metrics import classification as clf
+from seismo.metrics import regression as reg
+from seismo.metrics.cohorts import SCORE_BINS, STATE_TABLE, quality_key
+from seismo.store.read import Store
+
+if TYPE_CHECKING:
+    from seismo.metrics.compute import Windows
+
+__all__ = ["CLASSIFIER_METRICS", "RANKER_METRICS", "REGRESSION_METRICS", "evaluate_quality"]
+
+#: For a scored event (a click probability) the threshold metrics mean little.
+RANKER_METRICS = ("roc_auc", "log_loss", "calibration_error", "calibration_in_the_large")
+CLASSIFIER_METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "log_loss",
+    "brier",
+    "calibration_error",
+)
+REGRESSION_METRICS = ("mae", "rmse", "mape", "bias")
+_LABELS = {
+    "accuracy": "accuracy",
+    "precision": "precision",
+    "recall": "recall",
+    "f1": "F1",
+    "roc_auc": "ROC AUC",
+    "log_loss": "log loss",
+    "brier": "Brier score",
+    "calibration_error": "calibration error",
+    "calibration_in_the_large": "predicted / observed rate",
+    "mae": "mean absolute error",
+    "rmse": "RMSE",
+    "mape": "MAPE",
+    "bias": "bias",
+}
+_SUMS = ("n", "s", "s2", "ls", "l1s", "e", "e1", "e2", "e4", "ep", "npct")
+
+
+def _groups(
+    store: Store, key: str, window_s: int, cut: datetime, unit: str
+) -> list[dict[str, Any]]:
+    s = store.table(STATE_TABLE)
+    s = s.filter((s.pass_key == key) & (s.served_hour < cut))
+    live = (s.obs_hour <= cut) & (s.sup_hour.isnull() | (s.sup_hour > cut))
+    expired = (s.served_hour + ibis.interval(seconds=window_s + 3600)) <= cut
+    zero = ibis.literal(0.0)
+    aggs: dict[str, Any] = {}
+    for kind, cond in (
+        ("pop", s.kind == "pop"),
+        ("pos", (s.kind == "pos") & live),
+        ("neg", (s.kind == "neg") & live),
+    ):
+        for col in _SUMS:
+            aggs[f"{kind}_{col}"] = ibis.ifelse(cond, s[col].cast("float64"), zero).sum()
+    grouped = s.group_by(
+        window_start=s.served_hour.truncate(unit),
+        model_version=s.model_version,
+        attribute=s.attribute,
+        value=s.value,
+        stratum=s.stratum,
+        closed=expired,
+    ).aggregate(**aggs)
+    rows: list[dict[str, Any]] = grouped.to_pyarrow().to_pylist()
+    return rows
+
+
+def _empty_bins() -> dict[str, np.ndarray]:
+    names = (
+        "pos",
+        "neg",
+        "pend",
+        "sum_score_pos",
+        "sum_score_neg",
+        "sum_score_pend",
+        "sum_sq_score_pos",
+        "sum_sq_score_neg",
+        "sum_sq_score_pend",
+        "sum_log_s_pos",
+        "sum_log_1ms_neg",
+        "sum_log_s_pend",
+        "sum_log_1ms_pend",
+    )
+    return {n: np.zeros(SCORE_BINS) for n in names}
+
+
+def _add_bin(acc: dict[str, np.ndarray], r: dict[str, Any], event: bool) -> None:
+    b = int(r["stratum"])
+    acc["pos"][b] += r["pos_n"]
+    acc["sum_score_pos"][b] += r["pos_s"]
+    acc["sum_sq_score_pos"][b] += r["pos_s2"]
+    acc["sum_log_s_pos"][b] += r["pos_ls"]
+    acc["neg"][b] += r["neg_n"]
+    acc["sum_score_neg"][b] += r["neg_s"]
+    acc["sum_sq_score_neg"][b] += r["neg_s2"]
+    acc["sum_log_1ms_neg"][b] += r["neg_l1s"]
+    open_ = {
+        c: r[f"pop_{c}"] - r[f"pos_{c}"] - r[f"neg_{c}"] for c in ("n", "s", "s2", "ls", "l1s")
+    }
+    if not r["closed"]:
+        acc["pend"][b] += open_["n"]
+        acc["sum_score_pend"][b] += open_["s"]
+        acc["sum_sq_score_pend"][b] += open_["s2"]
+        acc["sum_log_s_pend"][b] += open_["ls"]
+        acc["sum_log_1ms_pend"][b] += open_["l1s"]
+    elif event:  # the window closed without the event: a negative
+        acc["neg"][b] += open_["n"]
+        acc["sum_score_neg"][b] += open_["s"]
+        acc["sum_sq_score_neg"][b] += open_["s2"]
+        acc["sum_log_1ms_neg"][b] += open_["l1s"]
+
+
+def _bins(acc: dict[str, np.ndarray]) -> clf.ScoreBins:
+    # Counts are sums of whole numbers; rounding removes float dust from subtraction.
+    arrays = {k: (np.rint(v) if k in ("pos", "neg", "pend") else v) for k, v in acc.items()}
+    return clf.ScoreBins(**arrays)
+
+
+def evaluate_quality(
+    store: Store,
+    otype: OutcomeType,
+    cut: datetime,
+    windows: Windows,
+    by: list[str] | None,
+    level: float,
+) -> list[dict[str, Any]]:
+    """Result rows (the schema of :data:`seismo.metrics.compute.RESULT_SCHEMA`)."""
+    window_s = int(otype.window.total_seconds())
+    rows = _groups(store, quality_key(otype.name), window_s, cut, windows.unit)
+    if otype.kind == "value":
+        return _regression(rows, otype, cut, windows, by, level)
+    event = otype.kind == "event"
+    cells: dict[tuple[Any, ...], dict[str, np.ndarray]] = defaultdict(_empty_bins)
+    mature = _empty_bins()
+    for r in rows:
+        # Calibration learns from settled labels: for a label outcome every label that
+        # arrived is final; for an event only closed windows know their negatives.
+        if r["attribute"] == "*" and (r["closed"] or not event):
+            _add_bin(mature, r, event)
+        if by is not None and r["attribute"] not in ("*", *by):
+            continue
+        cell = (windows.span(r["window_start"]), r["model_version"], r["attribute"], r["value"])
+        _add_bin(cells[cell], r, event)
+    names = RANKER_METRICS if event else CLASSIFIER_METRICS
+    calibration = None
+    mature_bins = _bins(mature)
+    if mature_bins.n_labelled:
+        calibration = clf.fit_calibration(mature_bins, min_rows=min(1000, mature_bins.n_labelled))
+    out = []
+    for cell, acc in cells.items():
+        bins = _bins(acc)
+        n = bins.n_labelled + bins.n_pending
+        if n == 0:
+            continue
+        confirmed = clf.realized(bins)
+        if bins.n_pending == 0:
+            est = {k: clf.Estimate(v, v, v, "confirmed") for k, v in confirmed.items()}
+        elif calibration is not None:
+            est = clf.estimate(bins, calibration, level=level, draws=500, seed=_seed(cell))
+        else:
+            est = {k: clf.Estimate(math.nan, math.nan, math.nan, "none") for k in confirmed}
+        out.extend(
+            _rows(otype, names, cell, n, bins.n_labelled, bins.n_pending, confirmed, est, cut)
+        )
+    return out
+
+
+def _regression(
+    rows: list[dict[str, Any]],
+    otype: OutcomeType,
+    cut: datetime,
+    windows: Windows,
+    by: list[str] | None,
+    level: float,
+) -> list[dict[str, Any]]:
+    cells: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for r in rows:
+        if by is not None and r["attribute"] not in ("*", *by):
+            continue
+        cell = (windows.span(r["window_start"]), r["model_version"], r["attribute"], r["value"])
+        acc = cells[cell]
+        for col in _SUMS:
+            acc[col] += r[f"pos_{col}"] + r[f"neg_{col}"]
+        if not r["closed"]:
+            acc["pending"] += r["pop_n"] - r["pos_n"] - r["neg_n"]
+    out = []
+    for cell, acc in cells.items():
+        n = round(acc["n"])
+        pending = round(acc["pending"])
+        if n + pending == 0:
+            continue
+        sums = reg.RegressionSums(
+            n=n,
+            sum_abs_err=acc["e1"],
+            sum_sq_err=acc["e2"],
+            sum_abs_pct_err=acc["ep"],
+            n_pct=round(acc["npct"]),
+            sum_y=acc["s"] - acc["e"],
+            sum_yhat=acc["s"],
+            n_pending=pending,
+            sum_quartic_err=acc["e4"],
+        )
+        confirmed = reg.realized(sums) if n else dict.fromkeys(REGRESSION_METRICS, math.nan)
+        est = (
+            reg.estimate(sums, level=level)
+            if n
+            else {k: clf.Estimate(math.nan, math.nan, math.nan, "none") for k in REGRESSION_METRICS}
+        )
+        out.extend(
+            _rows(otype, REGRESSION_METRICS, cell, n + pending, n, pending, confirmed, est, cut)
+        )
+    return out
+
+
+def _rows(
+    otype: OutcomeType,
+    names: tuple[str, ...],
+    cell: tuple[Any, ...],
+    n: int,
+    labelled: int,
+    pending: int,
+    confirmed: dict[str, float],
+    est: dict[str, clf.Estimate],
+    cut: datetime,
+) -> list[dict[str, Any]]:
+    (start, end), version, attribute, value = cell
+    final_at = end + otype.window + timedelta(hours=1)
+    out = []
+    for name in names:
+        e = est[name]
+        estimator = {"realized": "confirmed"}.get(e.estimator, e.estimator)
+        out.append(
+            {
+                "metric": f"{otype.name}_{name}",
+                "label": f"{otype.name.replace('_', ' ').capitalize()} {_LABELS[name]}",
+                "unit": "score",
+                "attribute": None if attribute == "*" else attribute,
+                "value": None if attribute == "*" else value,
+                "model_version": version,
+                "window_start": start,
+                "window_end": end,
+                "n": int(n),
+                "confirmed_n": int(labelled),
+                "pending_n": int(pending),
+                "confirmed_value": _num(confirmed[name]),
+                "observed_value": None,
+                "estimate": _num(e.estimate),
+                "estimate_low": _num(e.low),
+                "estimate_high": _num(e.high),
+                "estimator": estimator,
+                "final": bool(pending == 0 and end <= cut),
+                "final_at": final_at,
+                "as_of": cut,
+            }
+        )
+    return out
+
+
+def _num(v: float) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def _seed(cell: tuple[Any, ...]) -> int:
+    import zlib
+
+    return zlib.crc32(repr(cell).encode())
