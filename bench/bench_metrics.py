@@ -64,8 +64,9 @@ def late_outcomes(path: Path) -> None:
 
     with open_store(str(path)) as store:
         rows = store.engine.query(
-            "SELECT p.prediction_id, p.served_at FROM predictions p WHERE CAST(p.served_at AS DATE) ="
-            " (SELECT MAX(CAST(served_at AS DATE)) FROM predictions) AND NOT EXISTS (SELECT 1 FROM "
+            "SELECT p.prediction_id, p.served_at FROM predictions p"
+            " WHERE CAST(p.served_at AS DATE) = (SELECT MAX(CAST(served_at AS DATE))"
+            " FROM predictions) AND NOT EXISTS (SELECT 1 FROM "
             "outcomes o WHERE o.prediction_id = p.prediction_id AND o.outcome_type = 'purchase')"
             " LIMIT 500"
         )

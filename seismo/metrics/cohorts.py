@@ -252,20 +252,27 @@ def compute_into_state(
         for day in days:
             engine.execute(f"DELETE FROM {STATE_TABLE} WHERE served_day = {p}", (day,))
     cols = ", ".join(quote(c) for c in _STATE_COLUMNS)
-    jobs: list[tuple[str, dict[str, Any]]] = []
+    # (key, outcome, condition, weight, strata, quality): one engine pass each.
+    jobs: list[tuple[str, str, str | None, str | None, str | None, str | None]] = []
     for key, (outcome, given, weight) in _passes(config).items():
         parent = types[outcome].parent
         if parent and given:
             raise ConfigError(f"{outcome!r} already counts per {parent!r}; drop 'given'")
-        spec = {"outcome": outcome, "condition": parent or given, "weight": weight}
-        jobs.append((key, {**spec, "strata": config.delay_strata}))
+        jobs.append((key, outcome, parent or given, weight, config.delay_strata, None))
     for outcome in config.quality:
         kind = "regression" if types[outcome].kind == "value" else "classification"
-        spec = {"outcome": outcome, "condition": None, "weight": None, "strata": None}
-        jobs.append((quality_key(outcome), {**spec, "quality": kind}))
-    for key, spec in jobs:
+        jobs.append((quality_key(outcome), outcome, None, None, None, kind))
+    for key, outcome, condition, weight, strata, quality in jobs:
         expr = _row_level(
-            store, segments=segments, days=days, has_corrections=has_corrections, **spec
+            store,
+            outcome=outcome,
+            condition=condition,
+            weight=weight,
+            segments=segments,
+            strata=strata,
+            days=days,
+            has_corrections=has_corrections,
+            quality=quality,
         )
         rows_sql = ibis.to_sql(expr, dialect=engine.kind)
         engine.execute(

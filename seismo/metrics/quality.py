@@ -148,7 +148,9 @@ def _add_bin(acc: dict[str, np.ndarray], r: dict[str, Any], event: bool) -> None
 
 def _bins(acc: dict[str, np.ndarray]) -> clf.ScoreBins:
     # Counts are sums of whole numbers; rounding removes float dust from subtraction.
-    arrays = {k: (np.rint(v) if k in ("pos", "neg", "pend") else v) for k, v in acc.items()}
+    arrays: dict[str, Any] = {
+        k: (np.rint(v) if k in ("pos", "neg", "pend") else v) for k, v in acc.items()
+    }
     return clf.ScoreBins(**arrays)
 
 

@@ -168,6 +168,10 @@ def connect(store: str | os.PathLike[str] | None = None, *, read_only: bool = Fa
     except Exception as exc:  # duckdb raises its own IOException family
         raise StoreError(f"cannot open the DuckDB store at {path}: {exc}") from exc
     backend.con.execute("SET TimeZone = 'UTC'")
+    # DuckDB would take 80% of RAM for its buffers; seismo shares the machine with the
+    # model it watches, so cap it (it spills to disk beyond) unless told otherwise.
+    limit = os.environ.get("SEISMO_DUCKDB_MEMORY", "1500MB")
+    backend.con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
     return Engine(url=path, kind="duckdb", ibis=backend)
 
 
