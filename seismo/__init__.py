@@ -17,6 +17,8 @@ from seismo.config import (
 )
 from seismo.errors import ConfigError, InputError, RowError, SeismoError, StoreError
 from seismo.ingest import ingest
+from seismo.metrics.compute import compute_metrics
+from seismo.metrics.spec import MetricsConfig, RateMetric, default_metrics, load_metrics_config
 from seismo.metrics.summary import Summary, summarize
 from seismo.store import BatchResult, Store, open_store
 
@@ -28,17 +30,22 @@ __all__ = [
     "ConfigError",
     "InputError",
     "Mapping",
+    "MetricsConfig",
     "OutcomeColumns",
     "OutcomeEvents",
     "OutcomeType",
     "PredictionColumns",
+    "RateMetric",
     "RowError",
     "SeismoError",
     "Store",
     "StoreError",
     "Summary",
+    "compute_metrics",
+    "default_metrics",
     "ingest",
     "load_mapping",
+    "load_metrics_config",
     "open_store",
     "summarize",
 ]

@@ -304,9 +304,9 @@ def _print_summary(summary: Any, output: Format) -> None:
         seg = [
             {
                 **r,
-                "change_pts": None
+                "change": "—"
                 if r["earlier_rate"] is None or r["recent_rate"] is None
-                else round(100 * (r["recent_rate"] - r["earlier_rate"]), 1),
+                else f"{100 * (r['recent_rate'] - r['earlier_rate']):+.1f} pts",
             }
             for r in summary.segments.to_pylist()
         ]
@@ -484,6 +484,7 @@ def demo(
 ) -> None:
     """Simulate the seed scenario, ingest it into a fresh store and summarise it."""
     from seismo.ingest import ingest as ingest_one
+    from seismo.metrics.compute import compute_metrics
     from seismo.metrics.summary import summarize
     from seismo.simulate import Scenario, write_scenario
     from seismo.store import open_store
@@ -504,12 +505,51 @@ def demo(
                 f"predictions, {result.outcomes_added:,} outcomes"
             )
             summary = summarize(handle)
+            with console.status("computing maturity-aware metrics"):
+                figures = compute_metrics(handle, by=[])
     except SeismoError as exc:
         _fail(exc)
     _print_summary(summary, "table")
+    _print_key_figures(figures, console, days=10)
     console.print(
-        f"\nNext: [bold]seismo status --store {store_path} --as-of 2026-06-05[/]"
-        " replays an earlier day."
+        f"\nNext: [bold]seismo metrics --store {store_path} --by age_group[/] for every"
+        " segment, or add [bold]--as-of 2026-06-05[/] to replay an earlier day."
+    )
+
+
+KEY_FIGURES = (
+    "click_through_rate",
+    "purchase_conversion",
+    "return_rate",
+    "revenue_per_recommendation",
+)
+
+
+def _print_key_figures(table: Any, console: Console, *, days: int) -> None:
+    """The business figures of the last days: final, or provisional with their nowcast."""
+    rows = [r for r in table.to_pylist() if r["attribute"] is None and r["metric"] in KEY_FIGURES]
+    if not rows:
+        return
+    starts = sorted({r["window_start"] for r in rows})[-days:]
+    by_cell = {(r["window_start"], r["metric"]): r for r in rows}
+    view = []
+    for start in starts:
+        line: dict[str, Any] = {"day": start}
+        for name in KEY_FIGURES:
+            r = by_cell.get((start, name))
+            if r is None or r["estimate"] is None:
+                line[name] = "—"
+                continue
+            value = f"€{r['estimate']:.2f}" if r["unit"] == "amount" else f"{r['estimate']:.1%}"
+            line[name] = value if r["final"] else f"~{value} ({_status(r).split(': ')[-1]})"
+        view.append(line)
+    labels = {r["metric"]: r["label"] for r in rows}
+    renamed = [{labels.get(k, k): v for k, v in line.items()} for line in view]
+    emit(
+        renamed,
+        "table",
+        console=console,
+        title="Key figures, all customers (~ = provisional: expected final value)",
     )
 
 
