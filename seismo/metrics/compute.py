@@ -37,8 +37,9 @@ from seismo.config import OutcomeType
 from seismo.metrics.cohorts import AGGREGATE, STATE_TABLE, refresh
 from seismo.metrics.nowcast import (
     DelayModel,
+    blend,
     draw_remaining,
-    fit_delay,
+    fit_delay_truncated,
     prior_from,
     seeded_rng,
     summarize_draws,
@@ -159,6 +160,7 @@ class _Cell:
     pos: float = 0.0
     pos_w: float = 0.0
     neg: float = 0.0
+    pos_w2: float = 0.0
 
 
 def _anchor(s: Any, anchor_parent: bool, window_s: int, cut: datetime) -> tuple[Any, Any]:
@@ -208,36 +210,60 @@ def _pass_groups(
 def _delay_models(
     store: Store, key: str, anchor_parent: bool, window_s: int, cut: datetime, minimum: int
 ) -> tuple[dict[str, DelayModel], dict[str, float]]:
-    """From mature cohorts, per stratum (pooled under ``__pooled__``): delays and final rates."""
+    """Per stratum (pooled under ``__pooled__``): delays from every cohort, rates from mature ones.
+
+    The delay shape uses young cohorts too (a truncation-corrected estimator,
+    :func:`~seismo.metrics.nowcast.fit_delay_truncated`); the final rates that
+    centre the prior need cohorts whose window has closed.
+    """
     s = store.table(STATE_TABLE)
     anchor, mature = _anchor(s, anchor_parent, window_s, cut)
     s = s.filter(
         (s.pass_key == key)
         & (s.attribute == AGGREGATE)
-        & mature
+        & (s.served_hour < cut)
         & (s.cond_hour.isnull() | (s.cond_hour <= cut))
     )
     pos = s.filter((s.kind == "pos") & (s.obs_hour <= cut) & s.sup_hour.isnull())
-    lag = ((pos.obs_hour.epoch_seconds() - anchor.epoch_seconds()) / 3600).round().cast("int64")
-    rows = pos.group_by(stratum=pos.stratum, lag=lag).aggregate(n=pos.n.sum()).to_pyarrow()
-    pops = s.filter(s.kind == "pop").group_by("stratum").aggregate(n=s.n.sum()).to_pyarrow()
+    hour = 3600
+    lag = ((pos.obs_hour.epoch_seconds() - anchor.epoch_seconds()) / hour).round().cast("int64")
+    age = (
+        ((ibis.literal(cut).epoch_seconds() - anchor.epoch_seconds()) / hour).floor().cast("int64")
+    )
+    rows = (
+        pos.group_by(stratum=pos.stratum, lag=lag, age=age, mature=mature)
+        .aggregate(n=pos.n.sum())
+        .to_pyarrow()
+        .to_pandas()
+    )
+    pops = (
+        s.filter((s.kind == "pop") & mature).group_by("stratum").aggregate(n=s.n.sum()).to_pyarrow()
+    )
     hours = math.ceil(window_s / 3600)
-    by: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for r in rows.to_pylist():
-        by[r["stratum"]].append((int(r["lag"]), int(r["n"])))
-        by["__pooled__"].append((int(r["lag"]), int(r["n"])))
     population = {r["stratum"]: int(r["n"]) for r in pops.to_pylist()}
     population["__pooled__"] = sum(population.values())
-    models: dict[str, DelayModel] = {}
+    fitted: dict[str, DelayModel] = {}
     rates: dict[str, float] = {}
-    for stratum, pairs in by.items():
-        lags = np.array([p[0] for p in pairs], dtype=np.int64)
-        counts = np.array([p[1] for p in pairs], dtype=np.int64)
-        model = fit_delay(lags, counts, window_hours=hours)
+    for stratum, part in [*rows.groupby("stratum"), ("__pooled__", rows)]:
+        fitted[stratum] = fit_delay_truncated(
+            part["lag"].to_numpy(),
+            part["age"].to_numpy(),
+            part["n"].to_numpy(),
+            window_hours=hours,
+        )
+        mature_events = float(part.loc[part["mature"], "n"].sum())
         if population.get(stratum):
-            rates[stratum] = model.events / population[stratum]
-        if model.events >= minimum:
-            models[stratum] = model
+            rates[stratum] = mature_events / population[stratum]
+    pooled = fitted.get("__pooled__")
+    if pooled is None or pooled.events < minimum:
+        return {}, rates
+    # A stratum with few mature events borrows the pooled shape in proportion: its own
+    # delays still count (falling back to the pooled curve outright would age slow
+    # deciders like fast ones), but a handful of events cannot make a curve alone.
+    models = {"__pooled__": pooled}
+    for stratum, model in fitted.items():
+        if stratum != "__pooled__":
+            models[stratum] = blend(model, pooled, prior_events=minimum / 2)
     return models, rates
 
 
@@ -326,7 +352,7 @@ def _evaluate_pass(
                 "as_of": cut,
             }
             base.update(
-                _estimate(
+                estimate := _estimate(
                     c,
                     strata_cells[cell],
                     pending.get(cell, {}),
@@ -337,8 +363,26 @@ def _evaluate_pass(
                     (m.name, cell),
                 )
             )
+            base["std_error"] = _std_error(c, weighted, estimate["estimate"])
             out.append(base)
     return out
+
+
+def _std_error(c: _Cell, weighted: bool, value: float | None) -> float | None:
+    """Sampling standard error of the final value (what a change test needs).
+
+    Shares: binomial. Weighted rates (revenue per recommendation): from the
+    second moment of the converters' weights, scaled up by the nowcast while
+    conversions are still arriving.
+    """
+    if value is None or c.pop == 0:
+        return None
+    if not weighted:
+        return math.sqrt(max(value * (1.0 - value), 0.0) / c.pop)
+    seen = c.pos_w / c.pop
+    scale = value / seen if seen > 0 else 1.0
+    second = c.pos_w2 / c.pop * scale
+    return math.sqrt(max(second - value * value, 0.0) / c.pop)
 
 
 _Key = tuple[Any, ...]
@@ -366,12 +410,15 @@ def _collect(
     df["neg"] = df["neg"] + open_n.where(closed, 0)
     keys = ["span", "model_version", "attribute", "value"]
     cells: dict[_Key, _Cell] = {}
-    for key, r in df.groupby(keys, sort=False)[["pop", "pos", "pos_w", "neg"]].sum().iterrows():
-        cells[key] = _Cell(r["pop"], r["pos"], r["pos_w"], r["neg"])
+    sums = ["pop", "pos", "pos_w", "neg", "pos_w2"]
+    for key, r in df.groupby(keys, sort=False)[sums].sum().iterrows():
+        cells[key] = _Cell(r["pop"], r["pos"], r["pos_w"], r["neg"], r["pos_w2"])
     strata_cells: dict[_Key, dict[str, _Cell]] = defaultdict(dict)
-    by_stratum = df.groupby([*keys, "stratum"], sort=False)[["pop", "pos", "pos_w", "neg"]].sum()
+    by_stratum = df.groupby([*keys, "stratum"], sort=False)[sums].sum()
     for key, r in by_stratum.iterrows():
-        strata_cells[key[:-1]][key[-1]] = _Cell(r["pop"], r["pos"], r["pos_w"], r["neg"])
+        strata_cells[key[:-1]][key[-1]] = _Cell(
+            r["pop"], r["pos"], r["pos_w"], r["neg"], r["pos_w2"]
+        )
     pending: dict[_Key, dict[str, list[tuple[int, float, float, float]]]] = defaultdict(
         lambda: defaultdict(list)
     )

@@ -47,8 +47,10 @@ from numpy.typing import NDArray
 
 __all__ = [
     "DelayModel",
+    "blend",
     "draw_remaining",
     "fit_delay",
+    "fit_delay_truncated",
     "prior_from",
     "seeded_rng",
     "summarize_draws",
@@ -108,6 +110,61 @@ def fit_delay(
     upto = np.cumsum(hist) / total if total > 0 else np.ones(size)
     upto[-1] = 1.0
     return DelayModel(cdf=np.clip(upto, 0.0, 1.0), events=int(total))
+
+
+def fit_delay_truncated(
+    lags: NDArray[np.int64],
+    ages: NDArray[np.int64],
+    counts: NDArray[np.int64],
+    *,
+    window_hours: int,
+) -> DelayModel:
+    """The delay distribution from converters of *every* cohort, young ones included.
+
+    A cohort of age ``a`` shows only its converters with lag <= ``a``: the
+    sample is right-truncated, and naively pooling it would make delays look
+    short. The Lynden-Bell (1971) estimator corrects for it: the reverse
+    hazard at lag ``d`` (the share of converters with lag <= ``d`` that have
+    lag exactly ``d``) is estimated only among cohorts old enough to have shown
+    lag ``d``, and ``F(d-1) = F(d) (1 - g(d))`` walks back from ``F(window) = 1``.
+    Recent cohorts thus teach the shape of the delay as soon as they arrive,
+    instead of waiting a whole window to become mature.
+
+    >>> lags = np.array([0, 1, 2, 0, 1])   # two cohorts: one old (age 5), one young (age 1)
+    >>> ages = np.array([5, 5, 5, 1, 1])
+    >>> m = fit_delay_truncated(lags, ages, np.array([10, 10, 10, 10, 10]), window_hours=3)
+    >>> [round(float(x), 2) for x in m.cdf]
+    [0.33, 0.67, 1.0, 1.0, 1.0]
+    """
+    size = int(window_hours) + 2
+    lag = np.clip(np.asarray(lags, dtype=np.int64), 0, size - 1)
+    age = np.clip(np.asarray(ages, dtype=np.int64), 0, size - 1)
+    hist = np.zeros((size, size))
+    np.add.at(hist, (lag, age), np.asarray(counts, dtype=np.float64))
+    # seen[d', d] = converters with lag d' in cohorts of age >= d
+    seen = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]
+    at_risk = np.array([seen[: d + 1, d].sum() for d in range(size)])
+    events = hist.sum(axis=1)
+    reverse_hazard = np.divide(events, at_risk, out=np.zeros(size), where=at_risk > 0)
+    cdf = np.ones(size)
+    for d in range(size - 1, 0, -1):
+        cdf[d - 1] = cdf[d] * (1.0 - reverse_hazard[d])
+    return DelayModel(cdf=np.clip(cdf, 0.0, 1.0), events=int(events.sum()))
+
+
+def blend(own: DelayModel, pooled: DelayModel, *, prior_events: float) -> DelayModel:
+    """``own``'s delay curve, shrunk toward ``pooled`` as if it had ``prior_events`` more.
+
+    >>> fast = fit_delay(np.array([1]), np.array([10]), window_hours=3)
+    >>> slow = fit_delay(np.array([3]), np.array([10]), window_hours=3)
+    >>> [round(float(x), 2) for x in blend(fast, slow, prior_events=10).cdf]
+    [0.0, 0.5, 0.5, 1.0, 1.0]
+    """
+    size = max(len(own.cdf), len(pooled.cdf))
+    a = np.pad(own.cdf, (0, size - len(own.cdf)), constant_values=1.0)
+    b = np.pad(pooled.cdf, (0, size - len(pooled.cdf)), constant_values=1.0)
+    weight = own.events / (own.events + prior_events)
+    return DelayModel(cdf=weight * a + (1.0 - weight) * b, events=own.events)
 
 
 def _posterior_grid(

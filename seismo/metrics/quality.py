@@ -197,8 +197,9 @@ def evaluate_quality(
             est = clf.estimate(bins, calibration, level=level, draws=500, seed=_seed(cell))
         else:
             est = {k: clf.Estimate(math.nan, math.nan, math.nan, "none") for k in confirmed}
+        se = {"roc_auc": _auc_se(est["roc_auc"].estimate, bins)}
         out.extend(
-            _rows(otype, names, cell, n, bins.n_labelled, bins.n_pending, confirmed, est, cut)
+            _rows(otype, names, cell, n, bins.n_labelled, bins.n_pending, confirmed, est, cut, se)
         )
     return out
 
@@ -250,6 +251,16 @@ def _regression(
     return out
 
 
+def _auc_se(auc: float, bins: clf.ScoreBins) -> float | None:
+    """Hanley & McNeil (1982): the sampling error of an AUC from its class sizes."""
+    p, n = float(bins.pos.sum() + bins.pend.sum() / 2), float(bins.neg.sum() + bins.pend.sum() / 2)
+    if not math.isfinite(auc) or p < 1 or n < 1:
+        return None
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (p - 1) * (q1 - auc * auc) + (n - 1) * (q2 - auc * auc)) / (p * n)
+    return math.sqrt(max(var, 0.0))
+
+
 def _rows(
     otype: OutcomeType,
     names: tuple[str, ...],
@@ -260,6 +271,7 @@ def _rows(
     confirmed: dict[str, float],
     est: dict[str, clf.Estimate],
     cut: datetime,
+    std_errors: dict[str, float | None] | None = None,
 ) -> list[dict[str, Any]]:
     (start, end), version, attribute, value = cell
     final_at = end + otype.window + timedelta(hours=1)
@@ -286,6 +298,7 @@ def _rows(
                 "estimate_low": _num(e.low),
                 "estimate_high": _num(e.high),
                 "estimator": estimator,
+                "std_error": (std_errors or {}).get(name),
                 "final": bool(pending == 0 and end <= cut),
                 "final_at": final_at,
                 "as_of": cut,

@@ -1,0 +1,1 @@
+"""Detect: tests on the metric tables (change, fairness, drift) with false-alarm control."""

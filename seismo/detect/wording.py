@@ -1,0 +1,101 @@
+"""Findings in business language: who, what, by how much, since when, what to do.
+
+"Click-through for customers aged 25-34 fell from 28% to 15% since 1 June"
+communicates; "PSI 0.31 on segment_new" does not. The phrases here are the
+only place that knows how to talk about a segment or a metric to people.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from seismo.detect.findings import Finding
+
+__all__ = ["action_for", "describe", "fmt", "who"]
+
+_WHO = {
+    "age_group": "customers aged {v}",
+    "customer_type": "{v} customers",
+    "region": "customers in {v}",
+    "device": "customers on {v}",
+    "sustainability_preference": "customers with a {v} sustainability preference",
+}
+
+
+def who(segment: dict[str, str] | None) -> str:
+    """The people a segment stands for.
+
+    >>> who({"age_group": "25-34"}), who(None), who({"plan": "gold"})
+    ('customers aged 25-34', 'all customers', 'customers with plan gold')
+    """
+    if not segment:
+        return "all customers"
+    parts = []
+    for attribute, value in sorted(segment.items()):
+        template = _WHO.get(attribute, "customers with " + attribute.replace("_", " ") + " {v}")
+        parts.append(template.format(v=value))
+    return " and ".join(parts)
+
+
+def fmt(value: float, unit: str) -> str:
+    """A value rounded for people.
+
+    >>> fmt(0.2834, "share"), fmt(3.456, "amount"), fmt(0.61234, "score")
+    ('28%', '€3.46', '0.61')
+    """
+    if unit == "share":
+        return f"{value:.1%}" if abs(value) < 0.1 else f"{value:.0%}"
+    if unit == "amount":
+        return f"€{value:,.2f}"
+    return f"{value:.2f}"
+
+
+def describe(f: Finding) -> str:
+    """One sentence a merchandising team can act on."""
+    moved = "rose" if f.direction == "up" else "fell"
+    since = f"{f.since:%-d %B}"
+    if f.evidence.get("gap"):
+        return (
+            f"{f.metric_label} for {who(f.segment)} {moved} from {fmt(f.baseline, f.unit)} to "
+            f"{fmt(f.current, f.unit)} since {since}, opening a gap to other customers "
+            f"that was not there at launch."
+        )
+    text = (
+        f"{f.metric_label} for {who(f.segment)} {moved} from {fmt(f.baseline, f.unit)} to "
+        f"{fmt(f.current, f.unit)} since {since}"
+    )
+    if f.related:
+        text += f"; it also moves the figure for {len(f.related)} overlapping group(s)"
+    if f.evidence.get("peers_stable"):
+        attribute = next(iter(f.segment or {}), "")
+        text += f"; other {attribute.replace('_', ' ')}s are stable"
+    return text + "."
+
+
+_ACTIONS = {
+    ("quality", "down"): (
+        "Check what changed for these customers (catalog, prices, stock, page layout) and "
+        "whether the model still ranks well for them; if the drop persists, retrain with "
+        "recent data or fall back to the previous model for this group."
+    ),
+    ("quality", "up"): (
+        "Confirm the rise is real (tracking, bots, a campaign) before relying on it."
+    ),
+    ("fairness", "down"): (
+        "Review what the recommendations show this group: the new assortment may not cover "
+        "them; consider exposure constraints or boosting relevant items for them."
+    ),
+    ("fairness", "up"): (
+        "This group now sees noticeably more of this than others; check it is intended."
+    ),
+}
+
+
+def action_for(kind: str, metric: str, direction: str) -> str:
+    """What to do about a finding, in a sentence."""
+    worse_up = metric.endswith(("return_rate", "log_loss", "calibration_error", "mae", "rmse"))
+    effective = direction
+    if worse_up and kind == "quality":
+        effective = "down" if direction == "up" else "up"
+    return _ACTIONS.get((kind, effective), "Look into the change and its cause.")
