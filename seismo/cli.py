@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from seismo.config import (
@@ -553,15 +554,91 @@ def _print_key_figures(table: Any, console: Console, *, days: int) -> None:
     )
 
 
-def _register_simulate() -> None:
+@app.command()
+def check(
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="TOML with [alerts] routes (log, webhook, slack) and a runbook base."),
+    ] = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Run detection as of a moment, update the stored alerts, notify; exit 1 on a critical alert.
+
+    For schedulers and CI/CD: replaying `--as-of` day by day reproduces what the
+    monitor would have said each day; running it twice adds no duplicate alert.
+    """
+    from seismo.alerts import list_alerts, load_routes, notify, sync
+    from seismo.detect.run import run_checks
+
+    output = _format(fmt)
+    moment = parse_as_of(as_of)
+    handle = _open(store)
     try:
-        from seismo.simulate.command import simulate_command
-    except ImportError:  # pragma: no cover - the simulator ships with the package
+        routes = load_routes(config) if config else []
+        result = run_checks(handle, as_of=moment)
+        synced = sync(
+            handle.engine, result.findings, as_of=result.as_of, kinds={"quality", "fairness"}
+        )
+        deliveries = notify(synced, routes)
+        active = [
+            a
+            for a in list_alerts(handle.engine, states=("firing", "acknowledged"))
+            if a.last_seen == result.as_of
+        ]
+    except SeismoError as exc:
+        _fail(exc)
+    finally:
+        handle.close()
+    for d in deliveries:
+        if not d.ok:
+            err.print(
+                f"[yellow]warning:[/] notification to {d.route} failed: {d.error}", highlight=False
+            )
+    records = [a.to_record() for a in active]
+    if output != "table":
+        emit(records, output)
+    else:
+        _print_alerts(active, result.as_of)
+    if any(a.severity == "critical" and a.state == "firing" for a in active):
+        raise typer.Exit(1)
+
+
+def _print_alerts(active: list[Any], as_of: datetime) -> None:
+    console = Console()
+    if not active:
+        console.print(f"As of {as_of:%Y-%m-%d %H:%M} UTC: nothing needs attention.")
         return
+    console.print(f"As of {as_of:%Y-%m-%d %H:%M} UTC: {len(active)} alert(s) need attention.\n")
+    for a in active:
+        colour = "red" if a.severity == "critical" else "yellow"
+        console.print(
+            f"[bold {colour}]{a.severity.upper()}[/] [dim]{a.id}[/] {escape(a.message)}",
+            highlight=False,
+        )
+        console.print(f"  [dim]what to do:[/] {escape(a.action)}", highlight=False)
+        console.print(
+            f"  [dim]{a.test}; adjusted p = {a.adjusted_p:.2g}; n = {a.n_baseline:,} baseline,"
+            f" {a.n_current:,} current[/]",
+            highlight=False,
+        )
+
+
+def _register_simulate() -> None:
+    from seismo.simulate.command import simulate_command
+
     app.command("simulate")(simulate_command)
 
 
+def _register_alerts() -> None:
+    from seismo.alerts.command import alerts_app
+
+    app.add_typer(alerts_app, name="alerts")
+
+
 _register_simulate()
+_register_alerts()
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 from scipy.stats import norm
 
-from seismo.detect.findings import Finding
+from seismo.detect.findings import Finding, Severity
 from seismo.detect.wording import action_for, describe
 
 __all__ = ["DetectConfig", "benjamini_hochberg", "detect_changes", "detect_gaps"]
@@ -54,13 +54,13 @@ class DetectConfig:
     recent_days: int = 2
     baseline: Literal["deployment", "trailing"] = "deployment"
     baseline_days: int = 14
-    fdr: float = 0.005
+    fdr: float = 0.001
     min_relative: float = 0.15
     min_absolute: dict[str, float] = field(
         default_factory=lambda: {"share": 0.01, "amount": 0.0, "score": 0.02}
     )
     min_n: int = 100
-    min_maturity: float = 0.5
+    min_maturity: float = 0.6
     critical_p: float = 1e-4
     adverse_only: bool = True
     #: A fairness gap must move by this much (absolute, for shares) and this share of the
@@ -128,7 +128,7 @@ def benjamini_hochberg(p_values: list[float]) -> list[float]:
     """Adjusted p-values (step-up, monotone), in the input order.
 
     >>> [round(p, 3) for p in benjamini_hochberg([0.01, 0.04, 0.03, 0.2])]
-    [0.04, 0.04, 0.04, 0.2]
+    [0.04, 0.053, 0.053, 0.2]
     """
     m = len(p_values)
     if m == 0:
@@ -310,7 +310,7 @@ def _findings(
         metric, attribute, value, _ = t.key
         segment = None if attribute is None else {attribute: str(value)}
         assert t.base.start and t.base.end and t.current.start and t.current.end
-        severity = "critical" if q <= config.critical_p else "warning"
+        severity: Severity = "critical" if q <= config.critical_p else "warning"
         row = t.row
         finding = Finding(
             kind=kind,

@@ -403,22 +403,27 @@ def _collect(
     df = groups.to_pandas()
     if by is not None:
         df = df[df["attribute"].isin([AGGREGATE, *by])]
-    spans = {start: windows.span(start) for start in df["window_start"].unique()}
-    df["span"] = df["window_start"].map(spans)
+    # Count windows span several engine groups: key them by the window's start.
+    starts = {start: windows.span(start)[0] for start in df["window_start"].unique()}
+    spans = {windows.span(start)[0]: windows.span(start) for start in starts}
+    df["span"] = df["window_start"].map(starts)
     closed = df["anchor"].isna()  # window closed: what did not happen, did not
     open_n = df["pop"] - df["pos"] - df["neg"]
     df["neg"] = df["neg"] + open_n.where(closed, 0)
     keys = ["span", "model_version", "attribute", "value"]
-    cells: dict[_Key, _Cell] = {}
     sums = ["pop", "pos", "pos_w", "neg", "pos_w2"]
-    for key, r in df.groupby(keys, sort=False)[sums].sum().iterrows():
-        cells[key] = _Cell(r["pop"], r["pos"], r["pos_w"], r["neg"], r["pos_w2"])
+
+    def cells_of(frame: pd.DataFrame) -> list[tuple[_Key, _Cell]]:
+        index = frame.index.to_list()
+        values = zip(*(frame[c].to_list() for c in sums), strict=True)
+        return [(key, _Cell(*v)) for key, v in zip(index, values, strict=True)]
+
+    cells: dict[_Key, _Cell] = {}
+    for key, cell in cells_of(df.groupby(keys, sort=False)[sums].sum()):
+        cells[(spans[key[0]], *key[1:])] = cell
     strata_cells: dict[_Key, dict[str, _Cell]] = defaultdict(dict)
-    by_stratum = df.groupby([*keys, "stratum"], sort=False)[sums].sum()
-    for key, r in by_stratum.iterrows():
-        strata_cells[key[:-1]][key[-1]] = _Cell(
-            r["pop"], r["pos"], r["pos_w"], r["neg"], r["pos_w2"]
-        )
+    for key, cell in cells_of(df.groupby([*keys, "stratum"], sort=False)[sums].sum()):
+        strata_cells[(spans[key[0]], *key[1:-1])][key[-1]] = cell
     pending: dict[_Key, dict[str, list[tuple[int, float, float, float]]]] = defaultdict(
         lambda: defaultdict(list)
     )
@@ -439,8 +444,8 @@ def _collect(
             open_w2,
             strict=True,
         )
-        for span, version, attribute, value, stratum, age, n, w, w2 in rows:
-            pending[(span, version, attribute, value)][stratum].append((age, n, w, w2))
+        for start, version, attribute, value, stratum, age, n, w, w2 in rows:
+            pending[(spans[start], version, attribute, value)][stratum].append((age, n, w, w2))
     return cells, strata_cells, pending
 
 

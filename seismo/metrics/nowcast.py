@@ -225,9 +225,9 @@ def draw_remaining(
     True
     """
     count = np.asarray(pending_count, dtype=np.float64)
-    if count.sum() == 0:
-        return np.zeros(draws)
     seen = delay.seen_by(np.asarray(pending_age))
+    if count.sum() == 0 or seen.min() >= 0.9999:  # nothing can still arrive
+        return np.zeros(draws)
     grid, weights = _posterior_grid(float(positives), float(negatives), seen, count, prior)
     p = rng.choice(grid, size=draws, p=weights)[:, None]
     q = np.clip(p * (1.0 - seen[None, :]) / (1.0 - p * seen[None, :]), 0.0, 1.0)

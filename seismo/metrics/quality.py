@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import ibis
 import numpy as np
+import pandas as pd
 
 from seismo.config import OutcomeType
 from seismo.metrics import classification as clf
@@ -101,55 +102,65 @@ def _groups(
     return rows
 
 
-def _empty_bins() -> dict[str, np.ndarray]:
-    names = (
-        "pos",
-        "neg",
-        "pend",
-        "sum_score_pos",
-        "sum_score_neg",
-        "sum_score_pend",
-        "sum_sq_score_pos",
-        "sum_sq_score_neg",
-        "sum_sq_score_pend",
-        "sum_log_s_pos",
-        "sum_log_1ms_neg",
-        "sum_log_s_pend",
-        "sum_log_1ms_pend",
-    )
-    return {n: np.zeros(SCORE_BINS) for n in names}
+_BIN_ARRAYS = (
+    "pos",
+    "neg",
+    "pend",
+    "sum_score_pos",
+    "sum_score_neg",
+    "sum_score_pend",
+    "sum_sq_score_pos",
+    "sum_sq_score_neg",
+    "sum_sq_score_pend",
+    "sum_log_s_pos",
+    "sum_log_1ms_neg",
+    "sum_log_s_pend",
+    "sum_log_1ms_pend",
+)
 
 
-def _add_bin(acc: dict[str, np.ndarray], r: dict[str, Any], event: bool) -> None:
-    b = int(r["stratum"])
-    acc["pos"][b] += r["pos_n"]
-    acc["sum_score_pos"][b] += r["pos_s"]
-    acc["sum_sq_score_pos"][b] += r["pos_s2"]
-    acc["sum_log_s_pos"][b] += r["pos_ls"]
-    acc["neg"][b] += r["neg_n"]
-    acc["sum_score_neg"][b] += r["neg_s"]
-    acc["sum_sq_score_neg"][b] += r["neg_s2"]
-    acc["sum_log_1ms_neg"][b] += r["neg_l1s"]
+def _bin_columns(df: pd.DataFrame, event: bool) -> dict[str, np.ndarray]:
+    """Per engine group, its contribution to each ScoreBins array (vectorised)."""
+    closed = df["closed"].to_numpy(dtype=bool)
     open_ = {
-        c: r[f"pop_{c}"] - r[f"pos_{c}"] - r[f"neg_{c}"] for c in ("n", "s", "s2", "ls", "l1s")
+        c: (df[f"pop_{c}"] - df[f"pos_{c}"] - df[f"neg_{c}"]).to_numpy()
+        for c in ("n", "s", "s2", "ls", "l1s")
     }
-    if not r["closed"]:
-        acc["pend"][b] += open_["n"]
-        acc["sum_score_pend"][b] += open_["s"]
-        acc["sum_sq_score_pend"][b] += open_["s2"]
-        acc["sum_log_s_pend"][b] += open_["ls"]
-        acc["sum_log_1ms_pend"][b] += open_["l1s"]
-    elif event:  # the window closed without the event: a negative
-        acc["neg"][b] += open_["n"]
-        acc["sum_score_neg"][b] += open_["s"]
-        acc["sum_sq_score_neg"][b] += open_["s2"]
-        acc["sum_log_1ms_neg"][b] += open_["l1s"]
+    pend = np.where(closed, 0.0, 1.0)
+    # An event whose window closed without it is a negative; an absent label is unknown.
+    extra_neg = np.where(closed, 1.0, 0.0) if event else np.zeros(len(df))
+    return {
+        "pos": df["pos_n"].to_numpy(),
+        "neg": df["neg_n"].to_numpy() + extra_neg * open_["n"],
+        "pend": pend * open_["n"],
+        "sum_score_pos": df["pos_s"].to_numpy(),
+        "sum_score_neg": df["neg_s"].to_numpy() + extra_neg * open_["s"],
+        "sum_score_pend": pend * open_["s"],
+        "sum_sq_score_pos": df["pos_s2"].to_numpy(),
+        "sum_sq_score_neg": df["neg_s2"].to_numpy() + extra_neg * open_["s2"],
+        "sum_sq_score_pend": pend * open_["s2"],
+        "sum_log_s_pos": df["pos_ls"].to_numpy(),
+        "sum_log_1ms_neg": df["neg_l1s"].to_numpy() + extra_neg * open_["l1s"],
+        "sum_log_s_pend": pend * open_["ls"],
+        "sum_log_1ms_pend": pend * open_["l1s"],
+    }
 
 
-def _bins(acc: dict[str, np.ndarray]) -> clf.ScoreBins:
+def _scatter(
+    ids: np.ndarray, bins: np.ndarray, values: dict[str, np.ndarray], size: int
+) -> dict[str, np.ndarray]:
+    out = {}
+    for name in _BIN_ARRAYS:
+        arr = np.zeros((size, SCORE_BINS))
+        np.add.at(arr, (ids, bins), values[name])
+        out[name] = arr
+    return out
+
+
+def _bins(acc: dict[str, np.ndarray], row: int = 0) -> clf.ScoreBins:
     # Counts are sums of whole numbers; rounding removes float dust from subtraction.
     arrays: dict[str, Any] = {
-        k: (np.rint(v) if k in ("pos", "neg", "pend") else v) for k, v in acc.items()
+        k: (np.rint(v[row]) if k in ("pos", "neg", "pend") else v[row]) for k, v in acc.items()
     }
     return clf.ScoreBins(**arrays)
 
@@ -168,25 +179,43 @@ def evaluate_quality(
     if otype.kind == "value":
         return _regression(rows, otype, cut, windows, by, level)
     event = otype.kind == "event"
-    cells: dict[tuple[Any, ...], dict[str, np.ndarray]] = defaultdict(_empty_bins)
-    mature = _empty_bins()
-    for r in rows:
-        # Calibration learns from settled labels: for a label outcome every label that
-        # arrived is final; for an event only closed windows know their negatives.
-        if r["attribute"] == "*" and (r["closed"] or not event):
-            _add_bin(mature, r, event)
-        if by is not None and r["attribute"] not in ("*", *by):
-            continue
-        cell = (windows.span(r["window_start"]), r["model_version"], r["attribute"], r["value"])
-        _add_bin(cells[cell], r, event)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return []
+    values = _bin_columns(df, event)
+    score_bin = df["stratum"].astype(int).to_numpy()
+    # Calibration learns from settled labels: for a label outcome every label that
+    # arrived is final; for an event only closed windows know their negatives.
+    learn = ((df["attribute"] == "*") & (df["closed"] | (not event))).to_numpy()
+    mature = _scatter(
+        np.zeros(int(learn.sum()), dtype=np.int64),
+        score_bin[learn],
+        {k: v[learn] for k, v in values.items()},
+        1,
+    )
+    keep = np.ones(len(df), dtype=bool)
+    if by is not None:
+        keep = df["attribute"].isin(["*", *by]).to_numpy()
+    df, score_bin = df[keep].copy(), score_bin[keep]
+    starts = {s: windows.span(s)[0] for s in df["window_start"].unique()}
+    df["window_start"] = df["window_start"].map(starts)  # count windows merge hourly groups
+    values = {k: v[keep] for k, v in values.items()}
+    keys = ["window_start", "model_version", "attribute", "value"]
+    ids = df.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    firsts = df.drop_duplicates(keys)[keys].to_dict("records")
+    acc = _scatter(ids, score_bin, values, len(firsts))
+    cells = {
+        i: (windows.span(r["window_start"]), r["model_version"], r["attribute"], r["value"])
+        for i, r in enumerate(firsts)
+    }
     names = RANKER_METRICS if event else CLASSIFIER_METRICS
     calibration = None
     mature_bins = _bins(mature)
     if mature_bins.n_labelled:
         calibration = clf.fit_calibration(mature_bins, min_rows=min(1000, mature_bins.n_labelled))
     out = []
-    for cell, acc in cells.items():
-        bins = _bins(acc)
+    for i, cell in cells.items():
+        bins = _bins(acc, i)
         n = bins.n_labelled + bins.n_pending
         if n == 0:
             continue

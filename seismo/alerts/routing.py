@@ -1,0 +1,336 @@
+"""Where notifications go: a log file, a JSON webhook, a Slack incoming webhook.
+
+Routes are declared in TOML, in the ``[alerts]`` table of any seismo config
+file (other tables are ignored, so one ``seismo.toml`` can hold everything)::
+
+    [alerts]
+    runbook = "https://wiki.example.com/ml-runbooks"   # default for every route
+    timeout = "5s"                                     # default for every webhook
+
+    [[alerts.routes]]
+    type = "log"
+    path = "seismo-workspace/alerts.jsonl"             # relative to this file
+
+    [[alerts.routes]]
+    type = "webhook"
+    url = "https://ops.example.com/hooks/seismo"
+    min_severity = "critical"
+
+    [[alerts.routes]]
+    type = "slack"
+    url_env = "SEISMO_SLACK_WEBHOOK"                   # keep the secret URL out of the file
+    name = "merchandising"
+    runbook = "https://wiki.example.com/merch-runbooks"
+
+:func:`notify` sends every group notification of a check to every route that
+takes its severity and returns one :class:`Delivery` per attempt. A failing
+route never stops the others and never raises: its error (HTTP status, time
+out, refused connection) is in its deliveries. Routes are served in parallel,
+each in order, so a log file's lines are in the same order on every run; once
+a webhook has not answered, the rest of its notifications in this check are
+recorded as not attempted rather than each waiting out the timeout again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from seismo.alerts.model import SEVERITY_RANK, SyncResult
+from seismo.alerts.notification import Notification, build_notifications, runbook_url
+from seismo.config import parse_duration
+from seismo.detect.findings import Severity
+from seismo.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Delivery",
+    "LogRoute",
+    "Route",
+    "SlackRoute",
+    "WebhookRoute",
+    "load_routes",
+    "notify",
+]
+
+DEFAULT_TIMEOUT = 5.0  # seconds; a check must not hang on a webhook that does not answer
+_KEYS = {"type", "name", "path", "url", "url_env", "min_severity", "runbook", "timeout"}
+
+
+class Route(Protocol):
+    """A destination for notifications. ``send`` raises on failure; :func:`notify` records it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def min_severity(self) -> Severity: ...
+
+    @property
+    def runbook(self) -> str | None: ...
+
+    def send(self, notification: Notification) -> int | None:
+        """Deliver one notification; return the HTTP status (None when not HTTP)."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogRoute:
+    """Append one JSON line per notification to a file (created with its folder)."""
+
+    path: Path
+    name: str = "log"
+    min_severity: Severity = "warning"
+    runbook: str | None = None
+
+    def send(self, notification: Notification) -> int | None:
+        line = json.dumps(notification.payload(), sort_keys=True, ensure_ascii=False) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(line)  # one write per line: concurrent writers do not interleave
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookRoute:
+    """POST the notification as a JSON document (:meth:`Notification.payload`)."""
+
+    url: str
+    name: str = "webhook"
+    min_severity: Severity = "warning"
+    runbook: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    def body(self, notification: Notification) -> dict[str, Any]:
+        return notification.payload()
+
+    def send(self, notification: Notification) -> int | None:
+        data = json.dumps(self.body(notification), sort_keys=True).encode("utf-8")
+        request = urllib.request.Request(
+            self.url,
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "seismo"},
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            response.read(1024)
+            return int(response.status)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlackRoute(WebhookRoute):
+    """POST to a Slack-compatible incoming webhook (``text`` plus Block Kit ``blocks``)."""
+
+    name: str = "slack"
+
+    def body(self, notification: Notification) -> dict[str, Any]:
+        return notification.slack()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivery:
+    """One attempt to send one group's notification to one route."""
+
+    route: str
+    group: str
+    alert_ids: tuple[str, ...]
+    severity: Severity
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "route": self.route,
+            "group": self.group,
+            "alerts": ",".join(self.alert_ids),
+            "severity": self.severity,
+            "ok": self.ok,
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+def notify(
+    result: SyncResult, routes: Sequence[Route], *, runbook_base: str | None = None
+) -> list[Delivery]:
+    """Send one notification per group worth telling to every route that takes it.
+
+    ``runbook_base`` is the runbook link base for routes that set none. The
+    deliveries come back in a fixed order (notifications most severe first,
+    then routes in configuration order), whatever order they completed in.
+    """
+    notes = build_notifications(result)
+    if not notes or not routes:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(routes))) as pool:
+        per_route = list(pool.map(lambda r: _serve(r, notes, runbook_base), routes))
+    by_attempt = {(i, d.group): d for i, sent in enumerate(per_route) for d in sent}
+    return [
+        by_attempt[(i, note.group)]
+        for note in notes
+        for i in range(len(routes))
+        if (i, note.group) in by_attempt
+    ]
+
+
+def _serve(route: Route, notes: Sequence[Notification], runbook_base: str | None) -> list[Delivery]:
+    """Send ``notes`` to one route, in order; after a non-answer, do not wait again."""
+    out: list[Delivery] = []
+    gone: str | None = None
+    for note in notes:
+        if SEVERITY_RANK[note.severity] < SEVERITY_RANK[route.min_severity]:
+            continue
+        link = runbook_url(route.runbook or runbook_base, note.lead.kind, note.lead.metric)
+        note = replace(note, runbook=link)
+        if gone is not None:
+            out.append(_delivery(route, note, ok=False, error=f"not attempted: {gone}"))
+            continue
+        try:
+            status = route.send(note)
+        except Exception as exc:  # every failure is recorded in the result, never raised
+            error, unreachable = _describe(exc, route)
+            out.append(_delivery(route, note, ok=False, status=_status(exc), error=error))
+            if unreachable:
+                gone = f"{route.name} did not answer earlier in this check ({error})"
+            continue
+        out.append(_delivery(route, note, ok=True, status=status))
+    return out
+
+
+def _delivery(
+    route: Route,
+    note: Notification,
+    *,
+    ok: bool,
+    status: int | None = None,
+    error: str | None = None,
+) -> Delivery:
+    return Delivery(
+        route=route.name,
+        group=note.group,
+        alert_ids=note.alert_ids,
+        severity=note.severity,
+        ok=ok,
+        status=status,
+        error=error,
+    )
+
+
+def _status(exc: Exception) -> int | None:
+    return int(exc.code) if isinstance(exc, urllib.error.HTTPError) else None
+
+
+def _describe(exc: Exception, route: Route) -> tuple[str, bool]:
+    """The error in words, and whether the route is unreachable (vs. refused this one)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        try:
+            body = exc.read(300).decode("utf-8", "replace").strip()
+        except Exception:  # the body is a courtesy; the status says enough
+            body = ""
+        finally:
+            exc.close()
+        return f"HTTP {exc.code} {exc.reason}" + (f": {body}" if body else ""), False
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, TimeoutError):
+        return f"no answer within {getattr(route, 'timeout', DEFAULT_TIMEOUT):g} s", True
+    if isinstance(exc, urllib.error.URLError):
+        return f"cannot connect: {reason}", True
+    return f"{type(exc).__name__}: {exc}", False
+
+
+# -- configuration ------------------------------------------------------------
+
+
+def load_routes(source: str | os.PathLike[str] | Mapping[str, Any]) -> list[Route]:
+    """Routes from a TOML file (or its parsed content), see the module docstring.
+
+    A log ``path`` is relative to the TOML file's folder, so the config means
+    the same whatever directory seismo runs from. A webhook URL can be given
+    by environment variable (``url_env``): webhook URLs are secrets.
+    """
+    base = Path(".")
+    if isinstance(source, Mapping):
+        data: Mapping[str, Any] = source
+    else:
+        path = Path(source)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read alert routes from {path}: {exc}") from exc
+        base = path.parent
+    section = data.get("alerts", {})
+    if not isinstance(section, Mapping):
+        raise ConfigError("[alerts] must be a table")
+    defaults = {k: section[k] for k in ("runbook", "timeout", "min_severity") if k in section}
+    entries = section.get("routes", [])
+    if not isinstance(entries, list):
+        raise ConfigError("alerts.routes must be an array of tables ([[alerts.routes]])")
+    routes = [_route({**defaults, **e}, i, base) for i, e in enumerate(entries, start=1)]
+    names = [r.name for r in routes]
+    if dupes := sorted({n for n in names if names.count(n) > 1}):
+        raise ConfigError(f"alert routes need distinct names; give `name = ...` to {dupes}")
+    return routes
+
+
+def _route(entry: Any, number: int, base: Path) -> Route:
+    where = f"alerts.routes #{number}"
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    if unknown := sorted(set(entry) - _KEYS):
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(_KEYS)}")
+    kind = entry.get("type")
+    severity = entry.get("min_severity", "warning")
+    if severity not in SEVERITY_RANK:
+        raise ConfigError(f"{where}: min_severity must be warning or critical, not {severity!r}")
+    runbook = entry.get("runbook")
+    if runbook is not None and (
+        not isinstance(runbook, str) or urlsplit(runbook).scheme not in ("http", "https")
+    ):
+        raise ConfigError(f"{where}: runbook must be an http(s) URL (the base of runbook pages)")
+    common: dict[str, Any] = {"min_severity": severity, "runbook": runbook}
+    if "name" in entry:
+        common["name"] = str(entry["name"])
+    if kind == "log":
+        if not isinstance(entry.get("path"), str) or not entry["path"]:
+            raise ConfigError(f"{where} (log): `path` is required")
+        path = Path(entry["path"]).expanduser()
+        path = path if path.is_absolute() else base / path
+        return LogRoute(path=path, **{"name": f"log:{path.name}", **common})
+    if kind in ("webhook", "slack"):
+        url = _url(entry, f"{where} ({kind})")
+        try:
+            timeout = parse_duration(entry.get("timeout", DEFAULT_TIMEOUT)).total_seconds()
+        except ConfigError as exc:
+            raise ConfigError(f"{where} ({kind}): timeout: {exc}") from exc
+        if timeout <= 0:
+            raise ConfigError(f"{where} ({kind}): timeout must be positive")
+        # The default name shows the host only: the rest of a webhook URL is a secret.
+        name = f"{kind}:{urlsplit(url).hostname}"
+        cls = SlackRoute if kind == "slack" else WebhookRoute
+        return cls(url=url, timeout=timeout, **{"name": name, **common})
+    raise ConfigError(f"{where}: type must be log, webhook or slack, not {kind!r}")
+
+
+def _url(entry: Mapping[str, Any], where: str) -> str:
+    if "url_env" in entry:
+        url = os.environ.get(str(entry["url_env"]), "")
+        if not url:
+            raise ConfigError(f"{where}: environment variable {entry['url_env']} is not set")
+    else:
+        url = entry.get("url", "")
+        if not isinstance(url, str) or not url:
+            raise ConfigError(f"{where}: `url` (or `url_env`) is required")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{where}: the URL must be http(s)://host/…")
+    return url
