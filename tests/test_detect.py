@@ -1,0 +1,124 @@
+"""Detection and alerts on the seed scenario: the right segment, in time, without crying wolf."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from seismo.alerts import list_alerts, sync
+from seismo.cli import app
+from seismo.detect.change import benjamini_hochberg
+from seismo.detect.run import run_checks
+from seismo.ingest import ingest
+from seismo.simulate import Scenario, Simulation, simulate
+from seismo.store import Store, open_store
+
+SCENARIO = Scenario(seed=2, per_day=3000)
+DROP = SCENARIO.start + timedelta(days=SCENARIO.days - SCENARIO.drop_days)  # 2026-06-01
+
+
+@pytest.fixture(scope="module")
+def sim() -> Simulation:
+    return simulate(SCENARIO)
+
+
+def daily_store(sim: Simulation, until: datetime, path: str = ":memory:") -> Store:
+    """A store fed one export per day up to ``until``, as a nightly job would."""
+    store = open_store(path)
+    day = SCENARIO.start + timedelta(days=1)
+    while day <= until:
+        ingest(store, sim.known_at(day), exported_at=day, name=f"export {day:%Y-%m-%d}")
+        day += timedelta(days=1)
+    return store
+
+
+def keys(findings: list) -> set[str]:  # type: ignore[type-arg]
+    return {f"{f.kind}|{f.metric}|{json.dumps(f.segment)}" for f in findings}
+
+
+def test_segment_drop_is_caught_within_two_days_and_attributed(sim: Simulation) -> None:
+    before = DROP  # the end of the last day before the drop
+    with daily_store(sim, DROP + timedelta(days=2)) as store:
+        quiet = run_checks(store, as_of=before)
+        first = run_checks(store, as_of=DROP + timedelta(days=1))
+        second = run_checks(store, as_of=DROP + timedelta(days=2))
+    ctr_25_34 = 'quality|click_through_rate|{"age_group": "25-34"}'
+    assert ctr_25_34 not in keys(quiet.findings)
+    assert ctr_25_34 in keys(first.findings) | keys(second.findings)
+    finding = next(f for f in second.findings if f.metric == "click_through_rate")
+    assert finding.segment == {"age_group": "25-34"} and finding.direction == "down"
+    assert finding.baseline == pytest.approx(0.28, abs=0.02)
+    assert finding.current == pytest.approx(0.15, abs=0.03)
+    assert finding.since == DROP.replace(tzinfo=None)
+    assert "aged 25-34" in finding.message and "other age groups are stable" in finding.message
+    # No alert on the aggregate click-through, nor on segments that merely contain 25-34s.
+    ctr = [f for f in second.findings if f.metric == "click_through_rate"]
+    assert [f.segment for f in ctr] == [{"age_group": "25-34"}]
+
+
+def test_sustainable_exposure_gap_for_55_plus_after_changeover(sim: Simulation) -> None:
+    changeover = SCENARIO.start + timedelta(days=SCENARIO.changeover_day)
+    with daily_store(sim, changeover + timedelta(days=3)) as store:
+        before = run_checks(store, as_of=changeover)
+        after = run_checks(store, as_of=changeover + timedelta(days=3))
+    gap = 'fairness|sustainable_share|{"age_group": "55+"}'
+    assert gap not in keys(before.findings)
+    assert gap in keys(after.findings)
+    f = next(f for f in after.findings if f.metric == "sustainable_share")
+    assert f.baseline > 0.3 and f.current < 0.2
+    assert "gap" in f.message
+
+
+def test_clean_data_raises_no_alert() -> None:
+    clean = simulate(Scenario(seed=5, per_day=3000).no_shift())
+    with open_store(":memory:") as store:
+        ingest(store, clean.export, exported_at=clean.exported_at)
+        result = run_checks(store)
+    assert result.findings == []
+
+
+def test_check_is_deterministic_and_does_not_duplicate(sim: Simulation, tmp_path: Path) -> None:
+    path = str(tmp_path / "s.duckdb")
+    runner = CliRunner()
+    with daily_store(sim, DROP + timedelta(days=3), path):
+        pass
+    args = ["check", "--store", path, "--as-of", "2026-06-03", "--format", "json"]
+    first = runner.invoke(app, args)
+    again = runner.invoke(app, args)
+    assert first.exit_code == again.exit_code == 1  # a critical alert is firing
+    assert json.loads(first.stdout) == json.loads(again.stdout)
+    items = json.loads(first.stdout)
+    required = {"id", "severity", "state", "metric", "segment", "first_seen", "baseline",
+                "current", "message"}
+    assert items and all(required <= set(i) for i in items)
+    listed = runner.invoke(app, ["alerts", "--store", path, "--format", "json"])
+    assert len(json.loads(listed.stdout)) == len(items)
+    # A second store fed the same data gives the same alert ids.
+    other = str(tmp_path / "t.duckdb")
+    with daily_store(sim, DROP + timedelta(days=3), other):
+        pass
+    replay = runner.invoke(app, [*args[:2], other, *args[3:]])
+    assert {i["id"] for i in json.loads(replay.stdout)} == {i["id"] for i in items}
+
+
+def test_alert_resolves_when_the_condition_is_gone(sim: Simulation) -> None:
+    with daily_store(sim, DROP + timedelta(days=2)) as store:
+        result = run_checks(store, as_of=DROP + timedelta(days=2))
+        sync(store.engine, result.findings, as_of=result.as_of, kinds={"quality", "fairness"})
+        assert list_alerts(store.engine, states=("firing",))
+        later = result.as_of + timedelta(days=1)
+        sync(store.engine, [], as_of=later, kinds={"quality", "fairness"})
+        assert not list_alerts(store.engine, states=("firing",))
+        assert {a.state for a in list_alerts(store.engine)} == {"resolved"}
+
+
+def test_benjamini_hochberg_matches_the_textbook() -> None:
+    p = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205, 0.212, 0.216]
+    adjusted = benjamini_hochberg(p)
+    m = len(p)
+    expected = [min(min(p[j] * m / (j + 1) for j in range(i, m)), 1.0) for i in range(m)]
+    assert adjusted == pytest.approx(expected)
