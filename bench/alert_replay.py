@@ -57,7 +57,9 @@ def replay(seed: int, *, shift: bool, per_day: int, first: int) -> dict[str, obj
                 if key not in active:
                     episodes.append({"day": day, "key": key, "severity": f.severity})
                 first_seen.setdefault(key, (at - drop_start).total_seconds() / 86400)
-                first_seen.setdefault(key + "@changeover", (at - changeover).total_seconds() / 86400)
+                first_seen.setdefault(
+                    key + "@changeover", (at - changeover).total_seconds() / 86400
+                )
             active = keys
     monitored = scenario.days - first + 1
     out: dict[str, object] = {
@@ -71,7 +73,9 @@ def replay(seed: int, *, shift: bool, per_day: int, first: int) -> dict[str, obj
         ctr = "quality|click_through_rate|age_group=25-34|down"
         fair = "fairness|sustainable_share|age_group=55+|down"
         out["ctr_25_34_days_after_drop"] = first_seen.get(ctr)
-        out["aggregate_ctr_alert"] = any("click_through_rate|all|" in str(e["key"]) for e in episodes)
+        out["aggregate_ctr_alert"] = any(
+            "click_through_rate|all|" in str(e["key"]) for e in episodes
+        )
         out["sustainable_55_days_after_changeover"] = first_seen.get(fair + "@changeover")
     return out
 
@@ -91,14 +95,18 @@ def main() -> None:
         total_alerts += int(result["alerts"])  # type: ignore[call-overload]
         total_days += int(result["monitored_days"])  # type: ignore[call-overload]
         print(json.dumps(result), flush=True)
-    print(json.dumps({
-        "summary": "no-shift false alarms" if args.no_shift else "with planted shifts",
-        "seeds": args.seeds,
-        "monitored_days": total_days,
-        "alerts": total_alerts,
-        "alerts_per_90_days": round(90 * total_alerts / max(total_days, 1), 2),
-        "seconds": round(time.perf_counter() - started),
-    }))
+    print(
+        json.dumps(
+            {
+                "summary": "no-shift false alarms" if args.no_shift else "with planted shifts",
+                "seeds": args.seeds,
+                "monitored_days": total_days,
+                "alerts": total_alerts,
+                "alerts_per_90_days": round(90 * total_alerts / max(total_days, 1), 2),
+                "seconds": round(time.perf_counter() - started),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -92,8 +92,17 @@ def test_check_is_deterministic_and_does_not_duplicate(sim: Simulation, tmp_path
     assert first.exit_code == again.exit_code == 1  # a critical alert is firing
     assert json.loads(first.stdout) == json.loads(again.stdout)
     items = json.loads(first.stdout)
-    required = {"id", "severity", "state", "metric", "segment", "first_seen", "baseline",
-                "current", "message"}
+    required = {
+        "id",
+        "severity",
+        "state",
+        "metric",
+        "segment",
+        "first_seen",
+        "baseline",
+        "current",
+        "message",
+    }
     assert items and all(required <= set(i) for i in items)
     listed = runner.invoke(app, ["alerts", "--store", path, "--format", "json"])
     assert len(json.loads(listed.stdout)) == len(items)
