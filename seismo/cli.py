@@ -637,6 +637,48 @@ def _register_alerts() -> None:
     app.add_typer(alerts_app, name="alerts")
 
 
+@app.command()
+def serve(
+    store: StoreOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the dashboard: business view at /, engineering detail at /engineering, JSON at /api.
+
+    Runs a check (metrics, detection, alert sync) when the data changed since the
+    last one, so the pages always show current findings.
+    """
+    try:
+        from seismo.present.web import serve as run_server
+    except ImportError as exc:
+        err.print(f"[bold red]error:[/] the dashboard needs FastAPI, Uvicorn and Jinja2: {exc}")
+        raise typer.Exit(2) from exc
+    err.print(f"seismo dashboard on http://{host}:{port}/ (Ctrl+C to stop)", highlight=False)
+    run_server(store, host=host, port=port)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Write the business view as one self-contained HTML file (no network needed to open it)."""
+    from seismo.present.web import write_report
+
+    moment = parse_as_of(as_of)
+    try:
+        result = write_report(out, store=store, as_of=moment)
+    except SeismoError as exc:
+        _fail(exc)
+    alerts = len(result.snapshot.findings)
+    err.print(
+        f"wrote {result.path} ({result.bytes / 1024:,.0f} KB) as of"
+        f" {result.snapshot.as_of:%Y-%m-%d %H:%M} UTC: {alerts} finding(s) need attention",
+        highlight=False,
+    )
+
+
 _register_simulate()
 _register_alerts()
 

@@ -181,7 +181,31 @@ def _split(
         current.add(r)
     if base.n < config.min_n or current.n < config.min_n:
         return None
+    # Real traffic is overdispersed: customers and items make days vary more than a
+    # binomial says. The baseline days show by how much; both sides are widened by it
+    # so a noisy metric needs a bigger move to alert (never narrowed below sampling).
+    phi = _dispersion(base_rows)
+    base.var_total *= phi
+    current.var_total *= phi
     return base, current
+
+
+def _dispersion(rows: list[dict[str, Any]]) -> float:
+    """Pearson dispersion of the daily values around their pooled mean (at least 1).
+
+    >>> days = [{"n": 100, "estimate": v, "unit": "share"} for v in (0.2, 0.3, 0.1, 0.4)]
+    >>> round(_dispersion(days), 2)
+    12.38
+    """
+    if len(rows) < 3:
+        return 1.0
+    n = np.array([float(r["n"]) for r in rows])
+    v = np.array([float(r["estimate"]) for r in rows])
+    var = np.array([_day_variance(r) for r in rows])
+    if not np.all(np.isfinite(var)) or np.any(var <= 0):
+        return 1.0
+    mean = float((n * v).sum() / n.sum())
+    return max(1.0, float(((v - mean) ** 2 / var).sum() / (len(rows) - 1)))
 
 
 @dataclass(frozen=True)

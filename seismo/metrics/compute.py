@@ -276,12 +276,14 @@ def compute_metrics(
     by: list[str] | None = None,
     config: MetricsConfig | None = None,
     level: float = 0.9,
+    quality: bool = True,
 ) -> pa.Table:
     """Every metric × window × segment cell × model version, as a tidy Arrow table.
 
     ``period`` sets calendar windows; ``every`` instead cuts windows of at
     least that many predictions. ``by`` limits the segment attributes shown
-    (the aggregate is always there).
+    (the aggregate is always there). ``quality=False`` skips the model-quality
+    metrics (ROC AUC, log loss, ...), which the change detector cannot test.
     """
     types = store.outcome_types()
     config = config or default_metrics(types, store.attributes())
@@ -292,7 +294,7 @@ def compute_metrics(
     for key in sorted({m.key for m in config.metrics}):
         metrics = [m for m in config.metrics if m.key == key]
         rows.extend(_evaluate_pass(store, types, config, metrics, cut, windows, by, level))
-    for outcome in config.quality:
+    for outcome in config.quality if quality else ():
         rows.extend(evaluate_quality(store, types[outcome], cut, windows, by, level))
     table = pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
     order = [

@@ -1,0 +1,214 @@
+"""What every view needs from a snapshot: series by key, periods, names and words.
+
+The two periods every comparison on the business view uses:
+
+* **launch**: the first :data:`LAUNCH_DAYS` days of data, the deployment
+  period that detection compares against (an alert's "from 28%" is this);
+* **recent**: the last :data:`RECENT_DAYS` complete days after it. Short, so
+  a change that started a few days ago is not averaged away and the figures
+  agree with the alerts (which judge the last 2 mature days); long enough to
+  smooth one odd day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from seismo.alerts import Alert, alert_id
+from seismo.detect.change import DetectConfig
+from seismo.detect.findings import Finding
+from seismo.metrics.fairness import LOWER_IS_BETTER
+from seismo.present.web import humanize
+from seismo.present.web.figures import Pooled, Series, SeriesKey, pool
+from seismo.present.web.snapshot import Snapshot
+
+__all__ = ["LAUNCH_DAYS", "RECENT_DAYS", "Context", "lower_is_better", "plural"]
+
+LAUNCH_DAYS = DetectConfig().baseline_days
+RECENT_DAYS = 3
+DAY = timedelta(days=1)
+
+#: The figures a merchandising team steers by, in the order they read them.
+KEY_FIGURES = (
+    "click_through_rate",
+    "purchase_conversion",
+    "return_rate",
+    "revenue_per_recommendation",
+)
+#: What each figure means, in one line.
+DESCRIPTIONS = {
+    "click_through_rate": "Share of recommendations that were clicked",
+    "purchase_conversion": "Share of recommendations that led to a purchase",
+    "purchase_per_click": "Share of clicked recommendations that were bought",
+    "return_rate": "Share of bought items that were sent back (lower is better)",
+    "revenue_per_recommendation": "Sales per recommendation shown",
+}
+
+
+def plural(noun: str) -> str:
+    """An outcome type as people count it.
+
+    >>> plural("purchase"), plural("click"), plural("sales")
+    ('purchases', 'clicks', 'sales')
+    """
+    return noun if noun.endswith("s") else f"{noun}s"
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a rise of this metric is bad news (returns, losses, errors)."""
+    return metric in LOWER_IS_BETTER or any(metric.endswith(f"_{n}") for n in LOWER_IS_BETTER)
+
+
+@dataclass
+class Context:
+    """A snapshot regrouped for views; build with :meth:`of`."""
+
+    snap: Snapshot
+    metrics: dict[SeriesKey, Series]
+    exposure: dict[SeriesKey, Series]
+    labels: dict[str, tuple[str, str]]
+    launch: tuple[datetime, datetime]
+    recent: tuple[datetime, datetime] | None
+    stored: dict[str, Alert] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, snap: Snapshot) -> Context:
+        labels: dict[str, tuple[str, str]] = {}
+        starts: list[datetime] = []
+        ends: list[datetime] = []
+        for table in (snap.metrics, snap.exposure):
+            if table is None or table.num_rows == 0:
+                continue
+            for r in table.select(["metric", "label", "unit"]).to_pylist():
+                labels.setdefault(r["metric"], (r["label"] or r["metric"], r["unit"]))
+            starts += [t for t in table.column("window_start").to_pylist() if t is not None]
+            ends += [
+                t
+                for t in table.column("window_end").to_pylist()
+                if t is not None and t <= snap.as_of
+            ]
+        first = min(starts) if starts else snap.as_of
+        launch = (first, first + LAUNCH_DAYS * DAY)
+        recent: tuple[datetime, datetime] | None = None
+        if ends:
+            end = max(ends)
+            start = max(end - RECENT_DAYS * DAY, launch[1], first)
+            recent = (start, end) if start < end else None
+        return cls(
+            snap=snap,
+            metrics=snap.series,
+            exposure=snap.exposure_series,
+            labels=labels,
+            launch=launch,
+            recent=recent,
+            stored={a.key: a for a in snap.alerts},
+        )
+
+    # -- names -------------------------------------------------------------
+    def label(self, metric: str) -> str:
+        return self.labels.get(metric, (metric.replace("_", " "), "share"))[0]
+
+    def unit(self, metric: str) -> str:
+        return self.labels.get(metric, ("", "share"))[1]
+
+    @property
+    def currency(self) -> str:
+        weights = self.snap.weights.values()
+        if any(w.endswith("_usd") for w in weights):
+            return "$"
+        if any(w.endswith("_gbp") for w in weights):
+            return "£"
+        return "€"
+
+    def fmt(self, metric: str, x: float | None) -> str:
+        return humanize.value(x, self.unit(metric), self.currency)
+
+    def noun(self, metric: str) -> str:
+        """What is still awaited for a metric: "purchases", "returns", "clicks"."""
+        outcome = self.snap.outcomes.get(metric)
+        return plural(outcome) if outcome else "outcomes"
+
+    def population(self, metric: str) -> str:
+        """What a metric is counted over: recommendations, clicks, purchases."""
+        outcome = self.snap.outcomes.get(metric)
+        given = self.snap.givens.get(metric)
+        if given:
+            return plural(given)
+        parent = self.snap.types[outcome].parent if outcome in self.snap.types else None
+        return plural(parent) if parent else "recommendations"
+
+    # -- figures -----------------------------------------------------------
+    def series(self, metric: str, attribute: str | None = None, value: str | None = None) -> Series:
+        key = (metric, attribute, value)
+        return self.metrics.get(key) or self.exposure.get(key) or []
+
+    def pooled(
+        self, metric: str, attribute: str | None, value: str | None, period: str
+    ) -> Pooled | None:
+        span = self.launch if period == "launch" else self.recent
+        if span is None:
+            return None
+        return pool(self.series(metric, attribute, value), *span, self.unit(metric))
+
+    def values(self, attribute: str) -> list[str]:
+        """The values of a segment attribute that have figures, in natural order."""
+        found = {v for (_, a, v) in self.metrics if a == attribute and v is not None}
+        found |= {v for (_, a, v) in self.exposure if a == attribute and v is not None}
+        return sorted(found)
+
+    @property
+    def key_figures(self) -> list[str]:
+        present = [m for m in KEY_FIGURES if (m, None, None) in self.metrics]
+        if present:
+            return present
+        rates = [m for m in self.snap.outcomes if (m, None, None) in self.metrics]
+        return rates[:4]
+
+    @property
+    def volume_metric(self) -> str | None:
+        """A metric counted over every recommendation (its n is the traffic)."""
+        for m in self.key_figures:
+            if self.population(m) == "recommendations":
+                return m
+        return self.key_figures[0] if self.key_figures else None
+
+    def traffic_share(self, attribute: str, value: str) -> float | None:
+        m = self.volume_metric
+        if m is None:
+            return None
+        part = self.pooled(m, attribute, value, "recent") or self.pooled(
+            m, attribute, value, "launch"
+        )
+        whole = self.pooled(m, None, None, "recent") or self.pooled(m, None, None, "launch")
+        return part.n / whole.n if part and whole and whole.n else None
+
+    # -- alerts ------------------------------------------------------------
+    def findings_for(
+        self,
+        *,
+        metric: str | None = None,
+        segment: dict[str, str] | None = None,
+        any_segment: bool = False,
+    ) -> list[Finding]:
+        return [
+            f
+            for f in self.snap.findings
+            if (metric is None or f.metric == metric)
+            and (any_segment or (f.segment or None) == (segment or None))
+        ]
+
+    def alert_of(self, f: Finding) -> dict[str, Any]:
+        """Identity and life of a finding's alert, as stored (when the store knows this check)."""
+        stored = self.stored.get(f.key)
+        known = stored is not None and stored.last_seen == self.snap.as_of
+        return {
+            "id": stored.id if stored else alert_id(f.key),
+            "state": stored.state if stored and known else "firing",
+            "first_seen": stored.first_seen if stored and known else None,
+            "acknowledged_by": stored.acknowledged_by if stored and known else None,
+            "acknowledged_at": stored.acknowledged_at if stored and known else None,
+            "silenced_until": stored.silenced_until if stored and known else None,
+            "episodes": stored.episodes if stored and known else 1,
+        }

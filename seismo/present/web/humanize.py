@@ -1,0 +1,204 @@
+"""Numbers and dates rounded for people: what the dashboard's words are made of.
+
+A merchandising team reads "23%", "€2.45", "−46%" and "1–3 Jun", not
+``0.23456`` or ``2026-06-01T00:00:00``. Every function takes ``None`` (a value
+that could not be computed) and returns a dash, so a template never prints
+"None". Precision follows the size of the number: a share under 10 % keeps one
+decimal (conversion moves by tenths of a point), a larger one none.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta
+
+__all__ = [
+    "DASH",
+    "about",
+    "change",
+    "count",
+    "day",
+    "day_range",
+    "duration",
+    "moment",
+    "money",
+    "points",
+    "share",
+    "stamp",
+    "value",
+]
+
+DASH = "—"
+_MINUS = "\u2212"
+
+
+def _bad(x: float | None) -> bool:
+    return x is None or not math.isfinite(x)
+
+
+def share(x: float | None) -> str:
+    """A share as a percentage, precise where it matters.
+
+    >>> share(0.2346), share(0.0342), share(0.00451), share(None)
+    ('23%', '3.4%', '0.45%', '—')
+    """
+    if x is None or _bad(x):
+        return DASH
+    pct = 100 * x
+    if abs(pct) >= 10:
+        return f"{pct:.0f}%"
+    if abs(pct) >= 1:
+        return f"{pct:.1f}%"
+    return f"{pct:.2f}%"
+
+
+def money(x: float | None, currency: str = "€") -> str:
+    """An amount with its currency: cents below 100, whole units above.
+
+    >>> money(2.4567), money(1234.5), money(-3.2, "$"), money(None)
+    ('€2.46', '€1,234', '−$3.20', '—')
+    """
+    if x is None or _bad(x):
+        return DASH
+    sign = _MINUS if x < 0 else ""
+    x = abs(x)
+    return f"{sign}{currency}{x:,.2f}" if x < 100 else f"{sign}{currency}{x:,.0f}"
+
+
+def value(x: float | None, unit: str, currency: str = "€") -> str:
+    """A metric value in its unit: ``share`` as %, ``amount`` as money, ``score`` as a number.
+
+    >>> value(0.153, "share"), value(2.5, "amount"), value(0.7134, "score")
+    ('15%', '€2.50', '0.713')
+    """
+    if unit == "share":
+        return share(x)
+    if unit == "amount":
+        return money(x, currency)
+    if x is None or _bad(x):
+        return DASH
+    return f"{x:.3g}"
+
+
+def count(n: float | None) -> str:
+    """A count of things: exact up to 100,000, then in thousands or millions.
+
+    >>> count(68670), count(9999990), count(250_000), count(None)
+    ('68,670', '10.0 million', '250 thousand', '—')
+    """
+    if n is None or _bad(n):
+        return DASH
+    if abs(n) < 100_000:
+        return f"{round(n):,}"
+    if abs(n) < 1_000_000:
+        return f"{n / 1000:,.0f} thousand"
+    return f"{n / 1_000_000:,.1f} million"
+
+
+def change(rel: float | None) -> str:
+    """A relative change, signed, with a real minus sign.
+
+    >>> change(-0.456), change(0.02), change(0.004), change(None)
+    ('−46%', '+2%', '±0%', '—')
+    """
+    if rel is None or _bad(rel):
+        return DASH
+    pct = round(100 * rel)
+    if pct == 0:
+        return "±0%"
+    return f"+{pct}%" if pct > 0 else f"{_MINUS}{-pct}%"
+
+
+def points(diff: float | None) -> str:
+    """A difference of two shares in percentage points.
+
+    >>> points(-0.1312), points(0.004), points(None)
+    ('−13 pts', '+0.4 pts', '—')
+    """
+    if diff is None or _bad(diff):
+        return DASH
+    pct = 100 * diff
+    text = f"{abs(pct):.0f}" if abs(pct) >= 10 else f"{abs(pct):.1f}"
+    return f"{_MINUS if pct < 0 else '+'}{text} pts"
+
+
+def day(d: date | datetime | None, *, year: bool = False) -> str:
+    """A day as people write it.
+
+    >>> day(datetime(2026, 6, 1)), day(date(2026, 5, 12), year=True), day(None)
+    ('1 Jun', '12 May 2026', '—')
+    """
+    if d is None:
+        return DASH
+    text = f"{d.day} {d:%b}"
+    return f"{text} {d.year}" if year else text
+
+
+def day_range(start: datetime | None, end: datetime | None) -> str:
+    """The days covered by windows from ``start`` to ``end`` (exclusive, at midnight).
+
+    >>> day_range(datetime(2026, 5, 12), datetime(2026, 5, 26))
+    '12–25 May'
+    >>> day_range(datetime(2026, 5, 30), datetime(2026, 6, 2))
+    '30 May – 1 Jun'
+    >>> day_range(datetime(2026, 6, 3), datetime(2026, 6, 4))
+    '3 Jun'
+    """
+    if start is None or end is None:
+        return DASH
+    last = end - timedelta(microseconds=1)
+    if last.date() <= start.date():
+        return day(start)
+    if (start.year, start.month) == (last.year, last.month):
+        return f"{start.day}–{last.day} {last:%b}"
+    return f"{day(start)} – {day(last)}"
+
+
+def moment(t: datetime | None) -> str:
+    """A moment in UTC, to the minute.
+
+    >>> moment(datetime(2026, 6, 4))
+    '4 Jun 2026, 00:00 UTC'
+    """
+    if t is None:
+        return DASH
+    return f"{day(t, year=True)}, {t:%H:%M} UTC"
+
+
+def duration(span: timedelta) -> str:
+    """A waiting time in its natural unit.
+
+    >>> duration(timedelta(days=12)), duration(timedelta(minutes=30)), duration(timedelta(hours=1))
+    ('12 days', '30 minutes', '1 hour')
+    """
+    seconds = span.total_seconds()
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = round(seconds / size)
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds:.0f} seconds"
+
+
+def about(x: float | None) -> str:
+    """A count rounded to two significant figures, for "about N a day".
+
+    >>> about(123.4), about(8.6), about(0.4), about(45678), about(2986)
+    ('120', '9', 'fewer than 1', '46,000', '3,000')
+    """
+    if x is None or _bad(x):
+        return DASH
+    if x < 1:
+        return "fewer than 1"
+    if x < 100:
+        return f"{round(x):,}"
+    digits = len(str(int(x))) - 2
+    return f"{round(x, -digits):,.0f}"
+
+
+def stamp(t: datetime | None) -> str:
+    """A moment within the period on screen: day and time, no year.
+
+    >>> stamp(datetime(2026, 5, 13, 1, 30))
+    '13 May 01:30'
+    """
+    return DASH if t is None else f"{day(t)} {t:%H:%M}"

@@ -1,0 +1,168 @@
+"""What the dashboard shows, computed once per version of the data.
+
+A :class:`Snapshot` is one check (:func:`seismo.detect.run.run_checks`: the
+maturity-aware metrics, the exposure metrics and the findings) plus the stored
+alerts after :func:`seismo.alerts.sync` applied it. Computing it reads the
+events (the cohort state, one exposure scan, one root-cause count), which
+takes seconds on millions of rows; every page is then drawn from it.
+
+The data version is ``MAX(seq)`` of the store's ``changes`` table: every
+ingest that adds predictions or outcomes adds to it. :class:`SnapshotCache`
+recomputes only when it moves, so a page load costs two tiny queries (the
+version, and the ``alerts`` table, whose states ``seismo alerts ack`` may have
+changed meanwhile) and never touches the events. The store is opened per
+request and closed again, so ``seismo ingest`` can write to a DuckDB file
+between page loads (DuckDB admits one writing process at a time).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from seismo.alerts import Alert, list_alerts, sync
+from seismo.config import OutcomeType
+from seismo.detect.findings import Finding
+from seismo.detect.run import run_checks
+from seismo.metrics.compute import RESULT_SCHEMA
+from seismo.metrics.spec import default_metrics
+from seismo.present.web.figures import Series, SeriesKey, index
+from seismo.store import Store, open_store
+
+__all__ = ["Snapshot", "SnapshotCache", "compute_snapshot", "data_version"]
+
+#: The finding kinds a check looks for (what ``seismo check`` syncs).
+KINDS = frozenset({"quality", "fairness"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Snapshot:
+    """One check's results and the alerts, as the pages read them.
+
+    ``outcomes`` maps each rate metric to the outcome type it counts (click,
+    purchase, …), ``weights`` to the feature it sums (revenue: the price) and
+    ``givens`` to the outcome its population needs (purchases per *click*),
+    so pages can say "still waiting for 38% of purchases"; ``types`` are the
+    store's outcome types (their maturity windows explain why a day is
+    provisional). ``series`` and ``exposure_series`` are the tables regrouped
+    per metric × segment (:func:`~seismo.present.web.figures.index`), once,
+    so a page does not regroup thousands of rows. ``version`` is the data
+    version it was computed from; ``seconds`` how long that took.
+    """
+
+    as_of: datetime
+    version: int | None
+    computed_at: datetime
+    seconds: float
+    predictions: int
+    metrics: pa.Table
+    exposure: pa.Table | None
+    findings: tuple[Finding, ...]
+    alerts: tuple[Alert, ...]
+    outcomes: dict[str, str]
+    weights: dict[str, str]
+    givens: dict[str, str]
+    types: dict[str, OutcomeType]
+    segments: tuple[str, ...]
+    delay_strata: str | None
+    synced: bool
+    series: dict[SeriesKey, Series]
+    exposure_series: dict[SeriesKey, Series]
+
+    @property
+    def empty(self) -> bool:
+        """Whether the store held no prediction (before ``as_of``)."""
+        return self.metrics.num_rows == 0
+
+
+def data_version(store: Store) -> int | None:
+    """The store's data version: the number of the last batch that changed any day."""
+    rows = store.engine.query("SELECT MAX(seq) FROM changes")
+    return None if not rows or rows[0][0] is None else int(rows[0][0])
+
+
+def compute_snapshot(
+    store: Store, *, as_of: datetime | None = None, sync_alerts: bool = True
+) -> Snapshot:
+    """Run one check as of ``as_of`` (default: the end of the data) and read the alerts.
+
+    With ``sync_alerts`` the findings are applied to the stored alerts exactly
+    as ``seismo check`` applies them (without notifying anyone): the pages
+    then show each alert's life (first seen, acknowledged, episodes).
+    """
+    started = time.perf_counter()
+    version = data_version(store)
+    count = store.count("predictions")
+    types = store.outcome_types()
+    config = default_metrics(types, store.attributes())
+    outcomes = {m.name: m.outcome for m in config.metrics}
+    weights = {m.name: m.weight for m in config.metrics if m.weight}
+    givens = {m.name: m.given for m in config.metrics if m.given}
+    findings: tuple[Finding, ...] = ()
+    exposure: pa.Table | None = None
+    if count:
+        result = run_checks(store, as_of=as_of)
+        cut, metrics, exposure = result.as_of, result.metrics, result.exposure
+        findings = tuple(result.findings)
+        if sync_alerts:
+            sync(store.engine, result.findings, as_of=cut, kinds=set(KINDS))
+    else:
+        cut, metrics = as_of or datetime(1970, 1, 1), RESULT_SCHEMA.empty_table()
+    return Snapshot(
+        as_of=cut,
+        version=version,
+        computed_at=datetime.now(UTC).replace(tzinfo=None, microsecond=0),
+        seconds=time.perf_counter() - started,
+        predictions=count,
+        metrics=metrics,
+        exposure=exposure,
+        findings=findings,
+        alerts=tuple(list_alerts(store.engine)),
+        outcomes=outcomes,
+        weights=weights,
+        givens=givens,
+        types=types,
+        segments=tuple(store.segments()),
+        delay_strata=config.delay_strata,
+        synced=sync_alerts,
+        series=index(metrics),
+        exposure_series=index(exposure),
+    )
+
+
+class SnapshotCache:
+    """The latest snapshot of one store, recomputed when the data version moves.
+
+    ``as_of`` pins the moment (None: always the end of the data). Thread-safe:
+    concurrent requests during a computation wait for it instead of starting
+    their own.
+    """
+
+    def __init__(self, store: str | None, *, as_of: datetime | None = None) -> None:
+        self.store = store
+        self.as_of = as_of
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+
+    def get(self) -> Snapshot:
+        """The snapshot for the data as it is now, with the alerts as they are now."""
+        with open_store(self.store) as store:
+            version = data_version(store)
+            with self._lock:
+                current = self._snapshot
+                if current is None or current.version != version:
+                    current = compute_snapshot(store, as_of=self.as_of)
+                else:
+                    current = replace(current, alerts=tuple(list_alerts(store.engine)))
+                self._snapshot = current
+        return current
+
+    def warm(self) -> threading.Thread:
+        """Compute the first snapshot in the background (``seismo serve`` starts with it)."""
+        thread = threading.Thread(target=self.get, name="seismo-snapshot", daemon=True)
+        thread.start()
+        return thread

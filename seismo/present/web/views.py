@@ -1,0 +1,446 @@
+"""The dashboard's views: plain data, drawn as HTML by templates or sent as JSON.
+
+Each page has one view function here and two routes: ``/`` and
+``/api/overview`` both come from :func:`overview`, ``/engineering`` and
+``/api/engineering`` from :func:`engineering` (Datasette's habit: the page and
+its JSON twin cannot disagree). Views return dictionaries of numbers, words
+and times; nothing here knows about HTML, and everything here reads the
+snapshot's aggregates only.
+
+The business view (:func:`overview`) reads top to bottom as a merchandising
+team would ask: what needs attention now (:func:`attention`), how the key
+figures are doing (:func:`key_figures`), which customer groups differ
+(:mod:`~seismo.present.web.breakdown`), and whether every age group is
+treated alike.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from seismo.detect.findings import Finding
+from seismo.detect.wording import who
+from seismo.present.web import humanize
+from seismo.present.web.breakdown import fairness, segments, small_multiples
+from seismo.present.web.context import DAY, DESCRIPTIONS, Context, lower_is_better
+from seismo.present.web.figures import EARLY
+from seismo.present.web.snapshot import Snapshot
+
+__all__ = ["attention", "engineering", "key_figures", "overview"]
+
+#: A relative change smaller than this is "stable" (detection's minimum effect).
+MIN_RELATIVE = 0.15
+_SEVERITY_WORDS = {"critical": "Act now", "warning": "Keep an eye on this"}
+
+
+def overview(snap: Snapshot) -> dict[str, Any]:
+    """The business view: everything a merchandising team reads, top to bottom."""
+    ctx = Context.of(snap)
+    return {
+        "page": "overview",
+        "as_of": snap.as_of,
+        "empty": snap.empty,
+        "volume": _volume(ctx),
+        "periods": _periods(ctx),
+        "attention": attention(ctx),
+        "figures": key_figures(ctx),
+        "segments": segments(ctx),
+        "small_multiples": small_multiples(ctx),
+        "fairness": fairness(ctx),
+        "notes": {
+            "provisional": _provisional_note(ctx),
+            "drift": "Changes in what customers browse (input drift) are not shown yet.",
+        },
+    }
+
+
+def _volume(ctx: Context) -> dict[str, Any]:
+    m = ctx.volume_metric
+    days = ctx.series(m) if m else []
+    total = sum(d.n for d in days)
+    return {
+        "recommendations": ctx.snap.predictions,
+        "first_day": days[0].start if days else None,
+        "last_day": days[-1].start if days else None,
+        "per_day": total / len(days) if days else None,
+        "days": len(days),
+    }
+
+
+def _periods(ctx: Context) -> dict[str, Any]:
+    start, end = ctx.launch
+    out: dict[str, Any] = {
+        "launch": {"start": start, "end": end, "label": humanize.day_range(start, end)}
+    }
+    if ctx.recent is not None:
+        rs, re = ctx.recent
+        out["recent"] = {"start": rs, "end": re, "label": humanize.day_range(rs, re)}
+    else:
+        out["recent"] = None
+    return out
+
+
+def _provisional_note(ctx: Context) -> str:
+    waits = []
+    for name, t in sorted(ctx.snap.types.items()):
+        if t.window < timedelta(hours=1):
+            continue
+        after = f"after the {t.parent}" if t.parent else "after a recommendation"
+        waits.append(f"{humanize.duration(t.window)} {after} for a {name}")
+    if not waits:
+        return ""
+    return (
+        "Customers take their time: we wait up to " + "; up to ".join(waits) + ". "
+        "Until then a day's figures are provisional: we show the expected final value "
+        "(dashed line, shaded range) and how much of it has yet to come in."
+    )
+
+
+# -- what needs attention -----------------------------------------------------
+
+
+def attention(ctx: Context) -> list[dict[str, Any]]:
+    """The findings as alert cards, most severe first, in plain sentences."""
+    return [_card(ctx, f) for f in ctx.snap.findings]
+
+
+def _card(ctx: Context, f: Finding) -> dict[str, Any]:
+    life = ctx.alert_of(f)
+    days_since = (ctx.snap.as_of - f.since) / DAY
+    share = None
+    if f.segment and len(f.segment) == 1:
+        ((attribute, value),) = f.segment.items()
+        share = ctx.traffic_share(attribute, value)
+    return {
+        **life,
+        "severity": f.severity,
+        "severity_words": _SEVERITY_WORDS.get(f.severity, f.severity),
+        "kind": f.kind,
+        "metric": f.metric,
+        "metric_label": f.metric_label,
+        "segment": f.segment,
+        "who": who(f.segment),
+        "traffic_share": share,
+        "headline": f.message,
+        "since": f.since,
+        "since_words": humanize.day(f.since)
+        + (f" ({_days(days_since)} ago)" if days_since >= 1 else ""),
+        "baseline": f.baseline,
+        "current": f.current,
+        "baseline_text": ctx.fmt(f.metric, f.baseline)
+        if f.unit != "score"
+        else f"{f.baseline:.3g}",
+        "current_text": ctx.fmt(f.metric, f.current) if f.unit != "score" else f"{f.current:.3g}",
+        "meaning": _meaning(ctx, f),
+        "action": f.action,
+        "sure": _sure(ctx, f),
+        "technical": (
+            f"{f.test}; adjusted p = {f.adjusted_p:.2g}; n = {f.n_baseline:,} launch,"
+            f" {f.n_current:,} recent ({humanize.day_range(f.window_start, f.window_end)})"
+        ),
+    }
+
+
+def _days(n: float) -> str:
+    whole = math.floor(n)
+    return "1 day" if whole == 1 else f"{whole} days"
+
+
+def _meaning(ctx: Context, f: Finding) -> str:
+    """What the change amounts to in a day of business for this group."""
+    span = (f.window_end - f.window_start) / DAY if f.window_end > f.window_start else 1.0
+    members = f.n_current / span if span > 0 else 0.0
+    diff = f.current - f.baseline
+    if members <= 0 or not math.isfinite(diff):
+        return ""
+    people = who(f.segment)
+    if f.kind == "quality" and f.unit == "share":
+        more = "more" if diff > 0 else "fewer"
+        noun, pop = ctx.noun(f.metric), ctx.population(f.metric)
+        return (
+            f"About {humanize.about(abs(diff) * members)} {more} {noun} a day from {people} than at"
+            f" launch, out of about {humanize.about(members)} {pop} a day."
+        )
+    if f.kind == "quality" and f.unit == "amount":
+        amount = humanize.money(abs(diff) * members, ctx.currency)
+        return (
+            f"About {amount} {'more' if diff > 0 else 'less'} in sales a day from {people}"
+            f" than at launch."
+        )
+    if f.kind == "fairness" and f.unit == "share":
+        items = f.metric_label.removeprefix("Share of ").removesuffix(" shown")
+        return (
+            f"Of about {humanize.about(members)} recommendations shown to {people} each day, about"
+            f" {humanize.about(abs(diff) * members)} {'more' if diff > 0 else 'fewer'} are {items}"
+            " than at launch."
+        )
+    if f.unit == "amount":
+        return (
+            f"{f.metric_label} for {people} is {humanize.money(abs(diff), ctx.currency)}"
+            f" {'higher' if diff > 0 else 'lower'} than at launch."
+        )
+    return ""
+
+
+def _sure(ctx: Context, f: Finding) -> str:
+    pop = ctx.population(f.metric) if f.kind == "quality" else "recommendations"
+    strength = "Very sure" if f.severity == "critical" else "Fairly sure"
+    return (
+        f"{strength}: based on {humanize.count(f.n_baseline)} {pop} at launch and"
+        f" {humanize.count(f.n_current)} on {humanize.day_range(f.window_start, f.window_end)};"
+        " a change this large is very unlikely to be chance."
+    )
+
+
+# -- key figures --------------------------------------------------------------
+
+
+def key_figures(ctx: Context) -> list[dict[str, Any]]:
+    """Each key figure for all customers: recent vs launch, its trend, and its maturity."""
+    return [_figure(ctx, m) for m in ctx.key_figures]
+
+
+def _figure(ctx: Context, metric: str) -> dict[str, Any]:
+    days = ctx.series(metric)
+    launch = ctx.pooled(metric, None, None, "launch")
+    recent = ctx.pooled(metric, None, None, "recent")
+    rel = None
+    if launch and recent and launch.estimate and recent.estimate is not None:
+        rel = recent.estimate / launch.estimate - 1
+    alerts = ctx.findings_for(metric=metric)
+    groups = [f for f in ctx.findings_for(metric=metric, any_segment=True) if f.segment]
+    worse = rel is not None and (rel > 0) == lower_is_better(metric)
+    provisional = recent is not None and recent.provisional
+    if alerts:
+        status, words = "alert", ("Rising" if alerts[0].direction == "up" else "Falling")
+        words += ": see the alert above"
+    elif rel is None:
+        status, words = "unknown", "Not enough days yet to compare with the launch period"
+    elif recent is not None and provisional and recent.to_come >= EARLY:
+        status, words = "early", f"Too early to tell: most {ctx.noun(metric)} are still to come"
+    elif abs(rel) < MIN_RELATIVE:
+        status, words = "stable", "Stable"
+    elif provisional:
+        status, words = "early", f"Too early to tell: many {ctx.noun(metric)} are still to come"
+    else:
+        status, words = "changed", f"{'Down' if rel < 0 else 'Up'}, but not a significant change"
+    note = ""
+    if status == "stable" and groups:
+        words += " overall"
+        note = f"but not for {who(groups[0].segment)}: see the alert above"
+    soft_days = [d for d in days if not d.final]
+    maturity = "Confirmed"
+    if recent is not None and provisional:
+        maturity = (
+            f"Provisional: still waiting for {humanize.share(recent.to_come)} of {ctx.noun(metric)}"
+        )
+    elif recent is not None and not recent.final:
+        maturity = f"Almost final: under 1% of {ctx.noun(metric)} still to come"
+    interval = None
+    if recent and recent.std_error and recent.estimate is not None and provisional:
+        low, high = (
+            recent.estimate - 1.645 * recent.std_error,
+            recent.estimate + 1.645 * recent.std_error,
+        )
+        interval = f"likely between {ctx.fmt(metric, max(low, 0.0))} and {ctx.fmt(metric, high)}"
+    return {
+        "metric": metric,
+        "label": ctx.label(metric),
+        "unit": ctx.unit(metric),
+        "description": DESCRIPTIONS.get(metric, ""),
+        "recent": _pooled_record(ctx, metric, recent),
+        "launch": _pooled_record(ctx, metric, launch),
+        "change": rel,
+        "change_text": humanize.change(rel),
+        "worse": bool(worse) if status in ("alert", "changed") else None,
+        "status": status,
+        "status_words": words,
+        "status_note": note,
+        "provisional": provisional,
+        "maturity_words": maturity,
+        "interval_words": interval,
+        "provisional_days": len(soft_days),
+        "provisional_from": soft_days[0].start if soft_days else None,
+        "days": [_day_record(d) for d in days],
+        "chart_label": _chart_words(ctx, metric, days),
+    }
+
+
+def _pooled_record(ctx: Context, metric: str, p: Any) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {
+        "value": p.estimate,
+        "text": ctx.fmt(metric, p.estimate),
+        "n": p.n,
+        "final": p.final,
+        "to_come": p.to_come,
+        "observed": p.observed,
+    }
+
+
+def _day_record(d: Any) -> dict[str, Any]:
+    return {
+        "start": d.start,
+        "end": d.end,
+        "n": d.n,
+        "estimate": d.estimate,
+        "low": d.low,
+        "high": d.high,
+        "observed": d.observed,
+        "final": d.final,
+    }
+
+
+def _chart_words(ctx: Context, metric: str, days: list[Any]) -> str:
+    shown = [d for d in days if d.estimate is not None]
+    if not shown:
+        return f"{ctx.label(metric)}: no data"
+    soft = sum(1 for d in shown if not d.final)
+    text = (
+        f"{ctx.label(metric)} per day, {humanize.day(shown[0].start)} to"
+        f" {humanize.day(shown[-1].start)}: from {ctx.fmt(metric, shown[0].estimate)} to"
+        f" {ctx.fmt(metric, shown[-1].estimate)}"
+    )
+    return text + (f"; the last {soft} days are provisional" if soft else "; all confirmed")
+
+
+# -- engineering --------------------------------------------------------------
+
+
+def engineering(
+    snap: Snapshot, *, metric: str | None = None, attribute: str | None = None
+) -> dict[str, Any]:
+    """The engineering view: statistics behind each alert, metric tables, model versions."""
+    ctx = Context.of(snap)
+    names = sorted(ctx.labels, key=lambda m: (ctx.exposure.get((m, None, None)) is not None, m))
+    metric = metric if metric in ctx.labels else (ctx.key_figures[0] if ctx.key_figures else None)
+    attributes = ["all", *snap.segments]
+    attribute = (
+        attribute if attribute in attributes else (snap.segments[0] if snap.segments else "all")
+    )
+    return {
+        "page": "engineering",
+        "as_of": snap.as_of,
+        "data_version": snap.version,
+        "computed_at": snap.computed_at,
+        "compute_seconds": round(snap.seconds, 3),
+        "predictions": snap.predictions,
+        "alerts_synced": snap.synced,
+        "periods": _periods(ctx),
+        "alerts": [_alert_detail(ctx, f) for f in snap.findings],
+        "resolved": [a.to_record() for a in snap.alerts if a.state == "resolved"],
+        "table": {
+            "metric": metric,
+            "attribute": attribute,
+            "metrics": [{"name": m, "label": ctx.label(m)} for m in names],
+            "attributes": attributes,
+            "rows": _metric_rows(snap, metric, attribute),
+        },
+        "model_versions": _versions(snap),
+        "drift": {
+            "available": False,
+            "note": "Input-drift and data-quality tables are not built yet; they will appear"
+            " here, per window and feature, as the detectors land.",
+        },
+    }
+
+
+def _alert_detail(ctx: Context, f: Finding) -> dict[str, Any]:
+    return {
+        **ctx.alert_of(f),
+        "key": f.key,
+        "group": f.group,
+        "severity": f.severity,
+        "kind": f.kind,
+        "metric": f.metric,
+        "metric_label": f.metric_label,
+        "unit": f.unit,
+        "segment": f.segment,
+        "root": f.root,
+        "related": list(f.related),
+        "direction": f.direction,
+        "baseline": f.baseline,
+        "baseline_low": f.baseline_low,
+        "baseline_high": f.baseline_high,
+        "baseline_start": f.baseline_start,
+        "baseline_end": f.baseline_end,
+        "current": f.current,
+        "current_low": f.current_low,
+        "current_high": f.current_high,
+        "window_start": f.window_start,
+        "window_end": f.window_end,
+        "since": f.since,
+        "test": f.test,
+        "statistic": f.statistic,
+        "p_value": f.p_value,
+        "adjusted_p": f.adjusted_p,
+        "n_baseline": f.n_baseline,
+        "n_current": f.n_current,
+        "message": f.message,
+        "action": f.action,
+        "evidence": f.evidence,
+    }
+
+
+_TABLE_COLUMNS = (
+    "window_start",
+    "window_end",
+    "value",
+    "model_version",
+    "n",
+    "confirmed_n",
+    "pending_n",
+    "confirmed_value",
+    "observed_value",
+    "estimate",
+    "estimate_low",
+    "estimate_high",
+    "estimator",
+    "final",
+    "final_at",
+)
+
+
+def _metric_rows(snap: Snapshot, metric: str | None, attribute: str) -> list[dict[str, Any]]:
+    """One metric's rows for one attribute (or the aggregate), window by window."""
+    import pyarrow.compute as pc
+
+    if metric is None:
+        return []
+    out: list[dict[str, Any]] = []
+    for table in (snap.metrics, snap.exposure):
+        if table is None or table.num_rows == 0:
+            continue
+        chosen = table.filter(pc.equal(table.column("metric"), metric))
+        if attribute == "all":
+            chosen = chosen.filter(pc.is_null(chosen.column("attribute")))
+        else:
+            chosen = chosen.filter(pc.equal(chosen.column("attribute"), attribute))
+        out += chosen.select(list(_TABLE_COLUMNS)).to_pylist()
+    out.sort(key=lambda r: (r["window_start"], r["value"] or "", r["model_version"] or ""))
+    return out
+
+
+def _versions(snap: Snapshot) -> list[dict[str, Any]]:
+    """Model versions seen: first and last day served, and how many predictions."""
+    if snap.metrics.num_rows == 0:
+        return []
+    seen: dict[str, dict[datetime, int]] = {}
+    for r in snap.metrics.select(["attribute", "model_version", "window_start", "n"]).to_pylist():
+        if r["attribute"] is not None:
+            continue
+        days = seen.setdefault(r["model_version"] or "unknown", {})
+        days[r["window_start"]] = max(days.get(r["window_start"], 0), int(r["n"] or 0))
+    return [
+        {
+            "model_version": v,
+            "first_window": min(days),
+            "last_window": max(days),
+            "windows": len(days),
+            "predictions": sum(days.values()),
+        }
+        for v, days in sorted(seen.items(), key=lambda kv: min(kv[1]))
+    ]
