@@ -512,9 +512,23 @@ def demo(
         _fail(exc)
     _print_summary(summary, "table")
     _print_key_figures(figures, console, days=10)
+    from seismo.present.web import write_report
+
+    with console.status("checking for changes and writing the report"):
+        report = write_report(workspace / "report.html", store=str(store_path), as_of=None)
+    console.print("\n[bold]What needs attention now[/]")
+    for f in report.snapshot.findings:
+        colour = "red" if f.severity == "critical" else "yellow"
+        console.print(
+            f"  [bold {colour}]{f.severity.upper()}[/] {escape(f.message)}", highlight=False
+        )
+    if not report.snapshot.findings:
+        console.print("  nothing")
     console.print(
-        f"\nNext: [bold]seismo metrics --store {store_path} --by age_group[/] for every"
-        " segment, or add [bold]--as-of 2026-06-05[/] to replay an earlier day."
+        f"\nThe dashboard as one file: [bold]{report.path}[/]."
+        f" Live: [bold]seismo serve --store {store_path}[/], then open http://127.0.0.1:8000/."
+        f"\nMore: [bold]seismo metrics --store {store_path} --by age_group[/],"
+        f" [bold]seismo check --store {store_path} --as-of 2026-06-05[/] replays an earlier day."
     )
 
 
@@ -651,7 +665,8 @@ def serve(
     try:
         from seismo.present.web import serve as run_server
     except ImportError as exc:
-        err.print(f"[bold red]error:[/] the dashboard needs FastAPI, Uvicorn and Jinja2: {exc}")
+        reason = escape(str(exc))
+        err.print(f"[bold red]error:[/] the dashboard needs FastAPI, Uvicorn and Jinja2: {reason}")
         raise typer.Exit(2) from exc
     err.print(f"seismo dashboard on http://{host}:{port}/ (Ctrl+C to stop)", highlight=False)
     run_server(store, host=host, port=port)

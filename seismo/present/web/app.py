@@ -19,6 +19,8 @@ value that escaped escaping still could not run.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +28,7 @@ from fastapi import FastAPI, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from seismo.present.web.render import render_page, render_report, to_json
-from seismo.present.web.snapshot import SnapshotCache
+from seismo.present.web.snapshot import Snapshot, SnapshotCache
 from seismo.present.web.views import engineering, overview
 
 __all__ = ["CSP", "create_app", "serve"]
@@ -47,45 +49,86 @@ def create_app(
 ) -> FastAPI:
     """The dashboard app over ``store`` (a DuckDB path or database URL; None: the default)."""
     snapshots = cache or SnapshotCache(store, as_of=as_of)
+    pages = _Pages()
     # No /docs or /redoc: FastAPI serves them with JavaScript from a CDN.
     app = FastAPI(title="seismo", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.snapshots = snapshots
 
     @app.get("/", response_class=HTMLResponse)
     def business_page() -> HTMLResponse:
-        view = overview(snapshots.get())
-        return HTMLResponse(render_page("overview.html.j2", view), headers=_HEADERS)
+        snap = snapshots.get()
+        html = pages.get(
+            snap, ("html", "overview"), lambda: render_page("overview.html.j2", overview(snap))
+        )
+        return HTMLResponse(html, headers=_HEADERS)
 
     @app.get("/api/overview")
     def business_json() -> JSONResponse:
-        return JSONResponse(to_json(overview(snapshots.get())))
+        snap = snapshots.get()
+        return JSONResponse(pages.get(snap, ("json", "overview"), lambda: to_json(overview(snap))))
 
     @app.get("/engineering", response_class=HTMLResponse)
     def engineering_page(
         metric: str | None = Query(None), attribute: str | None = Query(None)
     ) -> HTMLResponse:
-        view = engineering(snapshots.get(), metric=metric, attribute=attribute)
-        return HTMLResponse(render_page("engineering.html.j2", view), headers=_HEADERS)
+        snap = snapshots.get()
+
+        def draw() -> str:
+            view = engineering(snap, metric=metric, attribute=attribute)
+            return render_page("engineering.html.j2", view)
+
+        html = pages.get(snap, ("html", "engineering", metric, attribute), draw)
+        return HTMLResponse(html, headers=_HEADERS)
 
     @app.get("/api/engineering")
     def engineering_json(
         metric: str | None = Query(None), attribute: str | None = Query(None)
     ) -> JSONResponse:
-        view = engineering(snapshots.get(), metric=metric, attribute=attribute)
-        return JSONResponse(to_json(view))
+        snap = snapshots.get()
+
+        def build() -> Any:
+            return to_json(engineering(snap, metric=metric, attribute=attribute))
+
+        return JSONResponse(pages.get(snap, ("json", "engineering", metric, attribute), build))
 
     @app.get("/report.html")
     def report_file() -> Response:
         snap = snapshots.get()
         name = f"seismo-report-{snap.as_of:%Y-%m-%d}.html"
         headers = {**_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
-        return HTMLResponse(render_report(snap), headers=headers)
+        html = pages.get(snap, ("html", "report"), lambda: render_report(snap))
+        return HTMLResponse(html, headers=headers)
 
     @app.get("/healthz")
     def health() -> dict[str, Any]:
         return {"ok": True}
 
     return app
+
+
+class _Pages:
+    """Pages drawn from the current snapshot, dropped as soon as another snapshot comes.
+
+    A page load then costs the data-version query and a dictionary look-up;
+    the engineering page's metric pickers add one entry per choice.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._pages: dict[tuple[Any, ...], Any] = {}
+
+    def get(self, snap: Snapshot, key: tuple[Any, ...], draw: Callable[[], Any]) -> Any:
+        with self._lock:
+            if snap is not self._snapshot:
+                self._snapshot, self._pages = snap, {}
+            if key in self._pages:
+                return self._pages[key]
+        page = draw()
+        with self._lock:
+            if snap is self._snapshot and len(self._pages) < 256:
+                self._pages[key] = page
+        return page
 
 
 def serve(

@@ -56,7 +56,7 @@ def _rel(recent: Pooled | None, launch: Pooled | None) -> float | None:
 def _cell(ctx: Context, metric: str, attribute: str | None, value: str | None) -> dict[str, Any]:
     recent = ctx.pooled(metric, attribute, value, "recent")
     launch = ctx.pooled(metric, attribute, value, "launch")
-    rel = _rel(recent, launch)
+    rel = _rel(recent, launch) if ctx.comparable else None
     level = change_level(rel, z_score(recent, launch))
     worse = None if rel is None else (rel > 0) == lower_is_better(metric)
     provisional = recent is not None and recent.provisional
@@ -219,7 +219,7 @@ def _exposure_metrics(ctx: Context, attribute: str) -> list[str]:
 def fairness(ctx: Context) -> dict[str, Any] | None:
     """How quality and exposure compare across the groups of one attribute, now and at launch."""
     attribute, _ = _attention_attribute(ctx, "fairness")
-    if attribute is None or ctx.recent is None:
+    if attribute is None or not ctx.comparable:
         return None
     values = ctx.values(attribute)
     quality = ctx.key_figures[:2]

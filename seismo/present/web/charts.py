@@ -50,9 +50,10 @@ def shared_range(series: Sequence[Sequence[Day]], *, pad: float = 0.08) -> tuple
     """One y range for several series (small multiples share a scale, so heights compare).
 
     >>> from datetime import datetime as t
-    >>> d = [Day(t(2026, 6, 1), t(2026, 6, 2), 10, 0.2, 0.1, 0.3, 0.2, True)]
-    >>> tuple(round(x, 3) for x in shared_range([d]))
-    (0.092, 0.308)
+    >>> firm = [Day(t(2026, 6, 1), t(2026, 6, 2), 10, 0.2, 0.1, 0.3, 0.2, True)]
+    >>> soft = [Day(t(2026, 6, 2), t(2026, 6, 3), 10, 0.25, 0.1, 0.3, 0.1, False)]
+    >>> tuple(round(x, 3) for x in shared_range([firm, soft]))  # a provisional band counts
+    (0.084, 0.316)
     """
     values = [
         v
@@ -78,7 +79,7 @@ def nice_ticks(lo: float, hi: float, count: int = 3) -> list[float]:
     """
     if hi <= lo:
         return [lo]
-    raw = (hi - lo) / count
+    raw = (hi - lo) / (count + 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     first = math.ceil(lo / step) * step
@@ -206,7 +207,7 @@ def sparkline(
     """
     present = [d for d in days if d.estimate is not None]
     if not present:
-        return Markup(f'<span class="no-data">{escape(humanize.DASH)}</span>')
+        return Markup("")
     f = _Frame(present, y_range or shared_range([present]), (width, height), (4, 6, 4, 2))
     colour = ALERT if highlight else INK
     parts = [

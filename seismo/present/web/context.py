@@ -4,10 +4,11 @@ The two periods every comparison on the business view uses:
 
 * **launch**: the first :data:`LAUNCH_DAYS` days of data, the deployment
   period that detection compares against (an alert's "from 28%" is this);
-* **recent**: the last :data:`RECENT_DAYS` complete days after it. Short, so
-  a change that started a few days ago is not averaged away and the figures
-  agree with the alerts (which judge the last 2 mature days); long enough to
-  smooth one odd day.
+* **recent**: the last :data:`RECENT_DAYS` complete days. Short, so a change
+  that started a few days ago is not averaged away and the figures agree with
+  the alerts (which judge the last 2 mature days); long enough to smooth one
+  odd day. While the data is still within the launch period the recent days
+  are shown but not compared (:attr:`Context.comparable`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from seismo.alerts import Alert, alert_id
 from seismo.detect.change import DetectConfig
@@ -81,21 +85,21 @@ class Context:
         for table in (snap.metrics, snap.exposure):
             if table is None or table.num_rows == 0:
                 continue
-            for r in table.select(["metric", "label", "unit"]).to_pylist():
-                labels.setdefault(r["metric"], (r["label"] or r["metric"], r["unit"]))
-            starts += [t for t in table.column("window_start").to_pylist() if t is not None]
-            ends += [
-                t
-                for t in table.column("window_end").to_pylist()
-                if t is not None and t <= snap.as_of
-            ]
+            columns = (table.column(c).to_pylist() for c in ("metric", "label", "unit"))
+            for name, label, unit in zip(*columns, strict=True):
+                if name not in labels:
+                    labels[name] = (label or name, unit)
+            starts.append(pc.min(table.column("window_start")).as_py())
+            cut = pa.scalar(snap.as_of, pa.timestamp("us"))
+            closed = table.filter(pc.less_equal(table.column("window_end"), cut))
+            if closed.num_rows:
+                ends.append(pc.max(closed.column("window_end")).as_py())
         first = min(starts) if starts else snap.as_of
         launch = (first, first + LAUNCH_DAYS * DAY)
         recent: tuple[datetime, datetime] | None = None
         if ends:
             end = max(ends)
-            start = max(end - RECENT_DAYS * DAY, launch[1], first)
-            recent = (start, end) if start < end else None
+            recent = (max(end - RECENT_DAYS * DAY, first), end)
         return cls(
             snap=snap,
             metrics=snap.series,
@@ -105,6 +109,11 @@ class Context:
             recent=recent,
             stored={a.key: a for a in snap.alerts},
         )
+
+    @property
+    def comparable(self) -> bool:
+        """Whether the recent days lie after the launch period (so a change can be told)."""
+        return self.recent is not None and self.recent[0] >= self.launch[1]
 
     # -- names -------------------------------------------------------------
     def label(self, metric: str) -> str:

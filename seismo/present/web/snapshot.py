@@ -76,7 +76,7 @@ class Snapshot:
     @property
     def empty(self) -> bool:
         """Whether the store held no prediction (before ``as_of``)."""
-        return self.metrics.num_rows == 0
+        return bool(self.metrics.num_rows == 0)
 
 
 def data_version(store: Store) -> int | None:
@@ -149,7 +149,11 @@ class SnapshotCache:
         self._snapshot: Snapshot | None = None
 
     def get(self) -> Snapshot:
-        """The snapshot for the data as it is now, with the alerts as they are now."""
+        """The snapshot for the data as it is now, with the alerts as they are now.
+
+        The same object comes back while neither changed, so callers may keep
+        what they derived from it (the app keeps the rendered pages).
+        """
         with open_store(self.store) as store:
             version = data_version(store)
             with self._lock:
@@ -157,7 +161,9 @@ class SnapshotCache:
                 if current is None or current.version != version:
                     current = compute_snapshot(store, as_of=self.as_of)
                 else:
-                    current = replace(current, alerts=tuple(list_alerts(store.engine)))
+                    alerts = tuple(list_alerts(store.engine))
+                    if alerts != current.alerts:  # acknowledged or silenced meanwhile
+                        current = replace(current, alerts=alerts)
                 self._snapshot = current
         return current
 

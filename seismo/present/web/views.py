@@ -45,6 +45,7 @@ def overview(snap: Snapshot) -> dict[str, Any]:
         "volume": _volume(ctx),
         "periods": _periods(ctx),
         "attention": attention(ctx),
+        "attention_summary": _summary(ctx),
         "figures": key_figures(ctx),
         "segments": segments(ctx),
         "small_multiples": small_multiples(ctx),
@@ -61,7 +62,8 @@ def _volume(ctx: Context) -> dict[str, Any]:
     days = ctx.series(m) if m else []
     total = sum(d.n for d in days)
     return {
-        "recommendations": ctx.snap.predictions,
+        "recommendations": total if days else 0,
+        "in_store": ctx.snap.predictions,
         "first_day": days[0].start if days else None,
         "last_day": days[-1].start if days else None,
         "per_day": total / len(days) if days else None,
@@ -104,6 +106,20 @@ def _provisional_note(ctx: Context) -> str:
 def attention(ctx: Context) -> list[dict[str, Any]]:
     """The findings as alert cards, most severe first, in plain sentences."""
     return [_card(ctx, f) for f in ctx.snap.findings]
+
+
+def _summary(ctx: Context) -> str:
+    """One sentence on where the problems are: everyone, or some groups only."""
+    findings = ctx.snap.findings
+    if not findings:
+        return ""
+    n = len(findings)
+    head = f"{n} {'thing needs' if n == 1 else 'things need'} attention, most urgent first."
+    if any(not f.segment for f in findings):
+        return head
+    groups = list(dict.fromkeys(who(f.segment) for f in findings))
+    listed = groups[0] if len(groups) == 1 else ", ".join(groups[:-1]) + " and " + groups[-1]
+    return f"{head} No alert concerns all customers together: the problems are for {listed}."
 
 
 def _card(ctx: Context, f: Finding) -> dict[str, Any]:
@@ -207,7 +223,7 @@ def _figure(ctx: Context, metric: str) -> dict[str, Any]:
     launch = ctx.pooled(metric, None, None, "launch")
     recent = ctx.pooled(metric, None, None, "recent")
     rel = None
-    if launch and recent and launch.estimate and recent.estimate is not None:
+    if ctx.comparable and launch and recent and launch.estimate and recent.estimate is not None:
         rel = recent.estimate / launch.estimate - 1
     alerts = ctx.findings_for(metric=metric)
     groups = [f for f in ctx.findings_for(metric=metric, any_segment=True) if f.segment]
@@ -217,7 +233,8 @@ def _figure(ctx: Context, metric: str) -> dict[str, Any]:
         status, words = "alert", ("Rising" if alerts[0].direction == "up" else "Falling")
         words += ": see the alert above"
     elif rel is None:
-        status, words = "unknown", "Not enough days yet to compare with the launch period"
+        status = "unknown"
+        words = f"Launch period: the baseline is being set until {humanize.day(ctx.launch[1])}"
     elif recent is not None and provisional and recent.to_come >= EARLY:
         status, words = "early", f"Too early to tell: most {ctx.noun(metric)} are still to come"
     elif abs(rel) < MIN_RELATIVE:
@@ -231,7 +248,7 @@ def _figure(ctx: Context, metric: str) -> dict[str, Any]:
         words += " overall"
         note = f"but not for {who(groups[0].segment)}: see the alert above"
     soft_days = [d for d in days if not d.final]
-    maturity = "Confirmed"
+    maturity = "Confirmed" if recent is not None else "Not known yet"
     if recent is not None and provisional:
         maturity = (
             f"Provisional: still waiting for {humanize.share(recent.to_come)} of {ctx.noun(metric)}"
@@ -405,7 +422,7 @@ _TABLE_COLUMNS = (
 
 
 def _metric_rows(snap: Snapshot, metric: str | None, attribute: str) -> list[dict[str, Any]]:
-    """One metric's rows for one attribute (or the aggregate), window by window."""
+    """One metric's rows for one attribute (or the aggregate), newest window first."""
     import pyarrow.compute as pc
 
     if metric is None:
@@ -420,7 +437,8 @@ def _metric_rows(snap: Snapshot, metric: str | None, attribute: str) -> list[dic
         else:
             chosen = chosen.filter(pc.equal(chosen.column("attribute"), attribute))
         out += chosen.select(list(_TABLE_COLUMNS)).to_pylist()
-    out.sort(key=lambda r: (r["window_start"], r["value"] or "", r["model_version"] or ""))
+    out.sort(key=lambda r: (r["value"] or "", r["model_version"] or ""))
+    out.sort(key=lambda r: r["window_start"], reverse=True)  # the newest windows first
     return out
 
 
