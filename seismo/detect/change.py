@@ -54,13 +54,13 @@ class DetectConfig:
     recent_days: int = 2
     baseline: Literal["deployment", "trailing"] = "deployment"
     baseline_days: int = 14
-    fdr: float = 0.001
-    min_relative: float = 0.15
+    fdr: float = 0.0005
+    min_relative: float = 0.2
     min_absolute: dict[str, float] = field(
         default_factory=lambda: {"share": 0.01, "amount": 0.0, "score": 0.02}
     )
     min_n: int = 100
-    min_maturity: float = 0.6
+    min_maturity: float = 0.8
     critical_p: float = 1e-4
     adverse_only: bool = True
     #: A fairness gap must move by this much (absolute, for shares) and this share of the
