@@ -7,32 +7,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pyarrow as pa
 
-COLUMNS = [
-    "recommendation_id",
-    "timestamp",
-    "customer_id",
-    "age_group",
-    "sustainability_preference",
-    "region",
-    "customer_type",
-    "device",
-    "product_id",
-    "category",
-    "brand",
-    "is_sustainable",
-    "price_eur",
-    "collection",
-    "position",
-    "model_version",
-    "score",
-    "clicked",
-    "click_timestamp",
-    "purchased",
-    "purchase_timestamp",
-    "returned",
-    "return_timestamp",
-    "ground_truth_available",
-]
+from seismo.simulate import COLUMNS  # the export's columns, in order
 
 
 def _iso(t: datetime | None) -> str | None:

@@ -16,7 +16,7 @@ import pytest
 
 from seismo.config import RECOMMENDATIONS
 from seismo.ingest import ingest
-from seismo.simulate import Scenario, Simulation, simulate
+from seismo.simulate import COLUMNS, Scenario, Simulation, simulate
 from seismo.store import Store
 
 SCENARIO = Scenario(days=8, per_day=120, seed=3, reference_days=1, drop_days=3, changeover_day=5)
@@ -55,32 +55,7 @@ def normalised(table: pa.Table) -> list[tuple[object, ...]]:
     return sorted(zip(*columns, strict=True), key=lambda r: str(r[0]))
 
 
-RECOMMENDATIONS_COLUMNS = [
-    "recommendation_id",
-    "timestamp",
-    "customer_id",
-    "age_group",
-    "sustainability_preference",
-    "region",
-    "customer_type",
-    "device",
-    "product_id",
-    "category",
-    "brand",
-    "is_sustainable",
-    "price_eur",
-    "collection",
-    "position",
-    "model_version",
-    "score",
-    "clicked",
-    "click_timestamp",
-    "purchased",
-    "purchase_timestamp",
-    "returned",
-    "return_timestamp",
-    "ground_truth_available",
-]
+RECOMMENDATIONS_COLUMNS = list(COLUMNS)
 NUMERIC = {"price_eur", "position", "score", "clicked", "purchased", "returned"}
 BOOLS = {"is_sustainable", "ground_truth_available"}
 
