@@ -49,6 +49,7 @@ from typing import Any
 import pyarrow as pa
 
 from seismo.errors import ConfigError
+from seismo.metrics.compute import RESULT_SCHEMA
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -89,18 +90,23 @@ BASELINE_SCHEMA = pa.schema(
     ]
 )
 
+_IDENTITY = (
+    "metric",
+    "label",
+    "unit",
+    "attribute",
+    "value",
+    "model_version",
+    "window_start",
+    "window_end",
+    "n",
+    "estimate",
+)
+
 FAIRNESS_SCHEMA = pa.schema(
     [
-        ("metric", pa.string()),
-        ("label", pa.string()),
-        ("unit", pa.string()),
-        ("attribute", pa.string()),
-        ("value", pa.string()),
-        ("model_version", pa.string()),
-        ("window_start", pa.timestamp("us")),
-        ("window_end", pa.timestamp("us")),
-        ("n", pa.int64()),
-        ("estimate", pa.float64()),
+        # a metric row's identity and value, as every metric table has them
+        *(RESULT_SCHEMA.field(name) for name in _IDENTITY),
         ("overall", pa.float64()),
         ("best_value", pa.string()),
         ("best_estimate", pa.float64()),

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from seismo.detect.findings import Finding
 from seismo.detect.wording import who
+from seismo.metrics.compute import RESULT_SCHEMA
 from seismo.metrics.fairness import fairness_baseline, fairness_table
 from seismo.present.web import humanize
 from seismo.present.web.charts import shared_range
@@ -312,21 +313,20 @@ def _standing(
                 (recent_rows if name == "recent" else rows).append(row)
     if not recent_rows:
         return {}
-    schema = pa.schema(
-        [
-            ("metric", pa.string()),
-            ("label", pa.string()),
-            ("unit", pa.string()),
-            ("attribute", pa.string()),
-            ("value", pa.string()),
-            ("model_version", pa.string()),
-            ("window_start", pa.timestamp("us")),
-            ("window_end", pa.timestamp("us")),
-            ("n", pa.int64()),
-            ("estimate", pa.float64()),
-            ("final", pa.bool_()),
-        ]
+    fields = (
+        "metric",
+        "label",
+        "unit",
+        "attribute",
+        "value",
+        "model_version",
+        "window_start",
+        "window_end",
+        "n",
+        "estimate",
+        "final",
     )
+    schema = pa.schema([RESULT_SCHEMA.field(name) for name in fields])
     baseline = fairness_baseline(pa.Table.from_pylist(rows, schema=schema), until=ctx.launch[1])
     table = fairness_table(pa.Table.from_pylist(recent_rows, schema=schema), baseline=baseline)
     return {(r["metric"], r["value"]): r for r in table.to_pylist()}
