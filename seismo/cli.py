@@ -350,7 +350,7 @@ def _metric_records(table: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _write_table(table: Any, path: Path) -> None:
+def _write_table(table: Any, path: Path, records: Any = None) -> None:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -363,7 +363,7 @@ def _write_table(table: Any, path: Path) -> None:
     elif suffix == ".csv":
         pacsv.write_csv(table, path)
     elif suffix == ".json":
-        path.write_text(to_json(_metric_records(table)) + "\n")
+        path.write_text(to_json((records or _metric_records)(table)) + "\n")
     else:
         raise typer.BadParameter(f"--out {path}: use a .csv, .parquet or .json file")
 
@@ -637,6 +637,187 @@ def _print_alerts(active: list[Any], as_of: datetime) -> None:
             f" {a.n_current:,} current[/]",
             highlight=False,
         )
+
+
+reference_app = typer.Typer(
+    help="Training references that drift is measured against.", no_args_is_help=True
+)
+app.add_typer(reference_app, name="reference")
+
+
+@reference_app.command("add")
+def reference_add(
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet file of the training data.")],
+    store: StoreOpt = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option(help="Mapping TOML file, or 'recommendations' (the seed scenario; default)."),
+    ] = None,
+    model_version: Annotated[
+        str | None,
+        typer.Option(help="The model version this reference belongs to (default: the file's)."),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option(help="Replace the version's reference if another is registered.")
+    ] = False,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Register a reference (training) dataset: validated, profiled once, stored as histograms."""
+    from seismo.ingest.reference import add_reference
+
+    output = _format(fmt)
+    try:
+        chosen = load_mapping(mapping) if mapping else RECOMMENDATIONS
+    except SeismoError as exc:
+        _fail(exc)
+    handle = _open(store)
+    try:
+        r = add_reference(handle, path, mapping=chosen, model_version=model_version, replace=replace)
+    except SeismoError as exc:
+        _fail(exc)
+    finally:
+        handle.close()
+    row = {
+        "file": str(path),
+        "model_version": r.model_version,
+        "rows": r.rows,
+        "features": r.features,
+        "note": "registered" if r.added else "already registered",
+    }
+    emit([row], output, title="Reference")
+
+
+@reference_app.command("list")
+def reference_list(store: StoreOpt = None, fmt: FormatOpt = "table") -> None:
+    """The registered references, one per model version."""
+    from seismo.store.references import load_references
+
+    output = _format(fmt)
+    handle = _open(store)
+    try:
+        refs = load_references(handle.engine)
+    finally:
+        handle.close()
+    rows = [
+        {
+            "model_version": r.model_version,
+            "source": r.source,
+            "rows": r.rows,
+            "features": len(r.features),
+            "registered_at": r.registered_at,
+        }
+        for r in refs.values()
+    ]
+    emit(rows, output, title="References")
+
+
+def _drift_records(table: Any) -> list[dict[str, Any]]:
+    """The documented machine format of the drift table: one object per statistic."""
+    out = []
+    for r in table.to_pylist():
+        segment = None if r["attribute"] is None else {r["attribute"]: r["value"]}
+        out.append(
+            {
+                "feature": r["feature"],
+                "label": r["label"],
+                "role": r["role"],
+                "segment": segment,
+                "model_version": r["model_version"],
+                "reference_version": r["reference_version"],
+                "window_start": r["window_start"],
+                "window_end": r["window_end"],
+                "method": r["method"],
+                "statistic": r["statistic"],
+                "p_value": r["p_value"],
+                "adjusted_p": r["adjusted_p"],
+                "effect": r["effect"],
+                "drifted": r["drifted"],
+                "severity": r["severity"],
+                "reference_value": r["reference_value"],
+                "current_value": r["current_value"],
+                "n": r["n"],
+                "n_reference": r["n_reference"],
+                "final": r["final"],
+                "as_of": r["as_of"],
+            }
+        )
+    return out
+
+
+@app.command()
+def drift(
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
+    window: Annotated[str, typer.Option(help="hour, day, week or month.")] = "day",
+    by: Annotated[
+        list[str] | None, typer.Option(help="Also per value of this segment attribute (repeat).")
+    ] = None,
+    feature: Annotated[list[str] | None, typer.Option(help="Only these features (repeat).")] = None,
+    drifted_only: Annotated[
+        bool, typer.Option("--drifted", help="Only the rows that drifted.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the table (.csv/.parquet/.json).")
+    ] = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Drift of inputs, scores and recommendation mix per window against the training reference."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from seismo.detect.drift import compute_drift
+
+    output = _format(fmt)
+    if window not in ("hour", "day", "week", "month"):
+        raise typer.BadParameter(f"--window must be hour, day, week or month, not {window!r}")
+    moment = parse_as_of(as_of)
+    handle = _open(store)
+    try:
+        table = compute_drift(handle, as_of=moment, period=window, by=by)  # type: ignore[arg-type]
+    except SeismoError as exc:
+        _fail(exc)
+    finally:
+        handle.close()
+    if feature:
+        table = table.filter(pc.is_in(table.column("feature"), value_set=pa.array(feature)))
+    if drifted_only:
+        table = table.filter(table.column("drifted"))
+    if out is not None:
+        _write_table(table, out, _drift_records)
+    if output != "table":
+        emit(_drift_records(table), output)
+        return
+    _print_drift(table)
+
+
+def _print_drift(table: Any) -> None:
+    """Per feature and method: the latest window's verdict, and since when it drifts."""
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    since: dict[tuple[str, str, str], Any] = {}
+    for r in table.to_pylist():
+        seg = "all" if r["attribute"] is None else f"{r['attribute']}={r['value']}"
+        key = (r["feature"], r["method"], seg)
+        if key not in latest or r["window_start"] >= latest[key]["window_start"]:
+            latest[key] = r
+        if r["drifted"]:
+            since.setdefault(key, r["window_start"])
+        else:
+            since.pop(key, None)
+    rows = [
+        {
+            "feature": r["label"],
+            "segment": key[2],
+            "method": r["method"],
+            "window": r["window_start"],
+            "statistic": r["statistic"],
+            "effect": r["effect"],
+            "p (adjusted)": r["adjusted_p"],
+            "severity": r["severity"],
+            "drifting since": since.get(key),
+        }
+        for key, r in sorted(latest.items())
+    ]
+    emit(rows, "table", title="Drift against the training reference (latest window)")
 
 
 def _register_simulate() -> None:

@@ -17,6 +17,11 @@
     the declared segment / feature / context columns of ``predictions``.
 ``batches``
     one row per ingested batch (content hash), so a re-sent batch is a no-op.
+``reference_sets``, ``reference_features``, ``reference_bins``
+    the training reference registered per model version, profiled once into
+    per-feature histograms (percentile bins of numeric features, category
+    counts), for the whole reference and per segment value; drift is measured
+    against them (:mod:`seismo.store.references`).
 ``changes``
     the days whose predictions a batch touched (new predictions, or outcomes
     of older ones), numbered by batch: derived state (per-day metric
@@ -85,6 +90,16 @@ def _ddl() -> list[str]:
         " shape VARCHAR, rows BIGINT, predictions_added BIGINT, outcomes_added BIGINT,"
         " ingested_at TIMESTAMP)",
         "CREATE TABLE IF NOT EXISTS changes (seq BIGINT NOT NULL, served_day DATE NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS reference_sets (model_version VARCHAR PRIMARY KEY,"
+        " model_name VARCHAR, source VARCHAR, digest VARCHAR NOT NULL, rows BIGINT,"
+        " registered_at TIMESTAMP)",
+        "CREATE TABLE IF NOT EXISTS reference_features (model_version VARCHAR NOT NULL,"
+        " feature VARCHAR NOT NULL, kind VARCHAR NOT NULL, role VARCHAR NOT NULL,"
+        " edges VARCHAR, PRIMARY KEY (model_version, feature))",
+        "CREATE TABLE IF NOT EXISTS reference_bins (model_version VARCHAR NOT NULL,"
+        " feature VARCHAR NOT NULL, attribute VARCHAR NOT NULL, value VARCHAR NOT NULL,"
+        " bin BIGINT, category VARCHAR, n DOUBLE PRECISION, low DOUBLE PRECISION,"
+        " high DOUBLE PRECISION, total DOUBLE PRECISION)",
     ]
 
 

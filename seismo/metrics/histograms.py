@@ -1,0 +1,174 @@
+"""Histograms of features per window × segment, counted in the engine.
+
+Drift statistics (:mod:`seismo.detect.drift`) need distributions, not rows.
+The engine returns, per window × model version × segment cell and feature,
+one row per bin: how many values fell in it and their minimum, maximum and
+sum. A numeric feature's bins are fixed by its training reference (the
+reference's percentiles), so the production and the
+reference histograms line up bin for bin; a categorical feature's bins are its
+values. Missing values form their own bin (``bin`` NULL).
+
+The bin of a value is found by a balanced tree of comparisons written in Ibis
+(``ibis.ifelse``), so the same expression compiles for DuckDB and PostgreSQL
+and costs about log2(bins) comparisons a value. The reference is profiled by
+the very same function, run on an in-memory DuckDB over the reference rows.
+
+Numeric bin numbering, for edges ``e[0] < … < e[K]`` (``e[0]`` and ``e[K]`` are
+the reference's minimum and maximum): bin 0 holds values below ``e[0]``, bin
+``i`` (1 ≤ i ≤ K) holds ``e[i-1] ≤ x < e[i]``, bin ``K + 1`` the maximum
+itself (so an integer feature's values each get a bin), and bin ``K + 2``
+values above ``e[K]``. Bins 0 and K + 2 are "out of the training range".
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import ibis
+import numpy as np
+
+from seismo.metrics.cohorts import AGGREGATE, MISSING
+from seismo.store.engine import quote
+
+__all__ = [
+    "Histogram",
+    "bin_of",
+    "bin_expression",
+    "category_expression",
+    "count_histograms",
+]
+
+#: Percentile edges of a numeric reference: 100 bins of about 1 % each.
+EDGE_COUNT = 100
+#: Kept categories of a categorical feature (the most frequent); the rest are "(other)".
+MAX_CATEGORIES = 200
+OTHER = "(other)"
+
+
+def bin_of(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    """The bin numbers of ``values`` (the reference implementation of :func:`bin_expression`).
+
+    >>> bin_of(np.array([0.0, 1.0, 1.5, 3.0, 4.0]), [1.0, 2.0, 3.0]).tolist()
+    [0, 1, 1, 3, 4]
+    """
+    e = np.asarray(edges, dtype=float)
+    found = np.searchsorted(e, values, side="right")
+    return np.where(values > e[-1], len(e) + 1, found).astype(np.int64)
+
+
+def bin_expression(x: Any, edges: list[float]) -> Any:
+    """An Ibis expression giving :func:`bin_of` in the engine (NULL for a missing value)."""
+
+    def count_below(lo: int, hi: int) -> Any:
+        # Number of edges <= x, knowing it lies in [lo, hi].
+        if lo == hi:
+            return ibis.literal(lo)
+        mid = (lo + hi + 1) // 2  # is edges[mid - 1] <= x ?
+        return ibis.ifelse(x >= edges[mid - 1], count_below(mid, hi), count_below(lo, mid - 1))
+
+    top = ibis.literal(len(edges) + 1)
+    found = ibis.ifelse(x > edges[-1], top, count_below(0, len(edges)))
+    return ibis.ifelse(x.isnull(), ibis.null("int64"), found).cast("int64")
+
+
+def category_expression(x: Any) -> Any:
+    """A categorical feature's value as text (booleans as ``true`` / ``false``)."""
+    return x.cast("string")
+
+
+@dataclass
+class Histogram:
+    """One feature's counts in one window × version × segment cell.
+
+    ``counts`` maps a bin (an int for numeric features, a string for categorical
+    ones) to its count; ``missing`` counts NULLs. For numeric features, ``low``,
+    ``high`` and ``total`` hold each bin's minimum, maximum and sum.
+    """
+
+    counts: dict[Any, float] = field(default_factory=dict)
+    missing: float = 0.0
+    low: dict[int, float] = field(default_factory=dict)
+    high: dict[int, float] = field(default_factory=dict)
+    total: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def n(self) -> float:
+        """Rows with a value (missing ones excluded)."""
+        return float(sum(self.counts.values()))
+
+    def add(self, bin_: Any, n: float, low: Any, high: Any, total: Any) -> None:
+        if bin_ is None:
+            self.missing += n
+            return
+        self.counts[bin_] = self.counts.get(bin_, 0.0) + n
+        if low is not None:
+            b = int(bin_)
+            self.low[b] = min(self.low.get(b, float(low)), float(low))
+            self.high[b] = max(self.high.get(b, float(high)), float(high))
+            self.total[b] = self.total.get(b, 0.0) + float(total)
+
+
+#: (window start, model version, attribute, value) → feature → histogram
+HistogramKey = tuple[datetime | None, str | None, str, str]
+
+
+def count_histograms(
+    engine_kind: str,
+    query: Any,
+    rows: Any,
+    *,
+    window: Any,
+    version: Any,
+    segments: list[str],
+    numeric: dict[str, list[float]],
+    categorical: list[str],
+) -> dict[HistogramKey, dict[str, Histogram]]:
+    """Count every feature's histogram per window × version × segment cell.
+
+    ``rows`` is an Ibis table, ``window`` and ``version`` Ibis expressions on it
+    (or None for one window / no versions); ``query(sql)`` runs SQL on the
+    engine that holds ``rows``. One engine pass per feature, with ``GROUPING
+    SETS`` over the aggregate and each segment attribute.
+    """
+    out: dict[HistogramKey, dict[str, Histogram]] = defaultdict(dict)
+    dims: dict[str, Any] = {
+        "w": window if window is not None else ibis.null("timestamp"),
+        "v": version if version is not None else ibis.null("string"),
+    }
+    for i, s in enumerate(segments):
+        dims[f"seg_{i}"] = rows[s].cast("string").fill_null(MISSING)
+    segs = [quote(f"seg_{i}") for i in range(len(segments))]
+    sets = ", ".join(["(w, v, b)", *(f"(w, v, {s}, b)" for s in segs)])
+    if segs:
+        names = (s.replace("'", "''") for s in segments)
+        cases = " ".join(
+            f"WHEN GROUPING({q}) = 0 THEN '{n}'" for q, n in zip(segs, names, strict=True)
+        )
+        attribute = f"CASE {cases} ELSE '{AGGREGATE}' END"
+        value = f"COALESCE({', '.join(segs)}, '{AGGREGATE}')"
+    else:
+        attribute = value = f"'{AGGREGATE}'"
+    features: list[tuple[str, Any, bool]] = [
+        (f, bin_expression(rows[f].cast("float64"), edges), True)
+        for f, edges in numeric.items()
+        if edges
+    ]
+    features += [(f, category_expression(rows[f]), False) for f in categorical]
+    for feature, b, is_numeric in features:
+        select = {**dims, "b": b}
+        if is_numeric:
+            select["x"] = rows[feature].cast("float64")
+        sql_rows = ibis.to_sql(rows.select(**select), dialect=engine_kind)
+        stats = "MIN(x), MAX(x), SUM(x)" if is_numeric else "NULL, NULL, NULL"
+        sql = (
+            f"SELECT w, v, {attribute}, {value}, b, COUNT(*), {stats}"
+            f" FROM ({sql_rows}) AS r GROUP BY GROUPING SETS ({sets})"
+        )
+        for w, v, attr, val, bin_, n, low, high, total in query(sql):
+            key = (w, v, str(attr), str(val))
+            h = out[key].get(feature) or out[key].setdefault(feature, Histogram())
+            h.add(bin_, float(n), low, high, total)
+    return out
