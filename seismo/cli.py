@@ -485,6 +485,7 @@ def demo(
 ) -> None:
     """Simulate the seed scenario, ingest it into a fresh store and summarise it."""
     from seismo.ingest import ingest as ingest_one
+    from seismo.ingest.reference import add_reference
     from seismo.metrics.compute import compute_metrics
     from seismo.metrics.summary import summarize
     from seismo.simulate import Scenario, write_scenario
@@ -504,6 +505,11 @@ def demo(
             console.print(
                 f"ingested {result.rows:,} rows into {store_path}: {result.predictions_added:,} "
                 f"predictions, {result.outcomes_added:,} outcomes"
+            )
+            reference = add_reference(handle, files["reference"])
+            console.print(
+                f"registered {files['reference']} ({reference.rows:,} rows) as the training"
+                f" reference of {reference.model_version}"
             )
             summary = summarize(handle)
             with console.status("computing maturity-aware metrics"):
@@ -584,7 +590,7 @@ def check(
     monitor would have said each day; running it twice adds no duplicate alert.
     """
     from seismo.alerts import list_alerts, load_routes, notify, sync
-    from seismo.detect.run import run_checks
+    from seismo.detect.run import KINDS, run_checks
 
     output = _format(fmt)
     moment = parse_as_of(as_of)
@@ -592,9 +598,7 @@ def check(
     try:
         routes = load_routes(config) if config else []
         result = run_checks(handle, as_of=moment)
-        synced = sync(
-            handle.engine, result.findings, as_of=result.as_of, kinds={"quality", "fairness"}
-        )
+        synced = sync(handle.engine, result.findings, as_of=result.as_of, kinds=set(KINDS))
         deliveries = notify(synced, routes)
         active = [
             a
@@ -672,7 +676,9 @@ def reference_add(
         _fail(exc)
     handle = _open(store)
     try:
-        r = add_reference(handle, path, mapping=chosen, model_version=model_version, replace=replace)
+        r = add_reference(
+            handle, path, mapping=chosen, model_version=model_version, replace=replace
+        )
     except SeismoError as exc:
         _fail(exc)
     finally:

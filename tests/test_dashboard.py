@@ -33,6 +33,7 @@ from typer.testing import CliRunner
 
 from seismo.cli import app as cli
 from seismo.ingest import ingest
+from seismo.ingest.reference import add_reference
 from seismo.present.web import SnapshotCache, create_app, write_report
 from seismo.simulate import Scenario, Simulation, simulate
 from seismo.store import open_store
@@ -68,7 +69,10 @@ def feed_daily(path: Path, sim: Simulation, first: datetime, until: datetime) ->
 def seed_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The seed scenario as a nightly job would have loaded it up to 4 June, 00:00."""
     path = tmp_path_factory.mktemp("seed") / "seismo.duckdb"
-    feed_daily(path, simulate(SCENARIO), SCENARIO.start + timedelta(days=1), UNTIL)
+    sim = simulate(SCENARIO)
+    feed_daily(path, sim, SCENARIO.start + timedelta(days=1), UNTIL)
+    with open_store(str(path)) as store:
+        add_reference(store, sim.reference)
     return path
 
 
@@ -200,6 +204,11 @@ def test_business_view_tells_what_needs_attention(server: str, browser: Any) -> 
     assert page.locator('#attention article.alert[data-segment="age_group=55+"]').count() == 1
     assert page.locator("#fairness svg.lines").count() == 2
 
+    # Input drift reaches the business view as a plain sentence, below the quality alerts.
+    price = page.locator('#attention article.alert[data-metric="drift:price_eur"]')
+    assert "price of recommended items moved up" in price.inner_text()
+    assert "PSI" not in price.locator(".headline").inner_text()
+
     assert page.locator("script").count() == 0 and page.dialogs == []
     DOCS.mkdir(exist_ok=True)
     page.screenshot(path=str(DOCS / "dashboard-business.png"), full_page=True)
@@ -215,7 +224,13 @@ def test_engineering_view_shows_the_statistics(server: str, browser: Any) -> Non
     assert re.search(r"n baseline\s+[\d,]+", text) and re.search(r"n current\s+[\d,]+", text)
     assert page.locator("#metrics table.data tbody tr").count() > 20
     assert "rec-2026.04" in page.locator("#versions").inner_text()
-    assert "not built yet" in page.locator("#drift").inner_text()
+    # Drift: the changeover moved price and category mix; unshifted inputs stay calm.
+    price = page.locator("#drift-price_eur")
+    assert "drifted" in (price.get_attribute("class") or "")
+    assert price.locator("svg").count() == 1 and "psi" in price.inner_text()
+    assert "drifted" in (page.locator("#drift-category").get_attribute("class") or "")
+    for calm in ("age_group", "region", "device", "position"):
+        assert "drifted" not in (page.locator(f"#drift-{calm}").get_attribute("class") or "")
     page.screenshot(path=str(DOCS / "dashboard-engineering.png"))
     page.close()
 

@@ -213,8 +213,10 @@ def test_reference_registration_is_idempotent_and_validated(store: Store, tmp_pa
     assert store.count("reference_sets") == 1
 
     bad = tmp_path / "bad.csv"
-    bad.write_text("id,at,version,score,group,x,k,colour\nr1,2026-03-01T00:00:00,v1,0.5,a,1.0,2,red\n"
-                   "r2,2026-03-01T00:00:00,v1,0.5,a,abc,2,red\n")
+    bad.write_text(
+        "id,at,version,score,group,x,k,colour\nr1,2026-03-01T00:00:00,v1,0.5,a,1.0,2,red\n"
+        "r2,2026-03-01T00:00:00,v1,0.5,a,abc,2,red\n"
+    )
     with pytest.raises(InputError) as info:
         add_reference(store, bad, mapping=MAPPING, model_version="v9")
     assert "row 2" in str(info.value) and "x" in str(info.value)
@@ -243,8 +245,18 @@ def test_cli_drift_json_fields(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert rows and all(r["drifted"] for r in rows)
-    needed = {"feature", "segment", "window_start", "window_end", "method", "statistic",
-              "p_value", "effect", "drifted", "severity"}
+    needed = {
+        "feature",
+        "segment",
+        "window_start",
+        "window_end",
+        "method",
+        "statistic",
+        "p_value",
+        "effect",
+        "drifted",
+        "severity",
+    }
     assert needed <= set(rows[0])
     assert {r["feature"] for r in rows} <= {"category", "price_eur", "collection", "brand"}
     by_segment = runner.invoke(

@@ -2,7 +2,7 @@
 
 ``seismo check`` runs the detectors, then::
 
-    result = sync(engine, findings, as_of=as_of, kinds={"quality", "fairness"})
+    result = sync(engine, findings, as_of=as_of, kinds={"quality", "fairness", "drift"})
     deliveries = notify(result, load_routes("seismo.toml"))
 
 :func:`sync` keeps one alert per condition (same id on every run and every

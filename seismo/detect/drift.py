@@ -1,4 +1,4 @@
-"""Drift of inputs and of the model's behaviour, per window × segment, against the training reference.
+"""Drift of inputs and of model behaviour per window × segment, against the training reference.
 
 :func:`compute_drift` asks the engine for histograms (one pass per feature,
 :mod:`seismo.metrics.histograms`) and compares each window with the reference
@@ -27,6 +27,8 @@ fewer than ``min_rows`` (100) rows are reported but never drifted.
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -55,7 +57,7 @@ from seismo.metrics.nowcast import seeded_rng
 from seismo.store.read import Store
 from seismo.store.references import Reference, load_references
 
-__all__ = ["DRIFT_SCHEMA", "DriftConfig", "compute_drift", "feature_label"]
+__all__ = ["DRIFT_SCHEMA", "DriftConfig", "compute_drift", "feature_label", "movers"]
 
 DRIFT_SCHEMA = pa.schema(
     [
@@ -79,6 +81,7 @@ DRIFT_SCHEMA = pa.schema(
         ("current_value", pa.float64()),
         ("n", pa.int64()),
         ("n_reference", pa.int64()),
+        ("detail", pa.string()),
         ("final", pa.bool_()),
         ("as_of", pa.timestamp("us")),
     ]
@@ -126,7 +129,9 @@ def compute_drift(
     segments = list(by or [])
     unknown = [s for s in segments if s not in store.segments()]
     if unknown:
-        raise ConfigError(f"unknown segment attribute(s) {unknown}; the store has {store.segments()}")
+        raise ConfigError(
+            f"unknown segment attribute(s) {unknown}; the store has {store.segments()}"
+        )
     cut = cutoff(store, as_of)
     windows = Windows(store, period, None, cut)
     columns = set(store.engine.table_columns("predictions"))
@@ -205,12 +210,28 @@ def _compare(
             base = _base(feature, prof.role, attribute, value, version, ref, span, cut)
             base["n"] = int(cur.n + cur.missing)
             base["n_reference"] = int(ref_h.n + ref_h.missing)
-            out += [_row(base, s) for s in stats_]
+            moved = movers(ref_h, cur) if prof.kind == "categorical" else None
+            out += [
+                {**_row(base, s), "detail": moved if s.method == "psi" else None} for s in stats_
+            ]
     out += _stability(history, ref, cut, watched)
     out += _concentration(item_counts, whole, ref, windows, cut)
     for r in out:
         r["_small"] = r["n"] < config.min_rows
     return out
+
+
+def movers(ref: Histogram, cur: Histogram, top: int = 3) -> str:
+    """The categories whose share moved most, as JSON: value, reference and current share."""
+    n_ref, n_cur = ref.n or 1.0, cur.n or 1.0
+    cats = {str(k) for k in ref.counts} | {str(k) for k in cur.counts}
+    moves = [
+        (c, ref.counts.get(c, 0.0) / n_ref, cur.counts.get(c, 0.0) / n_cur) for c in sorted(cats)
+    ]
+    moves.sort(key=lambda m: -abs(m[2] - m[1]))
+    return json.dumps(
+        [{"value": c, "reference": round(r, 6), "current": round(q, 6)} for c, r, q in moves[:top]]
+    )
 
 
 def _key_order(item: Any) -> tuple[Any, ...]:
@@ -291,7 +312,7 @@ def _stability(
 ) -> list[dict[str, Any]]:
     out = []
     for (feature, version, attribute, value), series in history.items():
-        for (_, before), (span, cur) in zip(series, series[1:], strict=False):
+        for (_, before), (span, cur) in itertools.pairwise(series):
             js = [s for s in categorical_stats(before, cur) if s.method == "js"]
             if not js:
                 continue

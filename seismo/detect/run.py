@@ -13,12 +13,17 @@ from datetime import datetime
 import pyarrow as pa
 
 from seismo.detect.change import DetectConfig, detect_changes, detect_gaps
+from seismo.detect.drift import compute_drift
+from seismo.detect.drift_findings import drift_findings
 from seismo.detect.findings import Finding
 from seismo.detect.rootcause import attribute_roots
 from seismo.metrics.compute import compute_metrics, cutoff
 from seismo.store.read import Store
 
-__all__ = ["CheckResult", "run_checks"]
+__all__ = ["KINDS", "CheckResult", "run_checks"]
+
+#: The kinds of finding a check looks for (an alert of a kind not found again resolves).
+KINDS = frozenset({"quality", "fairness", "drift"})
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class CheckResult:
     findings: list[Finding]
     metrics: pa.Table
     exposure: pa.Table | None
+    drift: pa.Table | None = None
 
 
 def run_checks(
@@ -49,5 +55,10 @@ def run_checks(
     if compute_exposure is not None:
         exposure = compute_exposure(store, as_of=cut)
         findings += detect_gaps(exposure, cut=cut, config=config)
-    findings.sort(key=lambda f: (f.severity != "critical", f.adjusted_p, f.key))
-    return CheckResult(cut, findings, metrics, exposure)
+    drift = None
+    if store.count("reference_sets"):
+        drift = compute_drift(store, as_of=cut)
+        findings += drift_findings(drift, cut=cut)
+    # Outcome-based findings first: a drop in quality is proven harm, drift an early warning.
+    findings.sort(key=lambda f: (f.severity != "critical", f.kind == "drift", f.adjusted_p, f.key))
+    return CheckResult(cut, findings, metrics, exposure, drift)

@@ -57,7 +57,7 @@ class ReferenceResult:
 def profile_features(
     attributes: dict[str, tuple[str, str]], present: set[str]
 ) -> dict[str, tuple[str, str]]:
-    """Which columns drift watches: name → (kind, role), from declared attributes and core columns."""
+    """Which columns drift watches: name → (kind, role), from the attributes and core columns."""
     out: dict[str, tuple[str, str]] = {}
     for name, (role, dtype) in sorted(attributes.items()):
         if role not in ("feature", "segment"):
@@ -108,9 +108,7 @@ def add_reference(
             f"the reference holds model versions {versions}; pass --model-version to name one",
             source=source.name,
         )
-    present = {
-        c for c in CORE_FEATURES if table.column(c).null_count < table.num_rows
-    }
+    present = {c for c in CORE_FEATURES if table.column(c).null_count < table.num_rows}
     features = profile_features(batch.attributes, present)
     con = ibis.duckdb.connect()
     try:
@@ -167,9 +165,7 @@ def _edges(con: Any, numeric: list[str]) -> dict[str, list[float]]:
     if not numeric:
         return {}
     qs = ", ".join(f"{i / EDGE_COUNT:g}" for i in range(EDGE_COUNT + 1))
-    select = ", ".join(
-        f'quantile_disc(CAST("{f}" AS DOUBLE), [{qs}])' for f in numeric
-    )
+    select = ", ".join(f'quantile_disc(CAST("{f}" AS DOUBLE), [{qs}])' for f in numeric)
     row = con.con.execute(f"SELECT {select} FROM ref_rows").fetchone()
     return {
         f: sorted({float(v) for v in (values or []) if v is not None})

@@ -35,8 +35,8 @@ from seismo.store.engine import quote
 
 __all__ = [
     "Histogram",
-    "bin_of",
     "bin_expression",
+    "bin_of",
     "category_expression",
     "count_histograms",
 ]

@@ -94,7 +94,14 @@ def write_reference(engine: Engine, ref: Reference, *, replace: bool = False) ->
         engine.execute(
             "INSERT INTO reference_sets (model_version, model_name, source, digest, rows,"
             f" registered_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
-            (ref.model_version, ref.model_name, ref.source, ref.digest, ref.rows, ref.registered_at),
+            (
+                ref.model_version,
+                ref.model_name,
+                ref.source,
+                ref.digest,
+                ref.rows,
+                ref.registered_at,
+            ),
         )
         for name, f in ref.features.items():
             engine.execute(

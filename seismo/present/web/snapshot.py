@@ -7,7 +7,8 @@ events (the cohort state, one exposure scan, one root-cause count), which
 takes seconds on millions of rows; every page is then drawn from it.
 
 The data version is ``MAX(seq)`` of the store's ``changes`` table: every
-ingest that adds predictions or outcomes adds to it. :class:`SnapshotCache`
+ingest that adds predictions or outcomes adds to it; registering a training
+reference changes the references' stamp, which counts too. :class:`SnapshotCache`
 recomputes only when it moves, so a page load costs two tiny queries (the
 version, and the ``alerts`` table, whose states ``seismo alerts ack`` may have
 changed meanwhile) and never touches the events. The store is opened per
@@ -27,16 +28,13 @@ import pyarrow as pa
 from seismo.alerts import Alert, list_alerts, sync
 from seismo.config import OutcomeType
 from seismo.detect.findings import Finding
-from seismo.detect.run import run_checks
+from seismo.detect.run import KINDS, run_checks
 from seismo.metrics.compute import RESULT_SCHEMA
 from seismo.metrics.spec import default_metrics
 from seismo.present.web.figures import Series, SeriesKey, index
 from seismo.store import Store, open_store
 
 __all__ = ["Snapshot", "SnapshotCache", "compute_snapshot", "data_version"]
-
-#: The finding kinds a check looks for (what ``seismo check`` syncs).
-KINDS = frozenset({"quality", "fairness"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,11 +54,13 @@ class Snapshot:
 
     as_of: datetime
     version: int | None
+    references: str
     computed_at: datetime
     seconds: float
     predictions: int
     metrics: pa.Table
     exposure: pa.Table | None
+    drift: pa.Table | None
     findings: tuple[Finding, ...]
     alerts: tuple[Alert, ...]
     outcomes: dict[str, str]
@@ -85,6 +85,14 @@ def data_version(store: Store) -> int | None:
     return None if not rows or rows[0][0] is None else int(rows[0][0])
 
 
+def references_stamp(store: Store) -> str:
+    """Which references are registered (version and content digest): drift depends on them."""
+    rows = store.engine.query(
+        "SELECT model_version, digest FROM reference_sets ORDER BY model_version"
+    )
+    return ";".join(f"{v}:{d}" for v, d in rows)
+
+
 def compute_snapshot(
     store: Store, *, as_of: datetime | None = None, sync_alerts: bool = True
 ) -> Snapshot:
@@ -104,9 +112,10 @@ def compute_snapshot(
     givens = {m.name: m.given for m in config.metrics if m.given}
     findings: tuple[Finding, ...] = ()
     exposure: pa.Table | None = None
+    drift: pa.Table | None = None
     if count:
         result = run_checks(store, as_of=as_of)
-        cut, metrics, exposure = result.as_of, result.metrics, result.exposure
+        cut, metrics, exposure, drift = result.as_of, result.metrics, result.exposure, result.drift
         findings = tuple(result.findings)
         if sync_alerts:
             sync(store.engine, result.findings, as_of=cut, kinds=set(KINDS))
@@ -115,11 +124,13 @@ def compute_snapshot(
     return Snapshot(
         as_of=cut,
         version=version,
+        references=references_stamp(store),
         computed_at=datetime.now(UTC).replace(tzinfo=None, microsecond=0),
         seconds=time.perf_counter() - started,
         predictions=count,
         metrics=metrics,
         exposure=exposure,
+        drift=drift,
         findings=findings,
         alerts=tuple(list_alerts(store.engine)),
         outcomes=outcomes,
@@ -155,10 +166,13 @@ class SnapshotCache:
         what they derived from it (the app keeps the rendered pages).
         """
         with open_store(self.store) as store:
-            version = data_version(store)
+            version, references = data_version(store), references_stamp(store)
             with self._lock:
                 current = self._snapshot
-                if current is None or current.version != version:
+                if current is None or (current.version, current.references) != (
+                    version,
+                    references,
+                ):
                     current = compute_snapshot(store, as_of=self.as_of)
                 else:
                     alerts = tuple(list_alerts(store.engine))

@@ -52,7 +52,7 @@ def overview(snap: Snapshot) -> dict[str, Any]:
         "fairness": fairness(ctx),
         "notes": {
             "provisional": _provisional_note(ctx),
-            "drift": "Changes in what customers browse (input drift) are not shown yet.",
+            "drift": _drift_note(snap),
         },
     }
 
@@ -153,8 +153,9 @@ def _card(ctx: Context, f: Finding) -> dict[str, Any]:
         "action": f.action,
         "sure": _sure(ctx, f),
         "technical": (
-            f"{f.test}; adjusted p = {f.adjusted_p:.2g}; n = {f.n_baseline:,} launch,"
-            f" {f.n_current:,} recent ({humanize.day_range(f.window_start, f.window_end)})"
+            f"{f.test}; adjusted p = {f.adjusted_p:.2g}; n = {f.n_baseline:,}"
+            f" {'training' if f.kind == 'drift' else 'launch'}, {f.n_current:,} recent"
+            f" ({humanize.day_range(f.window_start, f.window_end)})"
         ),
     }
 
@@ -201,6 +202,13 @@ def _meaning(ctx: Context, f: Finding) -> str:
 
 
 def _sure(ctx: Context, f: Finding) -> str:
+    if f.kind == "drift":
+        return (
+            f"Very sure: {humanize.count(f.n_current)} recommendations on"
+            f" {humanize.day_range(f.window_start, f.window_end)} compared with"
+            f" {humanize.count(f.n_baseline)} in the training data; a shift this large is not"
+            " chance. It says the data changed, not yet that results got worse."
+        )
     pop = ctx.population(f.metric) if f.kind == "quality" else "recommendations"
     strength = "Very sure" if f.severity == "critical" else "Fairly sure"
     return (
@@ -357,11 +365,91 @@ def engineering(
             "rows": _metric_rows(snap, metric, attribute),
         },
         "model_versions": _versions(snap),
-        "drift": {
+        "drift": drift_view(snap),
+    }
+
+
+def _drift_note(snap: Snapshot) -> str:
+    if snap.drift is None:
+        return (
+            "Changes in what the model sees (input drift) are measured once a training reference"
+            " is registered: seismo reference add."
+        )
+    drifting = sorted({f.metric_label for f in snap.findings if f.kind == "drift"})
+    if not drifting:
+        return "What the model sees still looks like its training data."
+    return f"What the model sees has moved away from its training data: {', '.join(drifting)}."
+
+
+#: The method whose effect a feature's drift chart shows.
+_CHART_METHOD = {"numeric": "psi", "categorical": "psi", "item": "gini"}
+
+
+def drift_view(snap: Snapshot) -> dict[str, Any]:
+    """Per feature: the latest verdict of every method and its headline effect over time."""
+    if snap.drift is None:
+        return {
             "available": False,
-            "note": "Input-drift and data-quality tables are not built yet; they will appear"
-            " here, per window and feature, as the detectors land.",
-        },
+            "note": "No training reference is registered, so drift is not measured. Register"
+            " one with: seismo reference add TRAINING_FILE [--model-version V].",
+            "features": [],
+        }
+    rows = [r for r in snap.drift.to_pylist() if r["attribute"] is None]
+    by_feature: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_feature.setdefault(r["feature"], []).append(r)
+    features = []
+    for feature, frows in by_feature.items():
+        last = max(r["window_start"] for r in frows)
+        latest = sorted((r for r in frows if r["window_start"] == last), key=lambda r: r["method"])
+        role = frows[0]["role"]
+        chart_method = "gini" if role == "item" else "psi"
+        series = sorted(
+            (r for r in frows if r["method"] == chart_method), key=lambda r: r["window_start"]
+        )
+        drifting = any(r["drifted"] for r in latest)
+        features.append(
+            {
+                "feature": feature,
+                "label": frows[0]["label"],
+                "role": role,
+                "reference_version": frows[0]["reference_version"],
+                "drifted": drifting,
+                "severity": next(
+                    (s for s in ("critical", "warning") if any(r["severity"] == s for r in latest)),
+                    "none",
+                ),
+                "chart_method": chart_method,
+                "chart": [
+                    {
+                        "start": r["window_start"],
+                        "end": r["window_end"],
+                        "n": r["n"],
+                        "estimate": r["effect"] if chart_method == "gini" else r["statistic"],
+                        "low": None,
+                        "high": None,
+                        "observed": None,
+                        "final": r["final"],
+                    }
+                    for r in series
+                ],
+                "drifted_windows": sum(1 for r in series if r["drifted"]),
+                "windows": len(series),
+                "latest": latest,
+            }
+        )
+    order = {"critical": 0, "warning": 1, "none": 2}
+    features.sort(key=lambda f: (order[f["severity"]], f["role"] != "feature", f["label"]))
+    return {
+        "available": True,
+        "note": "Each feature's distribution per day against the training reference: PSI over"
+        " the reference's deciles (bands 0.1 moderate, 0.25 major), KS and Wasserstein for"
+        " numbers, chi-squared and Jensen-Shannon for categories, missing / out-of-range / unseen"
+        " shares, the score's distribution and low-confidence share, and the concentration of"
+        " impressions over items (Gini, against what the reference gives for the same volume)."
+        " A row drifts when its effect reaches the warning band and its Benjamini-Hochberg"
+        " adjusted p-value is below 1%.",
+        "features": features,
     }
 
 
