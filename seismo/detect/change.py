@@ -13,11 +13,37 @@ as a drop nor trusted more than it deserves:
 * a day whose outcomes are mostly still to come (less than ``min_maturity`` of
   the expected final outcome seen) is not judged at all.
 
-The test is a two-sample z-test on the pooled values. A change must be both
-statistically clear and large enough to matter: at least ``min_relative``
-of the baseline and ``min_absolute`` (so a million rows do not turn a
-0.2-point wobble into an alert). The false-alarm rate across all segments ×
-metrics tested in one check is controlled with Benjamini-Hochberg at ``fdr``.
+The test is a two-sample z-test on the pooled values, with the variances of
+"no change": a share's binomial variance is taken at the rate both sides have
+in common (the pooled rate), as in the textbook two-proportion test. Taken at
+each side's own value, a window that dips by chance looks more certain the
+lower it dips, which turned chance dips of rare outcomes (one age group's
+purchases: some 20 a day) into alerts. Both sides are widened by the
+baseline's overdispersion (Pearson dispersion of its daily values, at least
+1), so a metric whose days vary more than binomially needs a bigger move.
+
+The latest judged day is also tested on its own (``latest_day``): an abrupt
+change fills only half of a 2-day window on its first day, and would be seen a
+day later. Both windows of a cell are tests in the correction below; a cell
+reports the clearer of the windows that pass.
+
+A change must be both statistically clear and large enough to matter: at
+least ``min_relative`` of the baseline and ``min_absolute`` (so a million rows
+do not turn a 0.2-point wobble into an alert), and in the adverse direction.
+The false-alarm rate across all segments × metrics × windows tested in one
+check is controlled with Benjamini-Hochberg at ``fdr``. *Every* tested cell
+counts in the correction, including the many whose move is too small to
+report: the size filter is applied to the discoveries, after the correction.
+(Filtering first left a check with one noisy cell over the size bar judging it
+as if it were the only test: that was most of the false alarms on data
+without shifts.)
+
+Why not more: on the simulated month without shifts the daily values of every
+metric × segment are binomial (dispersion 1.0, lag-1 correlation 0.0 over 10
+seeds), so multi-day dips in a segment's purchases are chance, which the
+correction has to absorb, not autocorrelation; a 2-day-block dispersion
+estimate or a persistence rule would cost detection delay for nothing there.
+Measured with ``bench/alert_replay.py`` (see README, "Figures").
 
 Fairness gaps use the same machinery on the *gap* to the overall value
 (segment minus all customers): a gap that opens or widens versus the
@@ -52,6 +78,9 @@ class DetectConfig:
     """Knobs of the detector; the defaults are what the seed-scenario benchmarks justify."""
 
     recent_days: int = 2
+    #: Also test the latest judged day on its own (one more test per cell in the
+    #: correction), so an abrupt change is seen the first day it is complete.
+    latest_day: bool = True
     baseline: Literal["deployment", "trailing"] = "deployment"
     baseline_days: int = 14
     fdr: float = 0.0005
@@ -76,6 +105,9 @@ class _Side:
     n: float = 0.0
     total: float = 0.0  # sum of n_i * value_i
     var_total: float = 0.0  # sum of n_i^2 * var_i
+    #: The same with each day's sampling variance at the rate both sides share under
+    #: "no change" (what the test uses; ``var_total`` is for the side's own interval).
+    null_var_total: float = math.nan
     low: float = math.inf
     high: float = -math.inf
     start: datetime | None = None
@@ -97,9 +129,14 @@ class _Side:
     def var(self) -> float:
         return self.var_total / (self.n * self.n)
 
+    @property
+    def null_var(self) -> float:
+        return self.null_var_total / (self.n * self.n)
 
-def _day_variance(r: dict[str, Any]) -> float:
-    v, n = float(r["estimate"]), max(float(r["n"]), 1.0)
+
+def _day_variance(r: dict[str, Any], rate: float | None = None) -> float:
+    """A day's variance: sampling (at ``rate`` if given, else at its own value) or nowcast."""
+    v, n = float(r["estimate"] if rate is None else rate), max(float(r["n"]), 1.0)
     low, high = r.get("estimate_low"), r.get("estimate_high")
     interval = 0.0
     if low is not None and high is not None:
@@ -155,13 +192,24 @@ def _series(table: pa.Table) -> _Series:
     return by
 
 
+def _windows(config: DetectConfig) -> tuple[int, ...]:
+    """Lengths (in judged days) of the current windows tested, the main one first."""
+    if config.latest_day and config.recent_days > 1:
+        return (config.recent_days, 1)
+    return (config.recent_days,)
+
+
 def _split(
-    rows: list[dict[str, Any]], cut: datetime, config: DetectConfig, first_day: datetime
+    rows: list[dict[str, Any]],
+    cut: datetime,
+    config: DetectConfig,
+    first_day: datetime,
+    days: int | None = None,
 ) -> tuple[_Side, _Side] | None:
     """Baseline and current sides of one cell's daily series, or None when not testable."""
     complete = [r for r in rows if r["window_end"] <= cut]
     judged = [r for r in complete if _mature(r, config)]
-    current_rows = judged[-config.recent_days :]
+    current_rows = judged[-(days or config.recent_days) :]
     if not current_rows:
         return None
     current_start = current_rows[0]["window_start"]
@@ -181,12 +229,22 @@ def _split(
         current.add(r)
     if base.n < config.min_n or current.n < config.min_n:
         return None
+    # The test's variances are those under "no change": a share's sampling variance at
+    # the pooled rate of both sides (as in the textbook two-proportion test). At its own
+    # estimate, a window that dips by chance would look more certain the lower it dips,
+    # which made chance dips in rare outcomes (a segment's purchases) look significant.
+    pooled = (base.total + current.total) / (base.n + current.n)
+    for side, side_rows in ((base, base_rows), (current, current_rows)):
+        side.null_var_total = sum(
+            float(r["n"]) ** 2 * _day_variance(r, rate=pooled) for r in side_rows
+        )
     # Real traffic is overdispersed: customers and items make days vary more than a
     # binomial says. The baseline days show by how much; both sides are widened by it
     # so a noisy metric needs a bigger move to alert (never narrowed below sampling).
     phi = _dispersion(base_rows)
-    base.var_total *= phi
-    current.var_total *= phi
+    for side in (base, current):
+        side.var_total *= phi
+        side.null_var_total *= phi
     return base, current
 
 
@@ -218,6 +276,8 @@ class _Test:
     diff: float
     z: float
     p: float
+    #: Large enough to matter and in the adverse direction: may raise a finding.
+    material: bool = True
 
 
 def _test(
@@ -229,21 +289,28 @@ def _test(
     *,
     reference: float | None = None,
 ) -> _Test | None:
-    """A z-test of current vs base; None when the change is too small to matter."""
+    """A z-test of current vs base; None when the cell cannot be tested.
+
+    Every testable cell is a test, whatever its effect: the multiple-testing
+    correction counts them all, and ``material`` says whether the change is
+    large enough (and adverse) to be reported should it be significant.
+    Dropping the small effects before the correction would let a check where
+    only one noisy cell moves by 20% judge that cell as if nothing else had
+    been looked at.
+    """
     diff = current.value - base.value
+    se = math.sqrt(base.null_var + current.null_var)
+    if not se > 0:  # zero, or NaN for a metric without a known sampling error
+        return None
     scale = abs(base.value if reference is None else reference)
     minimum = max(config.min_relative * scale, config.min_absolute.get(row["unit"], 0.0))
-    if abs(diff) < minimum or abs(diff) == 0.0:
-        return None
+    material = abs(diff) >= minimum and diff != 0.0
     if config.adverse_only:
         worse_up = key[0].endswith(LOWER_IS_BETTER) or key[0] in LOWER_IS_BETTER
         if (diff > 0) != worse_up and row.get("_kind", "quality") == "quality":
-            return None
-    se = math.sqrt(base.var + current.var)
-    if not se > 0:  # zero, or NaN for a metric without a known sampling error
-        return None
+            material = False
     z = diff / se
-    return _Test(key, [], row, base, current, diff, z, float(2 * norm.sf(abs(z))))
+    return _Test(key, [], row, base, current, diff, z, float(2 * norm.sf(abs(z))), material)
 
 
 def detect_changes(
@@ -260,6 +327,10 @@ def detect_gaps(
 ) -> list[Finding]:
     """Findings for segments whose gap to all customers opened or widened since the baseline."""
     config = config or DetectConfig()
+    return _findings(_gap_tests(table, cut, config, kind), cut, config, kind, gap=True)
+
+
+def _gap_tests(table: pa.Table, cut: datetime, config: DetectConfig, kind: str) -> list[_Test]:
     gap_config = replace(
         config,
         min_relative=config.gap_min_relative,
@@ -275,25 +346,28 @@ def detect_gaps(
         overall = series.get((metric, None, None, version))
         if not overall:
             continue
-        sides = _split(rows, cut, config, first_day)
-        all_sides = _split(overall, cut, config, first_day)
-        if sides is None or all_sides is None:
-            continue
-        (base, current), (all_base, all_current) = sides, all_sides
-        gap_base, gap_current = _Side(), _Side()
-        gap_base.n, gap_current.n = base.n, current.n
-        gap_base.total = (base.value - all_base.value) * base.n
-        gap_current.total = (current.value - all_current.value) * current.n
-        gap_base.var_total, gap_current.var_total = base.var_total, current.var_total
-        gap_base.start, gap_base.end = base.start, base.end
-        gap_current.start, gap_current.end = current.start, current.end
-        row = {**rows[-1], "_kind": kind}
-        reference = max(abs(all_base.value), abs(all_current.value))
-        t = _test(key, row, gap_base, gap_current, gap_config, reference=reference)
-        if t is not None:
-            # Report the segment's own values; the test was on the gap.
-            tests.append(replace(t, base=base, current=current, rows=rows))
-    return _findings(tests, cut, config, kind, gap=True)
+        for days in _windows(config):
+            sides = _split(rows, cut, config, first_day, days)
+            all_sides = _split(overall, cut, config, first_day, days)
+            if sides is None or all_sides is None:
+                continue
+            (base, current), (all_base, all_current) = sides, all_sides
+            gap_base, gap_current = _Side(), _Side()
+            gap_base.n, gap_current.n = base.n, current.n
+            gap_base.total = (base.value - all_base.value) * base.n
+            gap_current.total = (current.value - all_current.value) * current.n
+            gap_base.var_total, gap_current.var_total = base.var_total, current.var_total
+            gap_base.null_var_total = base.null_var_total
+            gap_current.null_var_total = current.null_var_total
+            gap_base.start, gap_base.end = base.start, base.end
+            gap_current.start, gap_current.end = current.start, current.end
+            row = {**rows[-1], "_kind": kind}
+            reference = max(abs(all_base.value), abs(all_current.value))
+            t = _test(key, row, gap_base, gap_current, gap_config, reference=reference)
+            if t is not None:
+                # Report the segment's own values; the test was on the gap.
+                tests.append(replace(t, base=base, current=current, rows=rows))
+    return tests
 
 
 def _all_tests(table: pa.Table, cut: datetime, config: DetectConfig, kind: str) -> list[_Test]:
@@ -301,12 +375,13 @@ def _all_tests(table: pa.Table, cut: datetime, config: DetectConfig, kind: str) 
     first_day = min((r["window_start"] for rows in series.values() for r in rows), default=cut)
     tests = []
     for key, rows in series.items():
-        sides = _split(rows, cut, config, first_day)
-        if sides is None:
-            continue
-        t = _test(key, {**rows[-1], "_kind": kind}, *sides, config)
-        if t is not None:
-            tests.append(replace(t, rows=rows))
+        for days in _windows(config):
+            sides = _split(rows, cut, config, first_day, days)
+            if sides is None:
+                continue
+            t = _test(key, {**rows[-1], "_kind": kind}, *sides, config)
+            if t is not None:
+                tests.append(replace(t, rows=rows))
     return tests
 
 
@@ -327,10 +402,13 @@ def _findings(
     tests: list[_Test], cut: datetime, config: DetectConfig, kind: str, *, gap: bool = False
 ) -> list[Finding]:
     adjusted = benjamini_hochberg([t.p for t in tests])
-    out = []
+    # One finding per cell: of its windows that pass, the clearest (the main one on a tie).
+    chosen: dict[tuple[str, str | None, str | None, str | None], tuple[_Test, float]] = {}
     for t, q in zip(tests, adjusted, strict=True):
-        if q > config.fdr:
-            continue
+        if q <= config.fdr and t.material and (t.key not in chosen or q < chosen[t.key][1]):
+            chosen[t.key] = (t, q)
+    out = []
+    for t, q in chosen.values():
         metric, attribute, value, _ = t.key
         segment = None if attribute is None else {attribute: str(value)}
         assert t.base.start and t.base.end and t.current.start and t.current.end

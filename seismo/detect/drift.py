@@ -50,10 +50,10 @@ from seismo.detect.drift_stats import (
 )
 from seismo.errors import ConfigError
 from seismo.metrics.cohorts import AGGREGATE
-from seismo.metrics.compute import Period, Windows, cutoff
-from seismo.metrics.exposure import _stem, _words
 from seismo.metrics.histograms import Histogram, count_histograms
+from seismo.metrics.naming import stem, words
 from seismo.metrics.nowcast import seeded_rng
+from seismo.metrics.windows import Period, Windows, cutoff
 from seismo.store.read import Store
 from seismo.store.references import Reference, load_references
 
@@ -107,8 +107,8 @@ def feature_label(feature: str) -> str:
     """
     if feature in _ROLE_LABELS:
         return _ROLE_LABELS[feature]
-    words = _words(_stem(feature))
-    return words[:1].upper() + words[1:]
+    text = words(stem(feature))
+    return text[:1].upper() + text[1:]
 
 
 def compute_drift(

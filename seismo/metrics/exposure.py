@@ -36,7 +36,10 @@ from scipy import special
 
 from seismo.errors import ConfigError
 from seismo.metrics.cohorts import AGGREGATE, MISSING
-from seismo.metrics.compute import RESULT_SCHEMA, Period, Windows, cutoff
+from seismo.metrics.compute import RESULT_SCHEMA
+from seismo.metrics.naming import stem as _stem
+from seismo.metrics.naming import words as _words
+from seismo.metrics.windows import Period, Windows, cutoff
 from seismo.store.engine import quote
 from seismo.store.read import Store
 
@@ -44,9 +47,6 @@ __all__ = ["ExposureSpec", "Threshold", "compute_exposure", "default_exposure", 
 
 #: A string feature with more distinct values than this is an identifier, not a mix.
 MAX_MIX_VALUES = 12
-#: Unit suffixes dropped from a feature's name in metric names ("price_eur" → "price"):
-#: the unit belongs to the figure, not to what it measures.
-_UNIT_SUFFIXES = ("_eur", "_usd", "_gbp", "_chf", "_jpy", "_ms", "_kg", "_cm")
 #: Features whose values are kinds of item ("Share of dresses shown").
 _KIND_FEATURES = ("category", "product_type", "type", "kind", "department")
 
@@ -98,23 +98,12 @@ class ExposureSpec:
         ]
 
 
-def _stem(feature: str) -> str:
-    for suffix in _UNIT_SUFFIXES:
-        if feature.endswith(suffix) and len(feature) > len(suffix):
-            return feature[: -len(suffix)]
-    return feature
-
-
 def _share_name(feature: str) -> str:
     return f"{feature.removeprefix('is_')}_share"
 
 
 def _threshold_name(t: Threshold) -> str:
     return t.name or f"{_stem(t.feature)}_above_{t.at:g}"
-
-
-def _words(name: str) -> str:
-    return name.replace("_", " ")
 
 
 def default_exposure(store: Store, *, baseline_days: int = 7) -> ExposureSpec:

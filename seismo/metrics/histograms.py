@@ -8,9 +8,10 @@ reference's percentiles), so the production and the
 reference histograms line up bin for bin; a categorical feature's bins are its
 values. Missing values form their own bin (``bin`` NULL).
 
-The bin of a value is found by a balanced tree of comparisons written in Ibis
-(``ibis.ifelse``), so the same expression compiles for DuckDB and PostgreSQL
-and costs about log2(bins) comparisons a value. The reference is profiled by
+The rows (window, version, segments, feature columns) are an Ibis expression
+compiled once; the bin of a value is found by a balanced tree of portable SQL
+``CASE`` comparisons (about log2(bins) a value), the same text on DuckDB and
+PostgreSQL. The reference is profiled by
 the very same function, run on an in-memory DuckDB over the reference rows.
 
 Numeric bin numbering, for edges ``e[0] < … < e[K]`` (``e[0]`` and ``e[K]`` are
@@ -35,9 +36,8 @@ from seismo.store.engine import quote
 
 __all__ = [
     "Histogram",
-    "bin_expression",
     "bin_of",
-    "category_expression",
+    "bin_sql",
     "count_histograms",
 ]
 
@@ -49,7 +49,7 @@ OTHER = "(other)"
 
 
 def bin_of(values: np.ndarray, edges: list[float]) -> np.ndarray:
-    """The bin numbers of ``values`` (the reference implementation of :func:`bin_expression`).
+    """The bin numbers of ``values`` (the reference implementation of :func:`bin_sql`).
 
     >>> bin_of(np.array([0.0, 1.0, 1.5, 3.0, 4.0]), [1.0, 2.0, 3.0]).tolist()
     [0, 1, 1, 3, 4]
@@ -59,24 +59,29 @@ def bin_of(values: np.ndarray, edges: list[float]) -> np.ndarray:
     return np.where(values > e[-1], len(e) + 1, found).astype(np.int64)
 
 
-def bin_expression(x: Any, edges: list[float]) -> Any:
-    """An Ibis expression giving :func:`bin_of` in the engine (NULL for a missing value)."""
+def bin_sql(x: str, edges: list[float]) -> str:
+    """Portable SQL giving :func:`bin_of` of column ``x`` (NULL for a missing value).
 
-    def count_below(lo: int, hi: int) -> Any:
+    A balanced tree of ``CASE`` comparisons: about log2(len(edges)) per value.
+
+    >>> bin_sql("x", [1.0, 2.0])
+    'CASE WHEN x IS NULL THEN NULL WHEN x > 2.0 THEN 3 ELSE CASE WHEN x >= 1.0 THEN \
+CASE WHEN x >= 2.0 THEN 2 ELSE 1 END ELSE 0 END END'
+    """
+
+    def count_below(lo: int, hi: int) -> str:
         # Number of edges <= x, knowing it lies in [lo, hi].
         if lo == hi:
-            return ibis.literal(lo)
+            return str(lo)
         mid = (lo + hi + 1) // 2  # is edges[mid - 1] <= x ?
-        return ibis.ifelse(x >= edges[mid - 1], count_below(mid, hi), count_below(lo, mid - 1))
+        yes, no = count_below(mid, hi), count_below(lo, mid - 1)
+        return f"CASE WHEN {x} >= {float(edges[mid - 1])!r} THEN {yes} ELSE {no} END"
 
-    top = ibis.literal(len(edges) + 1)
-    found = ibis.ifelse(x > edges[-1], top, count_below(0, len(edges)))
-    return ibis.ifelse(x.isnull(), ibis.null("int64"), found).cast("int64")
-
-
-def category_expression(x: Any) -> Any:
-    """A categorical feature's value as text (booleans as ``true`` / ``false``)."""
-    return x.cast("string")
+    top = len(edges) + 1
+    return (
+        f"CASE WHEN {x} IS NULL THEN NULL WHEN {x} > {float(edges[-1])!r} THEN {top}"
+        f" ELSE {count_below(0, len(edges))} END"
+    )
 
 
 @dataclass
@@ -134,38 +139,40 @@ def count_histograms(
     SETS`` over the aggregate and each segment attribute.
     """
     out: dict[HistogramKey, dict[str, Histogram]] = defaultdict(dict)
-    dims: dict[str, Any] = {
+    numeric = {f: edges for f, edges in numeric.items() if edges}
+    select: dict[str, Any] = {
         "w": window if window is not None else ibis.null("timestamp"),
         "v": version if version is not None else ibis.null("string"),
     }
     for i, s in enumerate(segments):
-        dims[f"seg_{i}"] = rows[s].cast("string").fill_null(MISSING)
+        select[f"seg_{i}"] = rows[s].cast("string").fill_null(MISSING)
+    names = {f: f"f_{j}" for j, f in enumerate([*numeric, *categorical])}
+    for f, column in names.items():
+        select[column] = rows[f].cast("float64" if f in numeric else "string")
+    # The rows are compiled once; each feature's pass reads only its own column of them.
+    base = ibis.to_sql(rows.select(**select), dialect=engine_kind)
     segs = [quote(f"seg_{i}") for i in range(len(segments))]
     sets = ", ".join(["(w, v, b)", *(f"(w, v, {s}, b)" for s in segs)])
     if segs:
-        names = (s.replace("'", "''") for s in segments)
+        labels = (s.replace("'", "''") for s in segments)
         cases = " ".join(
-            f"WHEN GROUPING({q}) = 0 THEN '{n}'" for q, n in zip(segs, names, strict=True)
+            f"WHEN GROUPING({q}) = 0 THEN '{n}'" for q, n in zip(segs, labels, strict=True)
         )
         attribute = f"CASE {cases} ELSE '{AGGREGATE}' END"
         value = f"COALESCE({', '.join(segs)}, '{AGGREGATE}')"
     else:
         attribute = value = f"'{AGGREGATE}'"
-    features: list[tuple[str, Any, bool]] = [
-        (f, bin_expression(rows[f].cast("float64"), edges), True)
-        for f, edges in numeric.items()
-        if edges
-    ]
-    features += [(f, category_expression(rows[f]), False) for f in categorical]
-    for feature, b, is_numeric in features:
-        select = {**dims, "b": b}
-        if is_numeric:
-            select["x"] = rows[feature].cast("float64")
-        sql_rows = ibis.to_sql(rows.select(**select), dialect=engine_kind)
-        stats = "MIN(x), MAX(x), SUM(x)" if is_numeric else "NULL, NULL, NULL"
+    keep = ", ".join(["w", "v", *segs])
+    for feature, column in names.items():
+        x = quote(column)
+        if feature in numeric:
+            b, stats = bin_sql(x, numeric[feature]), f"MIN({x}), MAX({x}), SUM({x})"
+        else:
+            b, stats = x, "NULL, NULL, NULL"
         sql = (
             f"SELECT w, v, {attribute}, {value}, b, COUNT(*), {stats}"
-            f" FROM ({sql_rows}) AS r GROUP BY GROUPING SETS ({sets})"
+            f" FROM (SELECT {keep}, {x}, {b} AS b FROM ({base}) AS r0) AS r"
+            f" GROUP BY GROUPING SETS ({sets})"
         )
         for w, v, attr, val, bin_, n, low, high, total in query(sql):
             key = (w, v, str(attr), str(val))

@@ -39,7 +39,7 @@ from seismo.metrics.cohorts import SCORE_BINS, STATE_TABLE, quality_key
 from seismo.store.read import Store
 
 if TYPE_CHECKING:
-    from seismo.metrics.compute import Windows
+    from seismo.metrics.windows import Windows
 
 __all__ = ["CLASSIFIER_METRICS", "RANKER_METRICS", "REGRESSION_METRICS", "evaluate_quality"]
 
