@@ -33,6 +33,11 @@ __all__ = ["attention", "engineering", "key_figures", "overview"]
 #: A relative change smaller than this is "stable" (detection's minimum effect).
 MIN_RELATIVE = 0.15
 _SEVERITY_WORDS = {"critical": "Act now", "warning": "Keep an eye on this"}
+#: Drift is an early warning about the data, not proof of worse results: its own words.
+_DRIFT_WORDS = {
+    "critical": "Big change in what the model sees",
+    "warning": "Change in what the model sees",
+}
 
 
 def overview(snap: Snapshot) -> dict[str, Any]:
@@ -132,7 +137,10 @@ def _card(ctx: Context, f: Finding) -> dict[str, Any]:
     return {
         **life,
         "severity": f.severity,
-        "severity_words": _SEVERITY_WORDS.get(f.severity, f.severity),
+        "severity_words": (_DRIFT_WORDS if f.kind == "drift" else _SEVERITY_WORDS).get(
+            f.severity, f.severity
+        ),
+        "baseline_words": "in the training data" if f.kind == "drift" else "at launch",
         "kind": f.kind,
         "metric": f.metric,
         "metric_label": f.metric_label,
@@ -145,10 +153,8 @@ def _card(ctx: Context, f: Finding) -> dict[str, Any]:
         + (f" ({_days(days_since)} ago)" if days_since >= 1 else ""),
         "baseline": f.baseline,
         "current": f.current,
-        "baseline_text": ctx.fmt(f.metric, f.baseline)
-        if f.unit != "score"
-        else f"{f.baseline:.3g}",
-        "current_text": ctx.fmt(f.metric, f.current) if f.unit != "score" else f"{f.current:.3g}",
+        "baseline_text": _value_text(ctx, f, f.baseline),
+        "current_text": _value_text(ctx, f, f.current),
         "meaning": _meaning(ctx, f),
         "action": f.action,
         "sure": _sure(ctx, f),
@@ -158,6 +164,14 @@ def _card(ctx: Context, f: Finding) -> dict[str, Any]:
             f" ({humanize.day_range(f.window_start, f.window_end)})"
         ),
     }
+
+
+def _value_text(ctx: Context, f: Finding, x: float) -> str:
+    if f.unit == "score":
+        return f"{x:.3g}"
+    if f.kind == "drift":  # drift findings name their unit; they are not among the metrics
+        return humanize.value(x, f.unit, ctx.currency)
+    return ctx.fmt(f.metric, x)
 
 
 def _days(n: float) -> str:
@@ -173,6 +187,8 @@ def _meaning(ctx: Context, f: Finding) -> str:
     if members <= 0 or not math.isfinite(diff):
         return ""
     people = who(f.segment)
+    if f.kind == "drift":
+        return _drift_meaning(ctx, f, diff, members)
     if f.kind == "quality" and f.unit == "share":
         more = "more" if diff > 0 else "fewer"
         noun, pop = ctx.noun(f.metric), ctx.population(f.metric)
@@ -197,6 +213,24 @@ def _meaning(ctx: Context, f: Finding) -> str:
         return (
             f"{f.metric_label} for {people} is {humanize.money(abs(diff), ctx.currency)}"
             f" {'higher' if diff > 0 else 'lower'} than at launch."
+        )
+    return ""
+
+
+def _drift_meaning(ctx: Context, f: Finding, diff: float, members: float) -> str:
+    movers = f.evidence.get("movers") or []
+    if f.unit == "share" and movers:
+        top = movers[0]
+        change = (top["current"] - top["reference"]) * members
+        return (
+            f"Of about {humanize.about(members)} recommendations a day, about"
+            f" {humanize.about(abs(change))} {'more' if change > 0 else 'fewer'} are"
+            f" {top['value']} than the training data would give."
+        )
+    if f.unit == "amount":
+        return (
+            f"Recommended items cost about {humanize.money(abs(diff), ctx.currency)}"
+            f" {'more' if diff > 0 else 'less'} on average than in the training data."
         )
     return ""
 
@@ -407,6 +441,19 @@ def drift_view(snap: Snapshot) -> dict[str, Any]:
         series = sorted(
             (r for r in frows if r["method"] == chart_method), key=lambda r: r["window_start"]
         )
+        chart = [
+            {
+                "start": r["window_start"],
+                "end": r["window_end"],
+                "n": r["n"],
+                "estimate": r["effect"] if chart_method == "gini" else r["statistic"],
+                "low": None,
+                "high": None,
+                "observed": None,
+                "final": r["final"],
+            }
+            for r in series
+        ]
         drifting = any(r["drifted"] for r in latest)
         features.append(
             {
@@ -420,18 +467,11 @@ def drift_view(snap: Snapshot) -> dict[str, Any]:
                     "none",
                 ),
                 "chart_method": chart_method,
-                "chart": [
-                    {
-                        "start": r["window_start"],
-                        "end": r["window_end"],
-                        "n": r["n"],
-                        "estimate": r["effect"] if chart_method == "gini" else r["statistic"],
-                        "low": None,
-                        "high": None,
-                        "observed": None,
-                        "final": r["final"],
-                    }
-                    for r in series
+                "chart": chart,
+                # One scale from zero to past the critical band: calm features look calm.
+                "chart_range": [
+                    min([0.0, *(d["estimate"] or 0.0 for d in chart)]),
+                    max([0.3, *(d["estimate"] or 0.0 for d in chart)]),
                 ],
                 "drifted_windows": sum(1 for r in series if r["drifted"]),
                 "windows": len(series),
