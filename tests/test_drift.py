@@ -264,3 +264,40 @@ def test_cli_drift_json_fields(tmp_path: Path) -> None:
     )
     seg_rows = json.loads(by_segment.output)
     assert any(r["segment"] == {"age_group": "55+"} for r in seg_rows)
+
+
+def test_drift_alerts_go_through_the_alert_mechanism(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from seismo.cli import app
+    from seismo.simulate import Scenario, write_scenario
+
+    runner = CliRunner()
+    paths = write_scenario(tmp_path / "data", Scenario(days=22, per_day=600), truth=False)
+    store = str(tmp_path / "s.duckdb")
+    assert runner.invoke(app, ["ingest", str(paths["export"]), "--store", store]).exit_code == 0
+    # Before the reference is registered, no drift is judged at all.
+    before = runner.invoke(app, ["check", "--store", store, "--format", "json"])
+    assert not [a for a in json.loads(before.stdout) if a["metric"].startswith("drift:")]
+    runner.invoke(app, ["reference", "add", str(paths["reference"]), "--store", store])
+
+    first = runner.invoke(app, ["check", "--store", store, "--format", "json"])
+    drift = {a["metric"]: a for a in json.loads(first.stdout) if a["metric"].startswith("drift:")}
+    assert {"drift:category", "drift:price_eur"} <= set(drift)
+    assert all(a["segment"] is None and a["state"] == "firing" for a in drift.values())
+    assert "price of recommended items moved up" in drift["drift:price_eur"]["message"]
+    assert "PSI" not in drift["drift:price_eur"]["message"]
+    assert len({a["group"] for a in drift.values()}) == 1  # one change in the data, one group
+
+    again = runner.invoke(app, ["check", "--store", store, "--format", "json"])
+    repeat = {a["metric"]: a["id"] for a in json.loads(again.stdout)}
+    assert all(repeat[m] == a["id"] for m, a in drift.items())  # updated, not duplicated
+    listed = runner.invoke(app, ["alerts", "--store", store, "--format", "json"])
+    ids = [a["id"] for a in json.loads(listed.stdout)]
+    assert len(ids) == len(set(ids))
+
+    # Replayed to the day before the changeover, the monitor saw no drift.
+    early = runner.invoke(
+        app, ["check", "--store", store, "--format", "json", "--as-of", "2026-05-31"]
+    )
+    assert not [a for a in json.loads(early.stdout) if a["metric"].startswith("drift:")]

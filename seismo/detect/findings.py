@@ -73,7 +73,13 @@ class Finding:
 
     @property
     def group(self) -> str:
-        """Findings with one root cause share a group (one notification)."""
+        """Findings with one root cause share a group (one notification).
+
+        Drift findings that began the same day are taken as one change in the
+        data (a collection changeover moves category mix and price together).
+        """
+        if self.kind == "drift":
+            return f"drift|{segment_text(self.segment)}|since={self.since:%Y-%m-%d}"
         return f"{self.kind}|{self.metric}|{segment_text(self.root or self.segment)}"
 
     def to_json(self) -> str:
