@@ -444,7 +444,12 @@ def _findings(
             action=action_for(kind, metric, "up" if t.diff > 0 else "down"),
             as_of=cut,
             unit=row["unit"],
-            evidence={"fdr": config.fdr, "tests": len(tests), "gap": gap},
+            evidence={
+                "fdr": config.fdr,
+                "tests": len(tests),
+                "gap": gap,
+                "window_days": (t.current.end - t.current.start).days,
+            },
         )
         out.append(replace(finding, message=describe(finding)))
     out.sort(key=lambda f: (f.severity != "critical", f.adjusted_p, f.key))

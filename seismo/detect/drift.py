@@ -41,6 +41,7 @@ import pyarrow as pa
 from seismo.detect.change import benjamini_hochberg
 from seismo.detect.drift_stats import (
     Stat,
+    bin_ranges,
     categorical_stats,
     concentration,
     missing_stat,
@@ -278,20 +279,18 @@ def _row(base: dict[str, Any], s: Stat) -> dict[str, Any]:
 
 
 def _share_between(h: Histogram, edges: list[float], lo: float, hi: float) -> float:
-    """Share of values in (lo, hi), each bin's mass spread evenly over its observed range."""
+    """Share of values in (lo, hi), each bin's mass spread evenly between its edges."""
     total = h.n
     if not total:
         return 0.0
+    starts, ends = bin_ranges(h, edges)
     inside = 0.0
     for b, n in h.counts.items():
-        a, z = h.low.get(int(b)), h.high.get(int(b))
-        if a is None or z is None:
-            continue
+        a, z = starts[int(b)], ends[int(b)]
         if z <= a:
             inside += n if lo < a < hi else 0.0
             continue
-        overlap = max(0.0, min(z, hi) - max(a, lo))
-        inside += n * overlap / (z - a)
+        inside += n * max(0.0, min(z, hi) - max(a, lo)) / (z - a)
     return inside / total
 
 

@@ -2,8 +2,9 @@
 
 Drift statistics (:mod:`seismo.detect.drift`) need distributions, not rows.
 The engine returns, per window × model version × segment cell and feature,
-one row per bin: how many values fell in it and their minimum, maximum and
-sum. A numeric feature's bins are fixed by its training reference (the
+one row per bin with its count (one pass per feature), and for numeric
+features the minimum, maximum, sum and sum of squares (one more pass for all
+of them). A numeric feature's bins are fixed by its training reference (the
 reference's percentiles), so the production and the
 reference histograms line up bin for bin; a categorical feature's bins are its
 values. Missing values form their own bin (``bin`` NULL).
@@ -23,6 +24,7 @@ values above ``e[K]``. Bins 0 and K + 2 are "out of the training range".
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -89,31 +91,48 @@ class Histogram:
     """One feature's counts in one window × version × segment cell.
 
     ``counts`` maps a bin (an int for numeric features, a string for categorical
-    ones) to its count; ``missing`` counts NULLs. For numeric features, ``low``,
-    ``high`` and ``total`` hold each bin's minimum, maximum and sum.
+    ones) to its count; ``missing`` counts NULLs. For numeric features,
+    ``low``, ``high``, ``total`` and ``squares`` are the minimum, maximum, sum
+    and sum of squares of the values in the cell (None when not counted).
     """
 
     counts: dict[Any, float] = field(default_factory=dict)
     missing: float = 0.0
-    low: dict[int, float] = field(default_factory=dict)
-    high: dict[int, float] = field(default_factory=dict)
-    total: dict[int, float] = field(default_factory=dict)
+    low: float | None = None
+    high: float | None = None
+    total: float | None = None
+    squares: float | None = None
 
     @property
     def n(self) -> float:
         """Rows with a value (missing ones excluded)."""
         return float(sum(self.counts.values()))
 
-    def add(self, bin_: Any, n: float, low: Any, high: Any, total: Any) -> None:
+    def add(self, bin_: Any, n: float) -> None:
         if bin_ is None:
             self.missing += n
+        else:
+            self.counts[bin_] = self.counts.get(bin_, 0.0) + n
+
+    def add_moments(self, low: Any, high: Any, total: Any, squares: Any) -> None:
+        """Fold in another part's minimum, maximum, sum and sum of squares."""
+        if low is None:
             return
-        self.counts[bin_] = self.counts.get(bin_, 0.0) + n
-        if low is not None:
-            b = int(bin_)
-            self.low[b] = min(self.low.get(b, float(low)), float(low))
-            self.high[b] = max(self.high.get(b, float(high)), float(high))
-            self.total[b] = self.total.get(b, 0.0) + float(total)
+        self.low = float(low) if self.low is None else min(self.low, float(low))
+        self.high = float(high) if self.high is None else max(self.high, float(high))
+        self.total = (self.total or 0.0) + float(total)
+        self.squares = (self.squares or 0.0) + float(squares)
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.n if self.total is not None and self.n else None
+
+    @property
+    def sd(self) -> float | None:
+        if self.total is None or self.squares is None or self.n < 2:
+            return None
+        mean = self.total / self.n
+        return math.sqrt(max(0.0, self.squares / self.n - mean * mean))
 
 
 #: (window start, model version, attribute, value) → feature → histogram
@@ -165,17 +184,29 @@ def count_histograms(
     keep = ", ".join(["w", "v", *segs])
     for feature, column in names.items():
         x = quote(column)
-        if feature in numeric:
-            b, stats = bin_sql(x, numeric[feature]), f"MIN({x}), MAX({x}), SUM({x})"
-        else:
-            b, stats = x, "NULL, NULL, NULL"
+        b = bin_sql(x, numeric[feature]) if feature in numeric else x
         sql = (
-            f"SELECT w, v, {attribute}, {value}, b, COUNT(*), {stats}"
-            f" FROM (SELECT {keep}, {x}, {b} AS b FROM ({base}) AS r0) AS r"
+            f"SELECT w, v, {attribute}, {value}, b, COUNT(*)"
+            f" FROM (SELECT {keep}, {b} AS b FROM ({base}) AS r0) AS r"
             f" GROUP BY GROUPING SETS ({sets})"
         )
-        for w, v, attr, val, bin_, n, low, high, total in query(sql):
+        for w, v, attr, val, bin_, n in query(sql):
             key = (w, v, str(attr), str(val))
             h = out[key].get(feature) or out[key].setdefault(feature, Histogram())
-            h.add(bin_, float(n), low, high, total)
+            h.add(bin_, float(n))
+    if numeric:  # one more pass for every numeric feature's minimum, maximum, sum, squares
+        moments = ", ".join(
+            f"MIN({x}), MAX({x}), SUM({x}), SUM({x} * {x})"
+            for x in (quote(names[f]) for f in numeric)
+        )
+        sets = ", ".join(["(w, v)", *(f"(w, v, {s})" for s in segs)])
+        sql = (
+            f"SELECT w, v, {attribute}, {value}, {moments} FROM ({base}) AS r"
+            f" GROUP BY GROUPING SETS ({sets})"
+        )
+        for w, v, attr, val, *values in query(sql):
+            cell = out[(w, v, str(attr), str(val))]
+            for j, feature in enumerate(numeric):
+                h = cell.get(feature) or cell.setdefault(feature, Histogram())
+                h.add_moments(*values[4 * j : 4 * j + 4])
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -21,6 +22,8 @@ from seismo.metrics.histograms import Histogram
 from seismo.store.engine import Engine
 
 __all__ = ["FeatureProfile", "Reference", "load_references", "write_reference"]
+
+_TABLES = ("reference_sets", "reference_features", "reference_bins", "reference_moments")
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,6 @@ _BIN_SCHEMA = pa.schema(
         ("bin", pa.int64()),
         ("category", pa.string()),
         ("n", pa.float64()),
-        ("low", pa.float64()),
-        ("high", pa.float64()),
-        ("total", pa.float64()),
     ]
 )
 _BIN_TYPES = {
@@ -67,9 +67,6 @@ _BIN_TYPES = {
     "bin": "BIGINT",
     "category": "VARCHAR",
     "n": "DOUBLE PRECISION",
-    "low": "DOUBLE PRECISION",
-    "high": "DOUBLE PRECISION",
-    "total": "DOUBLE PRECISION",
 }
 
 
@@ -89,7 +86,7 @@ def write_reference(engine: Engine, ref: Reference, *, replace: bool = False) ->
                 " pass --replace to register this one instead",
                 source=ref.source,
             )
-        for table in ("reference_sets", "reference_features", "reference_bins"):
+        for table in _TABLES:
             engine.execute(f"DELETE FROM {table} WHERE model_version = {p}", (ref.model_version,))
         engine.execute(
             "INSERT INTO reference_sets (model_version, model_name, source, digest, rows,"
@@ -113,6 +110,24 @@ def write_reference(engine: Engine, ref: Reference, *, replace: bool = False) ->
         with engine.stage(rows, _BIN_TYPES) as staged:
             names = ", ".join(_BIN_SCHEMA.names)
             engine.execute(f"INSERT INTO reference_bins ({names}) SELECT {names} FROM {staged}")
+        for (attribute, value), features in ref.histograms.items():
+            for feature, h in features.items():
+                if h.low is None:
+                    continue
+                engine.execute(
+                    "INSERT INTO reference_moments (model_version, feature, attribute, value, low,"
+                    f" high, total, squares) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
+                    (
+                        ref.model_version,
+                        feature,
+                        attribute,
+                        value,
+                        h.low,
+                        h.high,
+                        h.total,
+                        h.squares,
+                    ),
+                )
     return True
 
 
@@ -134,9 +149,6 @@ def _bin_rows(ref: Reference) -> pa.Table:
                         "bin": int(b) if numeric else None,
                         "category": None if numeric else str(b),
                         "n": n,
-                        "low": h.low.get(b) if numeric else None,
-                        "high": h.high.get(b) if numeric else None,
-                        "total": h.total.get(b) if numeric else None,
                     }
                 )
             if h.missing:
@@ -161,15 +173,21 @@ def load_references(engine: Engine) -> dict[str, Reference]:
             refs[str(version)].features[str(feature)] = FeatureProfile(
                 str(kind), str(role), [float(e) for e in json.loads(edges or "[]")]
             )
-    for version, feature, attribute, value, bin_, category, n, low, high, total in engine.query(
-        "SELECT model_version, feature, attribute, value, bin, category, n, low, high, total"
-        " FROM reference_bins"
+    for version, feature, attribute, value, bin_, category, n in engine.query(
+        "SELECT model_version, feature, attribute, value, bin, category, n FROM reference_bins"
     ):
-        ref = refs.get(str(version))
-        if ref is None:
-            continue
-        cell = ref.histograms.setdefault((str(attribute), str(value)), {})
-        h = cell.get(str(feature)) or cell.setdefault(str(feature), Histogram())
-        key = int(bin_) if bin_ is not None else category
-        h.add(key, float(n), low, high, total)
+        if str(version) in refs:
+            h = _histogram(refs[str(version)], feature, attribute, value)
+            h.add(int(bin_) if bin_ is not None else category, float(n))
+    for version, feature, attribute, value, *moments in engine.query(
+        "SELECT model_version, feature, attribute, value, low, high, total, squares"
+        " FROM reference_moments"
+    ):
+        if str(version) in refs:
+            _histogram(refs[str(version)], feature, attribute, value).add_moments(*moments)
     return refs
+
+
+def _histogram(ref: Reference, feature: Any, attribute: Any, value: Any) -> Histogram:
+    cell = ref.histograms.setdefault((str(attribute), str(value)), {})
+    return cell.get(str(feature)) or cell.setdefault(str(feature), Histogram())

@@ -17,7 +17,7 @@
     the declared segment / feature / context columns of ``predictions``.
 ``batches``
     one row per ingested batch (content hash), so a re-sent batch is a no-op.
-``reference_sets``, ``reference_features``, ``reference_bins``
+``reference_sets``, ``reference_features``, ``reference_bins``, ``reference_moments``
     the training reference registered per model version, profiled once into
     per-feature histograms (percentile bins of numeric features, category
     counts), for the whole reference and per segment value; drift is measured
@@ -98,8 +98,11 @@ def _ddl() -> list[str]:
         " edges VARCHAR, PRIMARY KEY (model_version, feature))",
         "CREATE TABLE IF NOT EXISTS reference_bins (model_version VARCHAR NOT NULL,"
         " feature VARCHAR NOT NULL, attribute VARCHAR NOT NULL, value VARCHAR NOT NULL,"
-        " bin BIGINT, category VARCHAR, n DOUBLE PRECISION, low DOUBLE PRECISION,"
-        " high DOUBLE PRECISION, total DOUBLE PRECISION)",
+        " bin BIGINT, category VARCHAR, n DOUBLE PRECISION)",
+        "CREATE TABLE IF NOT EXISTS reference_moments (model_version VARCHAR NOT NULL,"
+        " feature VARCHAR NOT NULL, attribute VARCHAR NOT NULL, value VARCHAR NOT NULL,"
+        " low DOUBLE PRECISION, high DOUBLE PRECISION, total DOUBLE PRECISION,"
+        " squares DOUBLE PRECISION)",
     ]
 
 
