@@ -309,3 +309,35 @@ def test_drift_alerts_go_through_the_alert_mechanism(tmp_path: Path) -> None:
         app, ["check", "--store", store, "--format", "json", "--as-of", "2026-05-31"]
     )
     assert not [a for a in json.loads(early.stdout) if a["metric"].startswith("drift:")]
+
+
+@pytest.mark.postgres
+def test_duckdb_and_postgres_give_the_same_drift_table() -> None:
+    from conftest import _PG_REASON, drop_pg_schema, pg_url_for_new_schema
+
+    from seismo.simulate import Scenario, simulate
+
+    if _PG_REASON:
+        pytest.skip(_PG_REASON)
+    sim = simulate(Scenario(days=24, per_day=500, seed=3))
+    url, schema = pg_url_for_new_schema()
+    tables = []
+    try:
+        for location in (":memory:", url):
+            with open_store(location) as store:
+                ingest(store, sim.export)
+                add_reference(store, sim.reference)
+                tables.append(compute_drift(store, by=["age_group"]).to_pylist())
+    finally:
+        drop_pg_schema(schema)
+    duck, pg = tables
+    assert len(duck) == len(pg) > 1000
+    for a, b in zip(duck, pg, strict=True):
+        assert (a["feature"], a["method"], a["value"], a["window_start"]) == (
+            b["feature"],
+            b["method"],
+            b["value"],
+            b["window_start"],
+        )
+        assert a["drifted"] == b["drifted"] and a["n"] == b["n"]
+        assert a["statistic"] == pytest.approx(b["statistic"], rel=1e-9, abs=1e-12)
