@@ -797,33 +797,53 @@ def drift(
 
 
 def _print_drift(table: Any) -> None:
-    """Per feature and method: the latest window's verdict, and since when it drifts."""
-    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
-    since: dict[tuple[str, str, str], Any] = {}
+    """One line per feature and segment: the latest window's verdict, and since when it drifts."""
+    latest: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    since: dict[tuple[str, str], Any] = {}
+    drifting: dict[tuple[str, str], dict[Any, bool]] = {}
     for r in table.to_pylist():
         seg = "all" if r["attribute"] is None else f"{r['attribute']}={r['value']}"
-        key = (r["feature"], r["method"], seg)
-        if key not in latest or r["window_start"] >= latest[key]["window_start"]:
-            latest[key] = r
-        if r["drifted"]:
-            since.setdefault(key, r["window_start"])
-        else:
-            since.pop(key, None)
-    rows = [
-        {
-            "feature": r["label"],
-            "segment": key[2],
-            "method": r["method"],
-            "window": r["window_start"],
-            "statistic": r["statistic"],
-            "effect": r["effect"],
-            "p (adjusted)": r["adjusted_p"],
-            "severity": r["severity"],
-            "drifting since": since.get(key),
-        }
-        for key, r in sorted(latest.items())
-    ]
-    emit(rows, "table", title="Drift against the training reference (latest window)")
+        key = (r["feature"], seg)
+        rows = latest.setdefault(key, [])
+        if not rows or r["window_start"] > rows[0]["window_start"]:
+            latest[key] = [r]
+        elif r["window_start"] == rows[0]["window_start"]:
+            rows.append(r)
+        days = drifting.setdefault(key, {})
+        days[r["window_start"]] = days.get(r["window_start"], False) or bool(r["drifted"])
+    for key, days in drifting.items():
+        start = None
+        for day in sorted(days, reverse=True):
+            if not days[day]:
+                break
+            start = day
+        since[key] = start
+    order = {"critical": 0, "warning": 1, "none": 2}
+    out = []
+    for key, rows in latest.items():
+        by_method = {r["method"]: r for r in rows}
+        worst = min((r["severity"] for r in rows), key=lambda s: order.get(s, 3))
+        psi = by_method.get("psi")
+        test = by_method.get("ks") or by_method.get("chi2")
+        out.append(
+            {
+                "feature": rows[0]["label"],
+                "segment": key[1],
+                "window": rows[0]["window_start"],
+                "psi": psi["statistic"] if psi else None,
+                "test p (adjusted)": test["adjusted_p"] if test else None,
+                "drifted by": ", ".join(sorted(m for m, r in by_method.items() if r["drifted"])),
+                "severity": worst,
+                "drifting since": since.get(key),
+            }
+        )
+    out.sort(key=lambda r: (order.get(r["severity"], 3), r["feature"], r["segment"]))
+    emit(
+        out,
+        "table",
+        title="Drift against the training reference (latest window; --format json"
+        " for every statistic)",
+    )
 
 
 def _register_simulate() -> None:
