@@ -64,6 +64,7 @@ import numpy as np
 import pyarrow as pa
 from scipy.stats import norm
 
+from seismo.detect.fdr import benjamini_hochberg
 from seismo.detect.findings import Finding, Severity
 from seismo.detect.wording import action_for, describe
 
@@ -159,23 +160,6 @@ def _mature(r: dict[str, Any], config: DetectConfig) -> bool:
         return bool(seen / est >= config.min_maturity)
     n = r["n"] or 0
     return bool(n and r["confirmed_n"] / n >= config.min_maturity)
-
-
-def benjamini_hochberg(p_values: list[float]) -> list[float]:
-    """Adjusted p-values (step-up, monotone), in the input order.
-
-    >>> [round(p, 3) for p in benjamini_hochberg([0.01, 0.04, 0.03, 0.2])]
-    [0.04, 0.053, 0.053, 0.2]
-    """
-    m = len(p_values)
-    if m == 0:
-        return []
-    order = np.argsort(p_values)
-    ranked = np.asarray(p_values, dtype=float)[order] * m / np.arange(1, m + 1)
-    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(adjusted, 1.0)
-    return [float(x) for x in out]
 
 
 _Series = dict[tuple[str, str | None, str | None, str | None], list[dict[str, Any]]]

@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from seismo.detect.change import benjamini_hochberg
 from seismo.detect.drift_stats import (
     Stat,
     bin_ranges,
@@ -49,6 +48,7 @@ from seismo.detect.drift_stats import (
     severity,
     two_proportions,
 )
+from seismo.detect.fdr import benjamini_hochberg
 from seismo.errors import ConfigError
 from seismo.metrics.cohorts import AGGREGATE
 from seismo.metrics.histograms import Histogram, count_histograms

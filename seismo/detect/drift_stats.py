@@ -50,7 +50,6 @@ from typing import Any
 
 import numpy as np
 from scipy import special
-from scipy.spatial import distance
 
 from seismo.metrics.histograms import Histogram
 
@@ -60,6 +59,7 @@ __all__ = [
     "bin_ranges",
     "categorical_stats",
     "concentration",
+    "jensen_shannon",
     "ks_p",
     "missing_stat",
     "numeric_stats",
@@ -265,6 +265,21 @@ def _wasserstein(
     return float(np.sum(np.where(same, area_same, area_cross)))
 
 
+def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon distance in base 2 (as ``scipy.spatial.distance.jensenshannon``).
+
+    >>> jensen_shannon(np.array([1.0, 0.0]), np.array([0.0, 1.0]))
+    1.0
+    """
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray) -> float:
+        mask = a > 0
+        return float(np.sum(a[mask] * np.log2(a[mask] / m[mask])))
+
+    return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2))
+
+
 def categorical_stats(ref: Histogram, cur: Histogram) -> list[Stat]:
     """χ², PSI, Jensen–Shannon and unseen categories for a categorical feature."""
     cats = sorted({str(k) for k in ref.counts} | {str(k) for k in cur.counts})
@@ -288,7 +303,7 @@ def categorical_stats(ref: Histogram, cur: Histogram) -> list[Stat]:
         chi_p = 1.0
     value = psi(p, q)
     out.append(Stat("psi", value, _psi_p(value, n, m, len(cats)), value))
-    js = float(distance.jensenshannon(p, q, base=2))
+    js = jensen_shannon(p, q)
     out.append(Stat("js", js, float(chi_p), js if math.isfinite(js) else 0.0))
     unseen = float(cc[rc == 0].sum())
     out.append(
