@@ -36,7 +36,14 @@ def _jsonable(value: Any) -> Any:
 
 
 def to_json(rows: Sequence[dict[str, Any]]) -> str:
-    return json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in rows], indent=2)
+    """One JSON array, one object per line (readable, and encoded by the C encoder)."""
+    if not rows:
+        return "[]"
+    lines = (
+        json.dumps({k: _jsonable(v) if isinstance(v, float | date) else v for k, v in r.items()})
+        for r in rows
+    )
+    return "[\n  " + ",\n  ".join(lines) + "\n]"
 
 
 def fmt_value(value: Any, *, percent: bool = False) -> str:
