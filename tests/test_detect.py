@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
 from seismo.alerts import list_alerts, sync
 from seismo.cli import app
-from seismo.detect.change import benjamini_hochberg
+from seismo.detect.change import DetectConfig, benjamini_hochberg, detect_changes
 from seismo.detect.run import run_checks
 from seismo.ingest import ingest
 from seismo.simulate import Scenario, Simulation, simulate
@@ -131,3 +133,78 @@ def test_benjamini_hochberg_matches_the_textbook() -> None:
     m = len(p)
     expected = [min(min(p[j] * m / (j + 1) for j in range(i, m)), 1.0) for i in range(m)]
     assert adjusted == pytest.approx(expected)
+
+
+# Unit tests of the decision rule on hand-made daily metric tables (no simulation).
+
+START = datetime(2026, 5, 12)
+CUT = START + timedelta(days=16)  # 14 deployment days, then 2 days to judge
+
+
+def cell_rows(
+    value: str | None, daily: list[float], *, n: int = 700, metric: str = "purchase_conversion"
+) -> list[dict[str, object]]:
+    """One metric × age-group cell: final daily rates, ``n`` recommendations a day."""
+    rows: list[dict[str, object]] = []
+    for day, rate in enumerate(daily):
+        start = START + timedelta(days=day)
+        rows.append(
+            {
+                "metric": metric,
+                "label": metric.replace("_", " "),
+                "unit": "share",
+                "attribute": None if value is None else "age_group",
+                "value": value,
+                "model_version": "v1",
+                "window_start": start,
+                "window_end": start + timedelta(days=1),
+                "n": n,
+                "confirmed_n": n,
+                "observed_value": rate,
+                "estimate": rate,
+                "estimate_low": rate,
+                "estimate_high": rate,
+                "final": True,
+            }
+        )
+    return rows
+
+
+def stable_cells(count: int = 40) -> list[dict[str, object]]:
+    return [r for i in range(count) for r in cell_rows(f"g{i}", [0.036] * 16)]
+
+
+def test_correction_counts_every_tested_cell() -> None:
+    # A rare outcome dips by 58% for two days: p ~ 1e-4 on its own.
+    dip = cell_rows("45-54", [0.036] * 14 + [0.015, 0.015])
+    alone = detect_changes(pa.Table.from_pylist(dip), cut=CUT)
+    assert [f.segment for f in alone] == [{"age_group": "45-54"}]
+    assert alone[0].p_value < 1e-4
+    # Among 40 other cells that did not move, it is what chance gives one check in a
+    # few hundred: the correction counts every cell tested, not only those that moved.
+    among = detect_changes(pa.Table.from_pylist(dip + stable_cells()), cut=CUT)
+    assert among == []
+
+
+def test_dip_is_judged_with_the_variance_of_no_change() -> None:
+    dip = cell_rows("45-54", [0.036] * 14 + [0.015, 0.015])
+    (f,) = detect_changes(pa.Table.from_pylist(dip), cut=CUT)
+    pooled = (0.036 * 14 + 0.015 * 2) / 16
+    se = math.sqrt(pooled * (1 - pooled) * (1 / (14 * 700) + 1 / (2 * 700)))
+    assert f.statistic == pytest.approx((0.015 - 0.036) / se)
+    # The reported interval of the current value is still its own.
+    own = math.sqrt(0.015 * 0.985 / 1400)
+    assert f.current_high - f.current_low == pytest.approx(2 * 1.645 * own)
+
+
+def test_abrupt_drop_is_seen_on_its_first_complete_day() -> None:
+    ctr = [0.28] * 15 + [0.15]
+    table = pa.Table.from_pylist(
+        cell_rows("25-34", ctr, n=360, metric="click_through_rate") + stable_cells()
+    )
+    (f,) = detect_changes(table, cut=CUT)
+    last_day = START + timedelta(days=15)
+    assert f.segment == {"age_group": "25-34"} and f.direction == "down"
+    assert f.window_start == f.since == last_day and f.current == pytest.approx(0.15)
+    # Without the latest-day test, half the drop diluted in a 2-day window is not yet clear.
+    assert detect_changes(table, cut=CUT, config=DetectConfig(latest_day=False)) == []
