@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -30,6 +30,9 @@ from seismo.config import (
 )
 from seismo.errors import SeismoError
 from seismo.present.console import Format, emit
+
+if TYPE_CHECKING:
+    from seismo.metrics.windows import Period
 
 __all__ = ["app", "main"]
 
@@ -74,6 +77,13 @@ def _format(value: str) -> Format:
     if value not in ("table", "json", "csv"):
         raise typer.BadParameter(f"--format must be table, json or csv, not {value!r}")
     return value  # type: ignore[return-value]
+
+
+def _period(window: str) -> Period:
+    """``--window``: a calendar period."""
+    if window not in ("hour", "day", "week", "month"):
+        raise typer.BadParameter(f"--window must be hour, day, week or month, not {window!r}")
+    return window  # type: ignore[return-value]
 
 
 def _fail(exc: SeismoError) -> NoReturn:
@@ -393,8 +403,7 @@ def metrics(
     from seismo.metrics.spec import load_metrics_config
 
     output = _format(fmt)
-    if window not in ("hour", "day", "week", "month"):
-        raise typer.BadParameter(f"--window must be hour, day, week or month, not {window!r}")
+    period = _period(window)
     moment = parse_as_of(as_of)
     handle = _open(store)
     try:
@@ -406,7 +415,7 @@ def metrics(
         table = compute_metrics(
             handle,
             as_of=moment,
-            period=window,  # type: ignore[arg-type]
+            period=period,
             every=every,
             by=by,
             config=chosen,
@@ -774,12 +783,11 @@ def drift(
     from seismo.detect.drift import compute_drift
 
     output = _format(fmt)
-    if window not in ("hour", "day", "week", "month"):
-        raise typer.BadParameter(f"--window must be hour, day, week or month, not {window!r}")
+    period = _period(window)
     moment = parse_as_of(as_of)
     handle = _open(store)
     try:
-        table = compute_drift(handle, as_of=moment, period=window, by=by)  # type: ignore[arg-type]
+        table = compute_drift(handle, as_of=moment, period=period, by=by)
     except SeismoError as exc:
         _fail(exc)
     finally:
@@ -798,8 +806,9 @@ def drift(
 
 def _print_drift(table: Any) -> None:
     """One line per feature and segment: the latest window's verdict, and since when it drifts."""
+    from seismo.detect.drift_findings import drifting_since
+
     latest: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    since: dict[tuple[str, str], Any] = {}
     drifting: dict[tuple[str, str], dict[Any, bool]] = {}
     for r in table.to_pylist():
         seg = "all" if r["attribute"] is None else f"{r['attribute']}={r['value']}"
@@ -811,13 +820,7 @@ def _print_drift(table: Any) -> None:
             rows.append(r)
         days = drifting.setdefault(key, {})
         days[r["window_start"]] = days.get(r["window_start"], False) or bool(r["drifted"])
-    for key, days in drifting.items():
-        start = None
-        for day in sorted(days, reverse=True):
-            if not days[day]:
-                break
-            start = day
-        since[key] = start
+    since = {key: drifting_since(days) for key, days in drifting.items()}
     order = {"critical": 0, "warning": 1, "none": 2}
     out = []
     for key, rows in latest.items():

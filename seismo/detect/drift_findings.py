@@ -24,8 +24,9 @@ import pyarrow as pa
 
 from seismo.detect.findings import Finding
 from seismo.detect.wording import fmt
+from seismo.metrics.naming import CURRENCY_SUFFIXES
 
-__all__ = ["drift_findings"]
+__all__ = ["drift_findings", "drifting_since"]
 
 #: The method whose figures a feature's message quotes, by preference.
 _HEADLINE = ("psi", "gini", "top1pct_share", "low_confidence", "unseen", "out_of_range", "missing")
@@ -43,15 +44,25 @@ def drift_findings(table: pa.Table, *, cut: datetime) -> list[Finding]:
         now = [r for r in rows if r["window_start"] == last and r["drifted"]]
         if not now:
             continue
-        drifting = {r["window_start"] for r in rows if r["drifted"]}
-        starts = sorted({r["window_start"] for r in rows}, reverse=True)
-        since = last
-        for s in starts:
-            if s not in drifting:
-                break
-            since = s
-        out.append(_finding(feature, now, since, cut))
+        windows: dict[datetime, bool] = {}
+        for r in rows:
+            windows[r["window_start"]] = windows.get(r["window_start"], False) or r["drifted"]
+        out.append(_finding(feature, now, drifting_since(windows) or last, cut))
     return out
+
+
+def drifting_since(windows: dict[Any, bool]) -> Any:
+    """The start of the unbroken run of drifted windows that reaches the latest one (or None).
+
+    >>> drifting_since({1: True, 2: False, 3: True, 4: True}), drifting_since({1: True, 2: False})
+    (3, None)
+    """
+    since = None
+    for start in sorted(windows, reverse=True):
+        if not windows[start]:
+            break
+        since = start
+    return since
 
 
 def _headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -63,7 +74,7 @@ def _finding(feature: str, rows: list[dict[str, Any]], since: datetime, cut: dat
     head = _headline(rows)
     worst = "critical" if any(r["severity"] == "critical" for r in rows) else "warning"
     ref_value, cur_value = head["reference_value"], head["current_value"]
-    unit = "amount" if feature.endswith("_eur") else "score"
+    unit = _number_unit(feature)
     moves = json.loads(head["detail"]) if head.get("detail") else []
     if head["method"] == "psi" and moves:
         top = moves[0]
@@ -134,7 +145,7 @@ def _message(
         ]
         return f"{what} changed {how} {when}: {', '.join(parts)} (training data → now)."
     if method == "psi":
-        unit = "amount" if head["feature"].endswith("_eur") else "score"
+        unit = _number_unit(head["feature"])
         subject = "The model's scores" if role == "prediction" else f"The {label.lower()}"
         if role == "feature":
             subject += " of recommended items"
@@ -159,6 +170,11 @@ def _message(
         else f"{label}: the {words} rose {how} {when}: {fmt(head['current_value'], unit)} now, "
         f"against {fmt(head['reference_value'], unit)} expected from the training data."
     )
+
+
+def _number_unit(feature: str) -> str:
+    """How a numeric feature's value reads: money for a price in a currency, else a number."""
+    return "amount" if feature.endswith(CURRENCY_SUFFIXES) else "score"
 
 
 def _action(role: str) -> str:

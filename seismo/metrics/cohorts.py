@@ -32,7 +32,7 @@ from seismo.metrics.spec import MetricsConfig
 from seismo.store.engine import Engine, quote
 from seismo.store.read import Store
 
-__all__ = ["AGGREGATE", "STATE_TABLE", "refresh"]
+__all__ = ["AGGREGATE", "STATE_TABLE", "refresh", "segment_labels"]
 
 STATE_TABLE = "metric_cohorts"
 #: The attribute / value of the aggregate (all rows) cell.
@@ -193,6 +193,28 @@ def _row_level(
     return pop.union(outs)
 
 
+def segment_labels(columns: list[str], names: list[str]) -> tuple[str, str]:
+    """SQL naming each ``GROUPING SETS`` row's segment: (attribute, value).
+
+    ``columns`` are the quoted segment columns of the grouped rows and
+    ``names`` the attributes they stand for; a row grouped by none of them is
+    the aggregate (``*``, ``*``).
+
+    >>> attribute, value = segment_labels(['"s0"'], ["age_group"])
+    >>> print(attribute)
+    CASE WHEN GROUPING("s0") = 0 THEN 'age_group' ELSE '*' END
+    >>> print(value)
+    COALESCE("s0", '*')
+    """
+    if not columns:
+        return f"'{AGGREGATE}'", f"'{AGGREGATE}'"
+    cases = " ".join(
+        f"WHEN GROUPING({c}) = 0 THEN '{n.replace(chr(39), chr(39) * 2)}'"
+        for c, n in zip(columns, names, strict=True)
+    )
+    return f"CASE {cases} ELSE '{AGGREGATE}' END", f"COALESCE({', '.join(columns)}, '{AGGREGATE}')"
+
+
 def _grouping_sql(engine: Engine, rows_sql: str, pass_key: str, segments: list[str]) -> str:
     """Aggregate the row-level query for the aggregate and each segment in one scan."""
     dims = [
@@ -208,18 +230,7 @@ def _grouping_sql(engine: Engine, rows_sql: str, pass_key: str, segments: list[s
     dim_sql = ", ".join(quote(d) for d in dims)
     segs = [quote(f"seg_{s}") for s in segments]
     sets = ", ".join([f"({dim_sql})"] + [f"({dim_sql}, {s})" for s in segs])
-    if segs:
-        attribute = (
-            "CASE "
-            + " ".join(
-                f"WHEN GROUPING({s}) = 0 THEN '{name}'"
-                for s, name in zip(segs, segments, strict=True)
-            )
-            + f" ELSE '{AGGREGATE}' END"
-        )
-        value = "COALESCE(" + ", ".join(segs) + f", '{AGGREGATE}')"
-    else:
-        attribute, value = f"'{AGGREGATE}'", f"'{AGGREGATE}'"
+    attribute, value = segment_labels(segs, segments)
     key = "'" + pass_key.replace("'", "''") + "'"
     sums = ", ".join(f"SUM({q}) AS {q}" for q in QUALITY_SUMS)
     return (

@@ -35,7 +35,7 @@ import pyarrow as pa
 from scipy import special
 
 from seismo.errors import ConfigError
-from seismo.metrics.cohorts import AGGREGATE, MISSING
+from seismo.metrics.cohorts import AGGREGATE, MISSING, segment_labels
 from seismo.metrics.compute import RESULT_SCHEMA
 from seismo.metrics.naming import stem as _stem
 from seismo.metrics.naming import words as _words
@@ -272,15 +272,7 @@ def _cell_sums(
     dims = "window_start, model_version"
     segs = [quote(f"seg_{i}") for i in range(len(segments))]
     sets = ", ".join([f"({dims})", *(f"({dims}, {s})" for s in segs)])
-    if segs:
-        names = (s.replace("'", "''") for s in segments)
-        cases = " ".join(
-            f"WHEN GROUPING({q}) = 0 THEN '{n}'" for q, n in zip(segs, names, strict=True)
-        )
-        attribute = f"CASE {cases} ELSE '{AGGREGATE}' END"
-        value = f"COALESCE({', '.join(segs)}, '{AGGREGATE}')"
-    else:
-        attribute = value = f"'{AGGREGATE}'"
+    attribute, value = segment_labels(segs, segments)
     sql = (
         f"SELECT {dims}, {attribute}, {value}, {', '.join(sums)}"
         f" FROM ({rows_sql}) AS r GROUP BY GROUPING SETS ({sets})"

@@ -33,7 +33,7 @@ from typing import Any
 import ibis
 import numpy as np
 
-from seismo.metrics.cohorts import AGGREGATE, MISSING
+from seismo.metrics.cohorts import MISSING, segment_labels
 from seismo.store.engine import quote
 
 __all__ = [
@@ -172,15 +172,7 @@ def count_histograms(
     base = ibis.to_sql(rows.select(**select), dialect=engine_kind)
     segs = [quote(f"seg_{i}") for i in range(len(segments))]
     sets = ", ".join(["(w, v, b)", *(f"(w, v, {s}, b)" for s in segs)])
-    if segs:
-        labels = (s.replace("'", "''") for s in segments)
-        cases = " ".join(
-            f"WHEN GROUPING({q}) = 0 THEN '{n}'" for q, n in zip(segs, labels, strict=True)
-        )
-        attribute = f"CASE {cases} ELSE '{AGGREGATE}' END"
-        value = f"COALESCE({', '.join(segs)}, '{AGGREGATE}')"
-    else:
-        attribute = value = f"'{AGGREGATE}'"
+    attribute, value = segment_labels(segs, segments)
     keep = ", ".join(["w", "v", *segs])
     for feature, column in names.items():
         x = quote(column)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["stem", "words"]
+__all__ = ["CURRENCY_SUFFIXES", "stem", "words"]
 
 #: Unit suffixes dropped from a feature's name in metric names ("price_eur" → "price"):
 #: the unit belongs to the figure, not to what it measures.
-_UNIT_SUFFIXES = ("_eur", "_usd", "_gbp", "_chf", "_jpy", "_ms", "_kg", "_cm")
+CURRENCY_SUFFIXES = ("_eur", "_usd", "_gbp", "_chf", "_jpy")
+_UNIT_SUFFIXES = (*CURRENCY_SUFFIXES, "_ms", "_kg", "_cm")
 
 
 def stem(feature: str) -> str:

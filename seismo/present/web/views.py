@@ -415,10 +415,6 @@ def _drift_note(snap: Snapshot) -> str:
     return f"What the model sees has moved away from its training data: {', '.join(drifting)}."
 
 
-#: The method whose effect a feature's drift chart shows.
-_CHART_METHOD = {"numeric": "psi", "categorical": "psi", "item": "gini"}
-
-
 def drift_view(snap: Snapshot) -> dict[str, Any]:
     """Per feature: the latest verdict of every method and its headline effect over time."""
     if snap.drift is None:
