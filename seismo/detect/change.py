@@ -1,60 +1,37 @@
-"""Change detection on maturity-aware metric tables, with false-alarm control.
+"""Change detection on maturity-aware metric tables: evidence that accumulates, on a budget.
 
-For every metric × segment cell (and the aggregate) the *current* window (the
-last ``recent_days`` complete days that are mature enough to judge) is
-compared with a *baseline* (the deployment period: the first
-``baseline_days`` days of the model version's data; or a trailing window).
-Both sides are pooled from the daily figures, using the nowcast estimate and
-its interval, so a day whose purchases are still arriving is neither counted
-as a drop nor trusted more than it deserves:
+Every metric × segment cell (the aggregate, each segment value, each pair of
+segment values) × model version is a daily series. Its *baseline* is the
+deployment period (the first ``baseline_days`` days of that model version's
+data; or the days before the scanned ones, ``baseline="trailing"``). Every
+day after it, up to ``window_days`` of them, is scanned for a step change with
+the GLR of :mod:`seismo.detect.glr`: the shift of all the days since a
+candidate change day, weighted by how much of their truth has arrived, so a
+12-day-old drop in purchases or a 25-day-old rise in returns keeps adding
+evidence every day instead of being judged on a sliding two-day window. The
+day that maximises the evidence is the alert's ``since``.
 
-* the variance of a day is the larger of the binomial variance of its
-  estimate and the variance implied by its 90% interval (nowcast uncertainty);
-* a day whose outcomes are mostly still to come (less than ``min_maturity`` of
-  the expected final outcome seen) is not judged at all.
+A day's value is the nowcast of its final value (:mod:`seismo.metrics.compute`),
+and its variance the larger of its sampling variance under "no change" (a
+share's binomial variance at the baseline rate; the ``std_error`` the metric
+carries otherwise) and the variance of its nowcast interval; a day with less
+than ``min_maturity`` of its expected outcomes seen is not judged. Both sides
+are widened by the baseline days' overdispersion (Pearson dispersion, at
+least 1), so a metric whose days vary more than binomially needs a bigger
+move.
 
-The test is a two-sample z-test on the pooled values, with the variances of
-"no change": a share's binomial variance is taken at the rate both sides have
-in common (the pooled rate), as in the textbook two-proportion test. Taken at
-each side's own value, a window that dips by chance looks more certain the
-lower it dips, which turned chance dips of rare outcomes (one age group's
-purchases: some 20 a day) into alerts. Both sides are widened by the
-baseline's overdispersion (Pearson dispersion of its daily values, at least
-1), so a metric whose days vary more than binomially needs a bigger move.
+**The false-alarm budget** is stated for the store: ``false_alarms_per_90_days``
+(default 1) over every cell and direction watched and every daily look. With
+``C`` of them watched in a check, each may raise a new alarm at a rate of
+``budget / (90 C)`` a day, and :func:`seismo.detect.glr.threshold` turns that
+into the shift (in standard errors) a change must reach. ``adjusted_p`` of a
+finding is the chance that a store without any change shows an alarm that
+strong on a given day (``C`` times the cell's rate at that strength).
 
-The latest judged day is also tested on its own (``latest_day``): an abrupt
-change fills only half of a 2-day window on its first day, and would be seen a
-day later. Both windows of a cell are tests in the correction below; a cell
-reports the clearer of the windows that pass.
-
-A change must be both statistically clear and large enough to matter: at
-least ``min_relative`` of the baseline and ``min_absolute`` (so a million rows
-do not turn a 0.2-point wobble into an alert), and in the adverse direction.
-The false-alarm rate across all segments × metrics × windows tested in one
-check is controlled with Benjamini-Hochberg at ``fdr``. *Every* tested cell
-counts in the correction, including the many whose move is too small to
-report: the size filter is applied to the discoveries, after the correction.
-(Filtering first left a check with one noisy cell over the size bar judging it
-as if it were the only test: that was most of the false alarms on data
-without shifts.)
-
-Why not more: on the simulated month without shifts the daily values of every
-metric × segment are binomial (dispersion 0.96-1.06, lag-1 correlation about
-0 over 10 seeds), so multi-day dips in a segment's purchases are chance, which
-the correction has to absorb, not autocorrelation; a 2-day-block dispersion
-estimate or a persistence rule would cost detection delay for nothing there.
-Replayed daily (``bench/alert_replay.py``, checks from day 15 to 30): no alert
-in 480 checked days of seeds 0-29 nor in 240 of seeds 100-114 (the rules before
-these two fixes: 8 and 5); the smallest adjusted p of any reportable change
-was 0.02, 40 times the threshold. With the planted shifts (seeds 0-4) the 25-34
-click-through alert fires 1 day after the drop (2 days in one seed) and the
-55+ exposure gap 1 day after the changeover.
-
-Fairness gaps use the same machinery on the *gap* to the overall value
-(segment minus all customers): a gap that opens or widens versus the
-deployment baseline is flagged even when the overall value moves too, and a
-shift that moves every segment alike (a new collection changing everyone's
-category mix) is not a fairness finding.
+A change must also be large enough to matter (``min_relative`` of the baseline
+and ``min_absolute``, so a million rows do not turn a 0.2-point wobble into an
+alert) and in the adverse direction for its metric (a fall in click-through,
+a rise in returns or log loss; both ways for a bias or a calibration ratio).
 """
 
 from __future__ import annotations
@@ -67,94 +44,114 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-from scipy.stats import norm
+from scipy.special import ndtr
 
-from seismo.detect.fdr import benjamini_hochberg
 from seismo.detect.findings import Finding, Severity
+from seismo.detect.glr import Scan, onset_rate, scan, threshold
 from seismo.detect.wording import action_for, describe
+from seismo.metrics.naming import segment_of
 
-__all__ = ["DetectConfig", "benjamini_hochberg", "detect_changes", "detect_gaps"]
+__all__ = [
+    "CellTest",
+    "DetectConfig",
+    "Series",
+    "detect_changes",
+    "directions",
+    "findings_of",
+    "scan_series",
+    "series_of",
+    "tests_of",
+]
 
 #: Metrics where a higher value is worse: a rise is the adverse direction.
 LOWER_IS_BETTER = ("return_rate", "log_loss", "calibration_error", "brier", "mae", "rmse", "mape")
+#: Metrics that are worse when they move either way (away from no bias, from calibration).
+TWO_SIDED = ("bias", "calibration_in_the_large", "mean_score", "positive_rate")
 
 
 @dataclass(frozen=True, kw_only=True)
 class DetectConfig:
-    """Knobs of the detector; the defaults are what the seed-scenario benchmarks justify."""
+    """Knobs of the detector (``[detect]`` in the check's TOML); defaults suit most stores."""
 
-    recent_days: int = 2
-    #: Also test the latest judged day on its own (one more test per cell in the
-    #: correction), so an abrupt change is seen the first day it is complete.
-    latest_day: bool = True
+    #: Expected false alerts per 90 days for the whole store, every cell and look counted.
+    false_alarms_per_90_days: float = 1.0
+    #: The longest run of days a change is scanned over (and that the budget is calibrated for).
+    window_days: int = 28
     baseline: Literal["deployment", "trailing"] = "deployment"
     baseline_days: int = 14
-    fdr: float = 0.0005
     min_relative: float = 0.2
     min_absolute: dict[str, float] = field(
         default_factory=lambda: {"share": 0.01, "amount": 0.0, "score": 0.02}
     )
     min_n: int = 100
-    min_maturity: float = 0.8
-    critical_p: float = 1e-4
+    #: A day is judged once this share of its expected final outcomes has been seen.
+    min_maturity: float = 0.5
+    #: Critical: as clear as a budget this many times smaller would demand.
+    critical_factor: float = 100.0
     adverse_only: bool = True
+    #: Watch pairs of segment attributes (age group × region) too.
+    pairs: bool = True
     #: A fairness gap must move by this much (absolute, for shares) and this share of the
-    #: overall value: a new collection nudging everyone's mix by a point is not a fairness issue.
+    #: value of everyone else: a new collection nudging everyone's mix is not a fairness issue.
     gap_min_absolute: float = 0.05
     gap_min_relative: float = 0.25
+    #: Root-cause attribution: a segment's change is explained by another's when what is
+    #: left without it is no longer clear at this (two-sided, per test) level.
+    explain_alpha: float = 0.0005
+
+    def __post_init__(self) -> None:
+        if not self.false_alarms_per_90_days > 0:
+            raise ValueError("false_alarms_per_90_days must be positive")
+        if self.window_days < 1 or self.baseline_days < 1:
+            raise ValueError("window_days and baseline_days must be at least 1")
+        if not 0.0 <= self.min_maturity <= 1.0:
+            raise ValueError("min_maturity must lie between 0 and 1")
+
+    def rate(self, cells: int) -> float:
+        """The new-alarm rate each of ``cells`` may have per daily look."""
+        return min(0.5, self.false_alarms_per_90_days / (90.0 * max(cells, 1)))
+
+    def thresholds(self, cells: int) -> tuple[float, float]:
+        """(alarm, critical) thresholds on the standardised shift for ``cells`` watched."""
+        rate = self.rate(cells)
+        return (
+            threshold(rate, self.window_days),
+            threshold(rate / self.critical_factor, self.window_days),
+        )
+
+
+_Key = tuple[str, str | None, str | None, str | None]
 
 
 @dataclass
-class _Side:
-    """One side of a comparison, pooled over days."""
+class Series:
+    """One cell's days, split into baseline and the days scanned for a change."""
 
-    n: float = 0.0
-    total: float = 0.0  # sum of n_i * value_i
-    var_total: float = 0.0  # sum of n_i^2 * var_i
-    #: The same with each day's sampling variance at the rate both sides share under
-    #: "no change" (what the test uses; ``var_total`` is for the side's own interval).
-    null_var_total: float = math.nan
-    low: float = math.inf
-    high: float = -math.inf
-    start: datetime | None = None
-    end: datetime | None = None
-
-    def add(self, r: dict[str, Any]) -> None:
-        n, v = float(r["n"]), float(r["estimate"])
-        self.n += n
-        self.total += n * v
-        self.var_total += n * n * _day_variance(r)
-        self.start = r["window_start"] if self.start is None else min(self.start, r["window_start"])
-        self.end = r["window_end"] if self.end is None else max(self.end, r["window_end"])
+    key: _Key
+    base: list[dict[str, Any]]
+    days: list[dict[str, Any]]
 
     @property
-    def value(self) -> float:
-        return self.total / self.n
-
-    @property
-    def var(self) -> float:
-        return self.var_total / (self.n * self.n)
-
-    @property
-    def null_var(self) -> float:
-        return self.null_var_total / (self.n * self.n)
+    def row(self) -> dict[str, Any]:
+        return (self.days or self.base)[-1]
 
 
-def _day_variance(r: dict[str, Any], rate: float | None = None) -> float:
-    """A day's variance: sampling (at ``rate`` if given, else at its own value) or nowcast."""
-    v, n = float(r["estimate"] if rate is None else rate), max(float(r["n"]), 1.0)
-    low, high = r.get("estimate_low"), r.get("estimate_high")
-    interval = 0.0
-    if low is not None and high is not None:
-        interval = ((float(high) - float(low)) / (2 * 1.645)) ** 2
-    se = r.get("std_error")
-    if se is not None:
-        sampling = float(se) ** 2
-    elif r.get("unit") == "share":
-        sampling = max(v * (1 - v), 1.0 / n) / n
-    else:
-        return math.nan  # no sampling error known: such a metric cannot be tested
-    return max(sampling, interval)
+def directions(metric: str, unit: str, kind: str, config: DetectConfig) -> tuple[int, ...]:
+    """Signs of the changes worth an alert: -1 a fall, +1 a rise.
+
+    >>> c = DetectConfig()
+    >>> directions("click_through_rate", "share", "quality", c)
+    (-1,)
+    >>> directions("return_rate", "share", "quality", c)
+    (1,)
+    >>> directions("demand_bias", "score", "quality", c)
+    (-1, 1)
+    """
+    if kind != "quality" or not config.adverse_only:
+        return (-1, 1)
+    if metric.endswith(TWO_SIDED):
+        return (-1, 1)
+    return (1,) if metric.endswith(LOWER_IS_BETTER) else (-1,)
 
 
 def _mature(r: dict[str, Any], config: DetectConfig) -> bool:
@@ -164,16 +161,13 @@ def _mature(r: dict[str, Any], config: DetectConfig) -> bool:
     if est is not None and seen is not None and est > 0:
         return bool(seen / est >= config.min_maturity)
     n = r["n"] or 0
-    return bool(n and r["confirmed_n"] / n >= config.min_maturity)
+    return bool(n and (r["confirmed_n"] or 0) / n >= config.min_maturity)
 
 
-_Series = dict[tuple[str, str | None, str | None, str | None], list[dict[str, Any]]]
-
-
-def _series(table: pa.Table) -> _Series:
-    by: _Series = defaultdict(list)
+def _by_cell(table: pa.Table) -> dict[_Key, list[dict[str, Any]]]:
+    by: dict[_Key, list[dict[str, Any]]] = defaultdict(list)
     for r in table.to_pylist():
-        if r["estimate"] is None or r["n"] is None or not r["n"]:
+        if r["estimate"] is None or not r["n"] or not math.isfinite(r["estimate"]):
             continue
         by[(r["metric"], r["attribute"], r["value"], r["model_version"])].append(r)
     for rows in by.values():
@@ -181,60 +175,54 @@ def _series(table: pa.Table) -> _Series:
     return by
 
 
-def _windows(config: DetectConfig) -> tuple[int, ...]:
-    """Lengths (in judged days) of the current windows tested, the main one first."""
-    if config.latest_day and config.recent_days > 1:
-        return (config.recent_days, 1)
-    return (config.recent_days,)
+def series_of(table: pa.Table, cut: datetime, config: DetectConfig) -> list[Series]:
+    """Every cell's baseline and scanned days as of ``cut`` (complete, judged days only)."""
+    cells = _by_cell(table)
+    firsts: dict[str | None, datetime] = {}
+    for (_, _, _, version), rows in cells.items():
+        first = rows[0]["window_start"]
+        firsts[version] = min(firsts.get(version, first), first)
+    out = []
+    for key, rows in cells.items():
+        judged = [r for r in rows if r["window_end"] <= cut and _mature(r, config)]
+        if config.baseline == "deployment":
+            limit = firsts[key[3]] + timedelta(days=config.baseline_days)
+            base = [r for r in judged if r["window_end"] <= limit]
+            days = [r for r in judged if r["window_start"] >= limit]
+        else:
+            days = judged[-config.window_days :]
+            start = days[0]["window_start"] if days else cut
+            lo = start - timedelta(days=config.baseline_days)
+            base = [r for r in judged if lo <= r["window_start"] < start]
+        days = days[-config.window_days :]
+        if base and days:
+            out.append(Series(key, base, days))
+    return out
 
 
-def _split(
-    rows: list[dict[str, Any]],
-    cut: datetime,
-    config: DetectConfig,
-    first_day: datetime,
-    days: int | None = None,
-) -> tuple[_Side, _Side] | None:
-    """Baseline and current sides of one cell's daily series, or None when not testable."""
-    complete = [r for r in rows if r["window_end"] <= cut]
-    judged = [r for r in complete if _mature(r, config)]
-    current_rows = judged[-(days or config.recent_days) :]
-    if not current_rows:
-        return None
-    current_start = current_rows[0]["window_start"]
-    if config.baseline == "deployment":
-        limit = first_day + timedelta(days=config.baseline_days)
-        base_rows = [r for r in complete if r["window_end"] <= limit and r["final"]]
+def _day_variance(r: dict[str, Any], rate: float | None = None) -> float:
+    """A day's variance: sampling (at ``rate`` for a share if given) or its nowcast's, the larger.
+
+    >>> day = {"n": 400, "estimate": 0.2, "unit": "share", "estimate_low": 0.15}
+    >>> round(_day_variance({**day, "estimate_high": 0.25}) * 1e4, 3)  # the nowcast's
+    9.239
+    >>> round(_day_variance({**day, "estimate_high": None}) * 1e4, 3)  # binomial
+    4.0
+    """
+    n = max(float(r["n"]), 1.0)
+    low, high = r.get("estimate_low"), r.get("estimate_high")
+    interval = 0.0
+    if low is not None and high is not None:
+        interval = ((float(high) - float(low)) / (2 * 1.645)) ** 2
+    se = r.get("std_error")
+    if r.get("unit") == "share" and (se is None or rate is not None):
+        v = float(r["estimate"] if rate is None else rate)
+        sampling = max(v * (1 - v), 1.0 / n) / n
+    elif se is not None and math.isfinite(se) and se > 0:
+        sampling = float(se) ** 2
     else:
-        lo = current_start - timedelta(days=config.baseline_days)
-        base_rows = [r for r in complete if lo <= r["window_start"] < current_start]
-    base_rows = [r for r in base_rows if r["window_start"] < current_start]
-    if not base_rows:
-        return None
-    base, current = _Side(), _Side()
-    for r in base_rows:
-        base.add(r)
-    for r in current_rows:
-        current.add(r)
-    if base.n < config.min_n or current.n < config.min_n:
-        return None
-    # The test's variances are those under "no change": a share's sampling variance at
-    # the pooled rate of both sides (as in the textbook two-proportion test). At its own
-    # estimate, a window that dips by chance would look more certain the lower it dips,
-    # which made chance dips in rare outcomes (a segment's purchases) look significant.
-    pooled = (base.total + current.total) / (base.n + current.n)
-    for side, side_rows in ((base, base_rows), (current, current_rows)):
-        side.null_var_total = sum(
-            float(r["n"]) ** 2 * _day_variance(r, rate=pooled) for r in side_rows
-        )
-    # Real traffic is overdispersed: customers and items make days vary more than a
-    # binomial says. The baseline days show by how much; both sides are widened by it
-    # so a noisy metric needs a bigger move to alert (never narrowed below sampling).
-    phi = _dispersion(base_rows)
-    for side in (base, current):
-        side.var_total *= phi
-        side.null_var_total *= phi
-    return base, current
+        return math.nan  # no sampling error known: such a metric cannot be tested
+    return max(sampling, interval)
 
 
 def _dispersion(rows: list[dict[str, Any]]) -> float:
@@ -256,159 +244,159 @@ def _dispersion(rows: list[dict[str, Any]]) -> float:
 
 
 @dataclass(frozen=True)
-class _Test:
-    key: tuple[str, str | None, str | None, str | None]
-    rows: list[dict[str, Any]]
-    row: dict[str, Any]
-    base: _Side
-    current: _Side
-    diff: float
-    z: float
-    p: float
-    #: Large enough to matter and in the adverse direction: may raise a finding.
+class Side:
+    """One side of a comparison: an n-weighted value over days, with its own variance."""
+
+    value: float
+    var: float
+    n: float
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def pooled(cls, rows: list[dict[str, Any]], phi: float = 1.0) -> Side:
+        n = np.array([float(r["n"]) for r in rows])
+        x = np.array([float(r["estimate"]) for r in rows])
+        var = np.array([_day_variance(r) for r in rows])
+        total = float(n.sum())
+        return cls(
+            float((n * x).sum() / total),
+            float((n * n * var).sum() / (total * total)) * phi,
+            total,
+            rows[0]["window_start"],
+            rows[-1]["window_end"],
+        )
+
+
+@dataclass(frozen=True)
+class CellTest:
+    """The strongest change found in one cell and direction."""
+
+    series: Series
+    sign: int
+    scan: Scan | None
+    base: Side
+    current: Side | None
     material: bool = True
+    evidence: dict[str, Any] = field(default_factory=dict)
+    unit: str | None = None  # of the values reported, when not the scanned series' own
 
 
-def _test(
-    key: tuple[str, str | None, str | None, str | None],
-    row: dict[str, Any],
-    base: _Side,
-    current: _Side,
-    config: DetectConfig,
-    *,
-    reference: float | None = None,
-) -> _Test | None:
-    """A z-test of current vs base; None when the cell cannot be tested.
+def _minimum(config: DetectConfig, unit: str, scale: float) -> float:
+    return max(config.min_relative * abs(scale), config.min_absolute.get(unit, 0.0))
 
-    Every testable cell is a test, whatever its effect: the multiple-testing
-    correction counts them all, and ``material`` says whether the change is
-    large enough (and adverse) to be reported should it be significant.
-    Dropping the small effects before the correction would let a check where
-    only one noisy cell moves by 20% judge that cell as if nothing else had
-    been looked at.
+
+def scan_series(
+    s: Series, config: DetectConfig, kind: str, *, min_effect: float | None = None
+) -> list[CellTest]:
+    """The GLR scan of one cell, in each direction worth an alert (none when untestable).
+
+    ``min_effect``: the smallest shift worth reporting (default: ``min_relative``
+    of the baseline value and ``min_absolute`` for the metric's unit).
     """
-    diff = current.value - base.value
-    se = math.sqrt(base.null_var + current.null_var)
-    if not se > 0:  # zero, or NaN for a metric without a known sampling error
-        return None
-    scale = abs(base.value if reference is None else reference)
-    minimum = max(config.min_relative * scale, config.min_absolute.get(row["unit"], 0.0))
-    material = abs(diff) >= minimum and diff != 0.0
-    if config.adverse_only:
-        worse_up = key[0].endswith(LOWER_IS_BETTER) or key[0] in LOWER_IS_BETTER
-        if (diff > 0) != worse_up and row.get("_kind", "quality") == "quality":
-            material = False
-    z = diff / se
-    return _Test(key, [], row, base, current, diff, z, float(2 * norm.sf(abs(z))), material)
+    base_var = [_day_variance(r) for r in s.base]
+    if not all(math.isfinite(v) and v > 0 for v in base_var):
+        return []
+    phi = _dispersion(s.base)
+    base = Side.pooled(s.base, phi)
+    if base.n < config.min_n:
+        return []
+    row = s.row
+    unit = row["unit"]
+    # The variances of "no change": a share's sampling variance at the baseline rate, so a
+    # day that dips by chance is not judged more certain the lower it dips.
+    rate = base.value if unit == "share" else None
+    v = np.array([_day_variance(r, rate) for r in s.days]) * phi
+    if not np.all(np.isfinite(v) & (v > 0)):
+        return []
+    x = np.array([float(r["estimate"]) for r in s.days])
+    base_null = Side.pooled(s.base, phi) if rate is None else _at_rate(s.base, rate, phi)
+    out = []
+    for sign in directions(row["metric"], unit, kind, config):
+        found = scan(
+            x,
+            v,
+            base.value,
+            base_null.var,
+            sign=sign,
+            window=config.window_days,
+            min_effect=_minimum(config, unit, base.value) if min_effect is None else min_effect,
+        )
+        current = None
+        if found is not None:
+            rows = s.days[found.start :]
+            current = Side.pooled(rows, phi)
+            if current.n < config.min_n:
+                found = None
+        out.append(CellTest(s, sign, found, base, current))
+    return out
+
+
+def _at_rate(rows: list[dict[str, Any]], rate: float, phi: float) -> Side:
+    n = np.array([float(r["n"]) for r in rows])
+    var = np.array([_day_variance(r, rate) for r in rows])
+    total = float(n.sum())
+    return Side(
+        rate,
+        float((n * n * var).sum() / (total * total)) * phi,
+        total,
+        rows[0]["window_start"],
+        rows[-1]["window_end"],
+    )
+
+
+def tests_of(table: pa.Table, cut: datetime, config: DetectConfig, kind: str) -> list[CellTest]:
+    """The scan of every cell of a metric table, in each direction worth an alert."""
+    return [t for s in series_of(table, cut, config) for t in scan_series(s, config, kind)]
 
 
 def detect_changes(
-    table: pa.Table, *, cut: datetime, config: DetectConfig | None = None, kind: str = "quality"
+    table: pa.Table,
+    *,
+    cut: datetime,
+    config: DetectConfig | None = None,
+    kind: str = "quality",
+    watched: int | None = None,
 ) -> list[Finding]:
-    """Findings for every metric × segment whose current value clearly moved from baseline."""
+    """Findings for every metric × segment whose days since some day clearly moved from baseline.
+
+    ``watched`` is the number of cells × directions the budget is spread over
+    (by default those tested here; a check testing several tables passes its
+    total so that every table answers to the same budget).
+    """
     config = config or DetectConfig()
-    tests = _all_tests(table, cut, config, kind)
-    return _findings(tests, cut, config, kind)
+    tests = tests_of(table, cut, config, kind)
+    return findings_of(tests, cut, config, kind, watched=watched or len(tests))
 
 
-def detect_gaps(
-    table: pa.Table, *, cut: datetime, config: DetectConfig | None = None, kind: str = "fairness"
+def findings_of(
+    tests: list[CellTest],
+    cut: datetime,
+    config: DetectConfig,
+    kind: str,
+    *,
+    watched: int,
+    label: str = "sequential GLR test on nowcast-weighted days",
+    evidence: dict[str, Any] | None = None,
 ) -> list[Finding]:
-    """Findings for segments whose gap to all customers opened or widened since the baseline."""
-    config = config or DetectConfig()
-    return _findings(_gap_tests(table, cut, config, kind), cut, config, kind, gap=True)
-
-
-def _gap_tests(table: pa.Table, cut: datetime, config: DetectConfig, kind: str) -> list[_Test]:
-    gap_config = replace(
-        config,
-        min_relative=config.gap_min_relative,
-        min_absolute={**config.min_absolute, "share": config.gap_min_absolute},
-    )
-    series = _series(table)
-    first_day = min((r["window_start"] for rows in series.values() for r in rows), default=cut)
-    tests: list[_Test] = []
-    for key, rows in series.items():
-        metric, attribute, _, version = key
-        if attribute is None:
-            continue
-        overall = series.get((metric, None, None, version))
-        if not overall:
-            continue
-        for days in _windows(config):
-            sides = _split(rows, cut, config, first_day, days)
-            all_sides = _split(overall, cut, config, first_day, days)
-            if sides is None or all_sides is None:
-                continue
-            (base, current), (all_base, all_current) = sides, all_sides
-            gap_base, gap_current = _Side(), _Side()
-            gap_base.n, gap_current.n = base.n, current.n
-            gap_base.total = (base.value - all_base.value) * base.n
-            gap_current.total = (current.value - all_current.value) * current.n
-            gap_base.var_total, gap_current.var_total = base.var_total, current.var_total
-            gap_base.null_var_total = base.null_var_total
-            gap_current.null_var_total = current.null_var_total
-            gap_base.start, gap_base.end = base.start, base.end
-            gap_current.start, gap_current.end = current.start, current.end
-            row = {**rows[-1], "_kind": kind}
-            reference = max(abs(all_base.value), abs(all_current.value))
-            t = _test(key, row, gap_base, gap_current, gap_config, reference=reference)
-            if t is not None:
-                # Report the segment's own values; the test was on the gap.
-                tests.append(replace(t, base=base, current=current, rows=rows))
-    return tests
-
-
-def _all_tests(table: pa.Table, cut: datetime, config: DetectConfig, kind: str) -> list[_Test]:
-    series = _series(table)
-    first_day = min((r["window_start"] for rows in series.values() for r in rows), default=cut)
-    tests = []
-    for key, rows in series.items():
-        for days in _windows(config):
-            sides = _split(rows, cut, config, first_day, days)
-            if sides is None:
-                continue
-            t = _test(key, {**rows[-1], "_kind": kind}, *sides, config)
-            if t is not None:
-                tests.append(replace(t, rows=rows))
-    return tests
-
-
-def _since(t: _Test, cut: datetime) -> datetime:
-    """The first day of the run of days, up to now, already on the changed side of halfway."""
-    halfway = t.base.value + t.diff / 2
-    since = t.current.start
-    assert since is not None
-    for r in reversed([r for r in t.rows if r["window_end"] <= cut]):
-        changed = r["estimate"] < halfway if t.diff < 0 else r["estimate"] > halfway
-        if not changed:
-            break
-        since = min(since, r["window_start"])
-    return since
-
-
-def _findings(
-    tests: list[_Test], cut: datetime, config: DetectConfig, kind: str, *, gap: bool = False
-) -> list[Finding]:
-    adjusted = benjamini_hochberg([t.p for t in tests])
-    # One finding per cell: of its windows that pass, the clearest (the main one on a tie).
-    chosen: dict[tuple[str, str | None, str | None, str | None], tuple[_Test, float]] = {}
-    for t, q in zip(tests, adjusted, strict=True):
-        if q <= config.fdr and t.material and (t.key not in chosen or q < chosen[t.key][1]):
-            chosen[t.key] = (t, q)
+    """The tests that pass the store's threshold and are material, as findings."""
+    alarm, critical = config.thresholds(watched)
     out = []
-    for t, q in chosen.values():
-        metric, attribute, value, _ = t.key
-        segment = None if attribute is None else {attribute: str(value)}
-        assert t.base.start and t.base.end and t.current.start and t.current.end
-        severity: Severity = "critical" if q <= config.critical_p else "warning"
-        row = t.row
+    for t in tests:
+        if t.scan is None or t.current is None or t.scan.z < alarm or not t.material:
+            continue
+        metric, attribute, value, _ = t.series.key
+        row = t.series.row
+        z = t.scan.z
+        daily = onset_rate(z, config.window_days) * watched
+        severity: Severity = "critical" if z >= critical else "warning"
+        direction: Literal["up", "down"] = "up" if t.sign > 0 else "down"
         finding = Finding(
             kind=kind,
             metric=metric,
             metric_label=row["label"],
-            segment=segment,
-            direction="up" if t.diff > 0 else "down",
+            segment=segment_of(attribute, value),
+            direction=direction,
             severity=severity,
             baseline=t.base.value,
             baseline_low=t.base.value - 1.645 * math.sqrt(t.base.var),
@@ -420,24 +408,26 @@ def _findings(
             baseline_end=t.base.end,
             window_start=t.current.start,
             window_end=t.current.end,
-            since=_since(t, cut),
-            test="two-sample z-test on the gap to all customers"
-            if gap
-            else "two-sample z-test (nowcast-aware variances)",
-            statistic=t.z,
-            p_value=t.p,
-            adjusted_p=q,
+            since=t.current.start,
+            test=label,
+            statistic=z,
+            p_value=float(ndtr(-z)),
+            adjusted_p=min(1.0, daily),
             n_baseline=int(t.base.n),
             n_current=int(t.current.n),
             message="",
-            action=action_for(kind, metric, "up" if t.diff > 0 else "down"),
+            action=action_for(kind, metric, direction),
             as_of=cut,
-            unit=row["unit"],
+            unit=t.unit or row["unit"],
             evidence={
-                "fdr": config.fdr,
-                "tests": len(tests),
-                "gap": gap,
+                **(evidence or {}),
+                **t.evidence,
+                "false_alarms_per_90_days": config.false_alarms_per_90_days,
+                "watched": watched,
+                "threshold": round(alarm, 3),
                 "window_days": (t.current.end - t.current.start).days,
+                "days_scanned": len(t.series.days),
+                "false_alarms_per_90_days_this_strong": daily * 90,
             },
         )
         out.append(replace(finding, message=describe(finding)))

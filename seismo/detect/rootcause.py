@@ -1,19 +1,29 @@
-"""Attribute each change to its root segment instead of alerting on every segment it touches.
+"""Attribute each change to the smallest segment that explains it, not to every segment it touches.
 
 Every device group contains some 25-34 customers, so when their click-through
-collapses, each device's click-through dips a little, and so does a
-sustainability-preference group that happens to hold many of them. For each
-finding ``G`` (a segment of another attribute, or all customers) and a
-stronger finding ``R`` for the same metric and direction, seismo asks: with
-``R``'s rows taken out, does ``G`` still change?
+collapses, each device's click-through dips a little, and so does the region
+that holds many of them. For two findings ``G`` and ``R`` on the same metric
+and direction, seismo asks: with ``R``'s rows taken out, does ``G`` still
+change?
 
 It needs no second pass over raw rows: ``G``'s value is a mix of its rows in
 ``R`` and the rest, ``v_G = s·v_{G∩R} + (1-s)·v_{G∖R}``, with ``s`` the share
-of ``G``'s rows that belong to ``R`` (one small count query in the engine,
-per period). Taking ``v_{G∩R} ≈ v_R`` gives ``v_{G∖R}`` in the baseline and
-in the current window; if its change is no longer clear (below the minimum
-effect, or not significant at the check's level), ``G`` is explained by ``R``
-and becomes part of ``R``'s alert rather than one of its own.
+of ``G``'s rows that belong to ``R`` (one small count query in the engine, per
+period). Taking ``v_{G∩R} ≈ v_R`` gives ``v_{G∖R}`` in the baseline and in the
+current window; if its change is no longer clear (below the minimum effect, or
+not significant at ``explain_alpha``), ``G`` is explained by ``R``.
+
+Segments can nest: the pair "25-34 in DE" lies inside "25-34" and inside
+"DE". Which of them is the root depends on where the change is:
+
+* **concentrated**: the parent without the pair no longer changes: the pair
+  is the root and its parents are related to it ("names the smallest segment
+  that explains a change, not its parents");
+* **broad**: the parent without the pair still changes: the parent is the
+  root and the pair, a part of a change that covers the parent, is related.
+
+Segments that overlap without nesting (a device and an age group) are judged
+by the first rule, the stronger finding explaining the weaker.
 """
 
 from __future__ import annotations
@@ -53,12 +63,13 @@ def _share(
     return None if not row["n"] else (row["k"] or 0) / row["n"]
 
 
-def _explained(store: Store, g: Finding, r: Finding, config: DetectConfig, alpha: float) -> bool:
+def _rest_changes(store: Store, g: Finding, r: Finding, config: DetectConfig) -> bool | None:
+    """Does ``g`` still change once ``r``'s rows are taken out? None: cannot tell."""
     assert r.segment is not None
     s_base = _share(store, r.segment, g.segment, g.baseline_start, g.baseline_end)
     s_cur = _share(store, r.segment, g.segment, g.window_start, g.window_end)
     if s_base is None or s_cur is None or max(s_base, s_cur) >= 0.95 or (s_base + s_cur) == 0:
-        return False
+        return None
 
     def rest(v_g: float, v_r: float, s: float) -> float:
         return (v_g - s * v_r) / (1.0 - s)
@@ -68,7 +79,7 @@ def _explained(store: Store, g: Finding, r: Finding, config: DetectConfig, alpha
     diff = cur - base
     minimum = max(config.min_relative * abs(base), config.min_absolute.get(g.unit, 0.0))
     if abs(diff) < minimum or (diff > 0) != (g.direction == "up"):
-        return True
+        return False
 
     def var(low: float | None, high: float | None, s: float) -> float:
         if low is None or high is None:
@@ -79,8 +90,31 @@ def _explained(store: Store, g: Finding, r: Finding, config: DetectConfig, alpha
         var(g.baseline_low, g.baseline_high, s_base) + var(g.current_low, g.current_high, s_cur)
     )
     if not math.isfinite(se) or se == 0:
+        return None
+    return bool(2 * norm.sf(abs(diff / se)) <= config.explain_alpha)
+
+
+def _inside(small: dict[str, str] | None, big: dict[str, str] | None) -> bool:
+    """Is segment ``small`` a strict part of ``big`` (None: everyone)?"""
+    if small is None:
         return False
-    return bool(2 * norm.sf(abs(diff / se)) > alpha)
+    return big is None or (len(small) > len(big) and big.items() <= small.items())
+
+
+def _owner(f: Finding, roots: list[Finding], store: Store, config: DetectConfig) -> Finding | None:
+    """The root that explains ``f``, if any."""
+    for r in roots:
+        if (r.kind, r.metric, r.direction) != (f.kind, f.metric, f.direction):
+            continue
+        if _inside(f.segment, r.segment):
+            # f is part of r: a broad change of r carries f along.
+            if _rest_changes(store, r, f, config):
+                return r
+        elif r.segment is not None and f.segment is not None and set(f.segment) == set(r.segment):
+            continue  # siblings (two age groups) explain nothing of each other
+        elif r.segment is not None and _rest_changes(store, f, r, config) is False:
+            return r  # f is r's parent, or overlaps it: without r, f is quiet
+    return None
 
 
 def attribute_roots(
@@ -88,25 +122,44 @@ def attribute_roots(
 ) -> list[Finding]:
     """The findings that stand on their own, each with the segments it explains as ``related``."""
     config = config or DetectConfig()
-    alpha = config.fdr
-    ordered = sorted(findings, key=lambda f: -abs(f.statistic))
+    # The narrowest and clearest first: a concentrated change is claimed by the part it
+    # is in before its parents are looked at; a broad one hands the part back below.
+    ordered = sorted(findings, key=lambda f: (-abs(f.statistic), -len(f.segment or {})))
     roots: list[Finding] = []
-    explained_by: dict[str, list[dict[str, str] | None]] = {}
+    explained: dict[str, list[Finding]] = {}
     for f in ordered:
-        owner = None
-        for r in roots:
-            same = r.kind == f.kind and r.metric == f.metric and r.direction == f.direction
-            other_attribute = r.segment is not None and (
-                f.segment is None or set(f.segment) != set(r.segment)
-            )
-            if same and other_attribute and _explained(store, f, r, config, alpha):
-                owner = r
-                break
+        owner = _owner(f, roots, store, config)
         if owner is None:
             roots.append(f)
-            explained_by[f.key] = []
+            explained[f.key] = []
         else:
-            explained_by[owner.key].append(f.segment)
+            explained[owner.key].append(f)
+    # A root that a later, narrower root fully explains (the parent of a concentrated
+    # change seen first because its sample is bigger) hands itself to that root.
+    changed = True
+    while changed:
+        changed = False
+        for parent in list(roots):
+            for child in roots:
+                if child is parent or not _inside(child.segment, parent.segment):
+                    continue
+                if (child.kind, child.metric, child.direction) != (
+                    parent.kind,
+                    parent.metric,
+                    parent.direction,
+                ):
+                    continue
+                if _rest_changes(store, parent, child, config) is False:
+                    roots.remove(parent)
+                    explained[child.key] += [parent, *explained.pop(parent.key)]
+                    changed = True
+                    break
+            if changed:
+                break
+    return _finish(roots, explained)
+
+
+def _finish(roots: list[Finding], explained: dict[str, list[Finding]]) -> list[Finding]:
     out = []
     for r in roots:
         peers = [
@@ -119,9 +172,9 @@ def attribute_roots(
             and set(f.segment) == set(r.segment)
         ]
         evidence: dict[str, Any] = {**r.evidence, "peers_stable": bool(r.segment) and not peers}
-        related = tuple(explained_by[r.key])
+        related = tuple(f.segment for f in explained[r.key])
         if related:
-            evidence["explains"] = [s for s in related]
+            evidence["explains"] = list(related)
         updated = replace(r, root=r.segment, related=related, evidence=evidence)
         out.append(replace(updated, message=describe(updated)))
     out.sort(key=lambda f: (f.severity != "critical", f.adjusted_p, f.key))

@@ -2,7 +2,11 @@
 
 This is what ``seismo check`` and the dashboard run; it returns plain
 :class:`~seismo.detect.findings.Finding` objects, which :mod:`seismo.alerts`
-stores, deduplicates and routes.
+stores, deduplicates and routes. Quality changes (business rates and model
+quality, per segment and pair of segments) and fairness gaps answer to one
+false-alarm budget: the cells of both are counted together
+(:class:`Watch`). Drift has its own control (Benjamini-Hochberg over the drift
+table, :mod:`seismo.detect.drift`).
 """
 
 from __future__ import annotations
@@ -12,18 +16,48 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from seismo.detect.change import DetectConfig, detect_changes, detect_gaps
+from seismo.detect.change import DetectConfig, findings_of, tests_of
 from seismo.detect.drift import compute_drift
 from seismo.detect.drift_findings import drift_findings
 from seismo.detect.findings import Finding
+from seismo.detect.gaps import GAP_TEST, gap_tests
 from seismo.detect.rootcause import attribute_roots
 from seismo.metrics.compute import compute_metrics, cutoff
+from seismo.metrics.exposure import compute_exposure
 from seismo.store.read import Store
 
-__all__ = ["KINDS", "CheckResult", "run_checks"]
+__all__ = ["KINDS", "CheckResult", "Watch", "run_checks"]
 
 #: The kinds of finding a check looks for (an alert of a kind not found again resolves).
 KINDS = frozenset({"quality", "fairness", "drift"})
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What a check watched and the false-alarm budget in force."""
+
+    cells: int  # metric × segment × version × direction series scanned
+    false_alarms_per_90_days: float
+    threshold: float  # standardised shift a change must reach
+    critical_threshold: float
+    window_days: int
+
+    def to_record(self) -> dict[str, float | int]:
+        return {
+            "cells": self.cells,
+            "false_alarms_per_90_days": self.false_alarms_per_90_days,
+            "threshold": round(self.threshold, 3),
+            "critical_threshold": round(self.critical_threshold, 3),
+            "window_days": self.window_days,
+        }
+
+    def text(self) -> str:
+        """One line for people: the budget and what it means for this store."""
+        budget = self.false_alarms_per_90_days
+        return (
+            f"False-alarm budget: {budget:g} per 90 days for the store, over {self.cells:,} "
+            f"watched series (a change must reach {self.threshold:.2f} standard errors)."
+        )
 
 
 @dataclass(frozen=True)
@@ -35,6 +69,7 @@ class CheckResult:
     metrics: pa.Table
     exposure: pa.Table | None
     drift: pa.Table | None = None
+    watch: Watch | None = None
 
 
 def run_checks(
@@ -43,22 +78,20 @@ def run_checks(
     """Compute the metrics as of ``as_of`` and run every detector on them."""
     config = config or DetectConfig()
     cut = cutoff(store, as_of)
-    # Model-quality metrics (AUC, log loss, calibration) carry no sampling error the
-    # change test could use; they are for people to read, not for alerts (yet).
-    metrics = compute_metrics(store, as_of=cut, quality=False)
-    findings = attribute_roots(detect_changes(metrics, cut=cut, config=config), store, config)
-    exposure = None
-    try:
-        from seismo.metrics.exposure import compute_exposure
-    except ImportError:  # exposure metrics not available in this build
-        compute_exposure = None  # type: ignore[assignment]
-    if compute_exposure is not None:
-        exposure = compute_exposure(store, as_of=cut)
-        findings += detect_gaps(exposure, cut=cut, config=config)
+    metrics = compute_metrics(store, as_of=cut, pairs=config.pairs)
+    quality = tests_of(metrics, cut, config, "quality")
+    exposure = compute_exposure(store, as_of=cut)
+    gaps = gap_tests(exposure, cut, config, "fairness")
+    cells = len(quality) + len(gaps)
+    alarm, critical = config.thresholds(cells)
+    watch = Watch(cells, config.false_alarms_per_90_days, alarm, critical, config.window_days)
+    changes = findings_of(quality, cut, config, "quality", watched=cells)
+    findings = attribute_roots(changes, store, config)
+    findings += findings_of(gaps, cut, config, "fairness", watched=cells, label=GAP_TEST)
     drift = None
     if store.count("reference_sets"):
         drift = compute_drift(store, as_of=cut)
         findings += drift_findings(drift, cut=cut)
     # Outcome-based findings first: a drop in quality is proven harm, drift an early warning.
     findings.sort(key=lambda f: (f.severity != "critical", f.kind == "drift", f.adjusted_p, f.key))
-    return CheckResult(cut, findings, metrics, exposure, drift)
+    return CheckResult(cut, findings, metrics, exposure, drift, watch)

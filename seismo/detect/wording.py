@@ -24,18 +24,23 @@ _WHO = {
 
 
 def who(segment: dict[str, str] | None) -> str:
-    """The people a segment stands for.
+    """The people a segment stands for; a pair reads as one group.
 
     >>> who({"age_group": "25-34"}), who(None), who({"plan": "gold"})
     ('customers aged 25-34', 'all customers', 'customers with plan gold')
+    >>> who({"age_group": "25-34", "region": "DE"}), who({"customer_type": "new", "device": "app"})
+    ('customers aged 25-34 in DE', 'new customers on app')
     """
     if not segment:
         return "all customers"
-    parts = []
+    phrases = []
     for attribute, value in sorted(segment.items()):
         template = _WHO.get(attribute, "customers with " + attribute.replace("_", " ") + " {v}")
-        parts.append(template.format(v=value))
-    return " and ".join(parts)
+        phrases.append(template.format(v=value))
+    # A phrase that names the customers as an adjective ("new customers") leads.
+    phrases.sort(key=lambda t: not t.endswith(" customers"))
+    head, *rest = phrases
+    return " ".join([head, *(t.removeprefix("customers ") for t in rest)])
 
 
 def fmt(value: float, unit: str) -> str:
@@ -55,22 +60,28 @@ def describe(f: Finding) -> str:
     """One sentence a merchandising team can act on."""
     moved = "rose" if f.direction == "up" else "fell"
     since = f"{f.since:%-d %B}"
-    if f.evidence.get("gap"):
-        return (
-            f"{f.metric_label} for {who(f.segment)} {moved} from {fmt(f.baseline, f.unit)} to "
-            f"{fmt(f.current, f.unit)} since {since}, opening a gap to other customers "
-            f"that was not there at launch."
-        )
-    text = (
+    change = (
         f"{f.metric_label} for {who(f.segment)} {moved} from {fmt(f.baseline, f.unit)} to "
         f"{fmt(f.current, f.unit)} since {since}"
     )
+    if f.evidence.get("gap"):
+        before, after = f.evidence.get("rest_baseline"), f.evidence.get("rest_current")
+        if before is None or after is None:
+            return change + ", opening a gap to everyone else that was not there at launch."
+        return (
+            f"{change}, while for everyone else it went from {fmt(before, f.unit)} to "
+            f"{fmt(after, f.unit)}: a gap that was not there at launch."
+        )
     if f.related:
-        text += f"; it also moves the figure for {len(f.related)} overlapping group(s)"
+        change += f"; it also moves the figure for {len(f.related)} overlapping group(s)"
     if f.evidence.get("peers_stable"):
-        attribute = next(iter(f.segment or {}), "")
-        text += f"; other {attribute.replace('_', ' ')}s are stable"
-    return text + "."
+        attribute = " × ".join(a.replace("_", " ") for a in sorted(f.segment or {}))
+        change += (
+            f"; other {attribute} groups are stable"
+            if len(f.segment or {}) > 1
+            else (f"; other {attribute}s are stable")
+        )
+    return change + "."
 
 
 _ACTIONS = {

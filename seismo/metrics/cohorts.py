@@ -28,16 +28,19 @@ import ibis
 
 from seismo.config import OutcomeType
 from seismo.errors import ConfigError
+from seismo.metrics.naming import PAIR_SEP
 from seismo.metrics.spec import MetricsConfig
 from seismo.store.engine import Engine, quote
 from seismo.store.read import Store
 
-__all__ = ["AGGREGATE", "STATE_TABLE", "refresh", "segment_labels"]
+__all__ = ["AGGREGATE", "STATE_TABLE", "choose_pairs", "refresh", "segment_labels"]
 
 STATE_TABLE = "metric_cohorts"
 #: The attribute / value of the aggregate (all rows) cell.
 AGGREGATE = "*"
 MISSING = "(missing)"
+#: A pair of segment attributes is watched when it has at most this many cells.
+MAX_PAIR_CELLS = 100
 
 _STATE_COLUMNS = {
     "pass_key": "VARCHAR",
@@ -193,30 +196,79 @@ def _row_level(
     return pop.union(outs)
 
 
-def segment_labels(columns: list[str], names: list[str]) -> tuple[str, str]:
+def segment_labels(
+    columns: list[str], names: list[str], pairs: list[tuple[int, int]] | None = None
+) -> tuple[str, str]:
     """SQL naming each ``GROUPING SETS`` row's segment: (attribute, value).
 
     ``columns`` are the quoted segment columns of the grouped rows and
-    ``names`` the attributes they stand for; a row grouped by none of them is
-    the aggregate (``*``, ``*``).
+    ``names`` the attributes they stand for; ``pairs`` (indexes into both) the
+    pairs grouped together, named ``a × b`` with values ``x × y``
+    (:data:`~seismo.metrics.naming.PAIR_SEP`). A row grouped by none of them
+    is the aggregate (``*``, ``*``).
 
     >>> attribute, value = segment_labels(['"s0"'], ["age_group"])
     >>> print(attribute)
     CASE WHEN GROUPING("s0") = 0 THEN 'age_group' ELSE '*' END
     >>> print(value)
     COALESCE("s0", '*')
+    >>> attribute, value = segment_labels(['"a"', '"b"'], ["age", "region"], [(0, 1)])
+    >>> print(value.replace(" ELSE", "\\n ELSE"))
+    CASE WHEN GROUPING("a") = 0 AND GROUPING("b") = 0 THEN "a" || ' × ' || "b"
+     ELSE COALESCE("a", "b", '*') END
     """
     if not columns:
         return f"'{AGGREGATE}'", f"'{AGGREGATE}'"
-    cases = " ".join(
-        f"WHEN GROUPING({c}) = 0 THEN '{n.replace(chr(39), chr(39) * 2)}'"
-        for c, n in zip(columns, names, strict=True)
-    )
-    return f"CASE {cases} ELSE '{AGGREGATE}' END", f"COALESCE({', '.join(columns)}, '{AGGREGATE}')"
+
+    def lit(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    both = {
+        (i, j): f"GROUPING({columns[i]}) = 0 AND GROUPING({columns[j]}) = 0" for i, j in pairs or []
+    }
+    cases = [f"WHEN {c} THEN {lit(names[i] + PAIR_SEP + names[j])}" for (i, j), c in both.items()]
+    cases += [f"WHEN GROUPING({c}) = 0 THEN {lit(n)}" for c, n in zip(columns, names, strict=True)]
+    attribute = f"CASE {' '.join(cases)} ELSE '{AGGREGATE}' END"
+    value = f"COALESCE({', '.join(columns)}, '{AGGREGATE}')"
+    if both:
+        joined = [
+            f"WHEN {c} THEN {columns[i]} || {lit(PAIR_SEP)} || {columns[j]}"
+            for (i, j), c in both.items()
+        ]
+        value = f"CASE {' '.join(joined)} ELSE {value} END"
+    return attribute, value
 
 
-def _grouping_sql(engine: Engine, rows_sql: str, pass_key: str, segments: list[str]) -> str:
-    """Aggregate the row-level query for the aggregate and each segment in one scan."""
+def choose_pairs(
+    store: Store, segments: list[str], limit: int = MAX_PAIR_CELLS
+) -> list[tuple[str, str]]:
+    """Pairs of segment attributes worth watching: every pair with at most ``limit`` cells.
+
+    A pair of two attributes with 5 values each is 25 cells; a store id with
+    800 values crossed with anything is not an intersection people read.
+    """
+    if len(segments) < 2:
+        return []
+    p = store.predictions()
+    counts = p.aggregate(**{f"n{i}": p[s].nunique() for i, s in enumerate(segments)})
+    row = counts.to_pyarrow().to_pylist()[0]
+    sizes = [int(row[f"n{i}"] or 0) + 1 for i in range(len(segments))]  # + missing
+    return [
+        (a, b)
+        for i, a in enumerate(segments)
+        for j, b in enumerate(segments)
+        if i < j and sizes[i] * sizes[j] <= limit
+    ]
+
+
+def _grouping_sql(
+    engine: Engine,
+    rows_sql: str,
+    pass_key: str,
+    segments: list[str],
+    pairs: list[tuple[str, str]],
+) -> str:
+    """Aggregate the row-level query for the aggregate, each segment and each pair in one scan."""
     dims = [
         "served_hour",
         "served_day",
@@ -229,8 +281,13 @@ def _grouping_sql(engine: Engine, rows_sql: str, pass_key: str, segments: list[s
     ]
     dim_sql = ", ".join(quote(d) for d in dims)
     segs = [quote(f"seg_{s}") for s in segments]
-    sets = ", ".join([f"({dim_sql})"] + [f"({dim_sql}, {s})" for s in segs])
-    attribute, value = segment_labels(segs, segments)
+    index = [(segments.index(a), segments.index(b)) for a, b in pairs]
+    sets = ", ".join(
+        [f"({dim_sql})"]
+        + [f"({dim_sql}, {s})" for s in segs]
+        + [f"({dim_sql}, {segs[i]}, {segs[j]})" for i, j in index]
+    )
+    attribute, value = segment_labels(segs, segments, index)
     key = "'" + pass_key.replace("'", "''") + "'"
     sums = ", ".join(f"SUM({q}) AS {q}" for q in QUALITY_SUMS)
     return (
@@ -252,6 +309,7 @@ def compute_into_state(
     types: dict[str, OutcomeType],
     segments: list[str],
     days: list[date] | None,
+    pairs: list[tuple[str, str]] | None = None,
 ) -> None:
     """Recompute the state rows of ``days`` (all days when None) inside the caller's transaction."""
     engine = store.engine
@@ -287,7 +345,8 @@ def compute_into_state(
         )
         rows_sql = ibis.to_sql(expr, dialect=engine.kind)
         engine.execute(
-            f"INSERT INTO {STATE_TABLE} ({cols}) {_grouping_sql(engine, rows_sql, key, segments)}"
+            f"INSERT INTO {STATE_TABLE} ({cols}) "
+            + _grouping_sql(engine, rows_sql, key, segments, pairs or [])
         )
 
 
@@ -306,8 +365,9 @@ def refresh(
     """
     engine = store.engine
     segments = list(config.segments) if config.segments is not None else store.segments()
+    pairs = choose_pairs(store, segments) if config.pairs is None else list(config.pairs)
     layout = ",".join(_STATE_COLUMNS)  # a new state layout also means a rebuild
-    fingerprint = f"{config.fingerprint()}|{','.join(segments)}|{layout}"
+    fingerprint = f"{config.fingerprint()}|{','.join(segments)}|{pairs}|{layout}"
     p = engine.param()
     create_state(engine)
     meta = dict(engine.query("SELECT key, value FROM seismo_meta WHERE key LIKE 'metric_state_%'"))
@@ -326,7 +386,7 @@ def refresh(
         if rebuild:
             engine.execute(f"DROP TABLE IF EXISTS {STATE_TABLE}")
             create_state(engine)
-        compute_into_state(store, config, types, segments, days)
+        compute_into_state(store, config, types, segments, days, pairs)
         for key, value in (("metric_state_seq", str(newest)), ("metric_state_config", fingerprint)):
             engine.execute(f"DELETE FROM seismo_meta WHERE key = {p}", (key,))
             engine.execute(f"INSERT INTO seismo_meta (key, value) VALUES ({p}, {p})", (key, value))

@@ -200,17 +200,22 @@ def compute_metrics(
     config: MetricsConfig | None = None,
     level: float = 0.9,
     quality: bool = True,
+    pairs: bool = False,
 ) -> pa.Table:
     """Every metric × window × segment cell × model version, as a tidy Arrow table.
 
     ``period`` sets calendar windows; ``every`` instead cuts windows of at
     least that many predictions. ``by`` limits the segment attributes shown
-    (the aggregate is always there). ``quality=False`` skips the model-quality
-    metrics (ROC AUC, log loss, ...), which the change detector cannot test.
+    (the aggregate is always there; a pair of attributes is named ``a × b``,
+    see :func:`~seismo.metrics.naming.segment_of`); ``pairs=True`` with no
+    ``by`` adds every pair the state keeps. ``quality=False`` skips the
+    model-quality metrics (ROC AUC, log loss, ...).
     """
     types = store.outcome_types()
     config = config or default_metrics(types, store.attributes())
     refresh(store, config, types)
+    if by is None and not pairs:
+        by = list(config.segments) if config.segments is not None else store.segments()
     cut = cutoff(store, as_of)
     windows = Windows(store, period, every, cut)
     rows: list[dict[str, Any]] = []

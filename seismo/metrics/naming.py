@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CURRENCY_SUFFIXES", "stem", "words"]
+__all__ = ["CURRENCY_SUFFIXES", "PAIR_SEP", "segment_of", "stem", "words"]
 
 #: Unit suffixes dropped from a feature's name in metric names ("price_eur" → "price"):
 #: the unit belongs to the figure, not to what it measures.
@@ -25,3 +25,23 @@ def stem(feature: str) -> str:
 def words(name: str) -> str:
     """``age_group`` → ``age group``."""
     return name.replace("_", " ")
+
+
+#: Separates the attributes (and the values) of a pair segment in metric tables.
+PAIR_SEP = " × "
+
+
+def segment_of(attribute: str | None, value: str | None) -> dict[str, str] | None:
+    """The segment dict of a metric row's (attribute, value); pairs have two entries.
+
+    >>> segment_of(None, None), segment_of("age_group", "25-34")
+    (None, {'age_group': '25-34'})
+    >>> segment_of("age_group × region", "25-34 × DE")
+    {'age_group': '25-34', 'region': 'DE'}
+    """
+    if attribute is None:
+        return None
+    names, values = attribute.split(PAIR_SEP), str(value).split(PAIR_SEP)
+    if len(names) != len(values):
+        return {attribute: str(value)}
+    return dict(zip(names, values, strict=True))

@@ -39,6 +39,7 @@ exactly the converters that would have been seen by then.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -167,6 +168,22 @@ def blend(own: DelayModel, pooled: DelayModel, *, prior_events: float) -> DelayM
     return DelayModel(cdf=weight * a + (1.0 - weight) * b, events=own.events)
 
 
+#: Points of the fine posterior grid over ``p``; the conditional mean and variance of what
+#: is still to come are evaluated on every ``_STRIDE``-th point and interpolated between.
+FINE_GRID = 240
+_STRIDE = 6
+
+
+@functools.lru_cache(maxsize=8192)
+def _posterior_cached(
+    positives: float, negatives: float, seen: bytes, pending: bytes, prior: tuple[float, float]
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`_posterior_grid` remembered: the metrics of one pass share each cell's posterior."""
+    return _posterior_grid(
+        positives, negatives, np.frombuffer(seen), np.frombuffer(pending), prior
+    )
+
+
 def _posterior_grid(
     positives: float,
     negatives: float,
@@ -189,7 +206,7 @@ def _posterior_grid(
     keep = np.flatnonzero(ll > ll.max() - 40.0)
     lo = coarse[max(keep[0] - 1, 0)] - 0.5 / 200
     hi = coarse[min(keep[-1] + 1, len(coarse) - 1)] + 0.5 / 200
-    fine = lo + (np.arange(400) + 0.5) * (hi - lo) / 400
+    fine = lo + (np.arange(FINE_GRID) + 0.5) * (hi - lo) / FINE_GRID
     ll = loglik(fine)
     w = np.exp(ll - ll.max())
     return fine, w / w.sum()
@@ -228,23 +245,32 @@ def draw_remaining(
     seen = delay.seen_by(np.asarray(pending_age))
     if count.sum() == 0 or seen.min() >= 0.9999:  # nothing can still arrive
         return np.zeros(draws)
-    grid, weights = _posterior_grid(float(positives), float(negatives), seen, count, prior)
-    p = rng.choice(grid, size=draws, p=weights)[:, None]
-    q = np.clip(p * (1.0 - seen[None, :]) / (1.0 - p * seen[None, :]), 0.0, 1.0)
+    seen = np.ascontiguousarray(seen, dtype=np.float64)
+    grid, weights = _posterior_cached(
+        float(positives), float(negatives), seen.tobytes(), count.tobytes(), tuple(prior)
+    )
+    p = rng.choice(grid, size=draws, p=weights)
+    # The mean and variance of what is still to come are smooth in p: computed on a
+    # sub-grid and interpolated, not once per draw (a draw costs one lookup, not a pass).
+    nodes = np.unique(np.append(grid[::_STRIDE], grid[-1]))
+    q = np.clip(nodes[:, None] * (1.0 - seen) / (1.0 - nodes[:, None] * seen), 0.0, 1.0)
     if pending_weight is None:
-        mean = q @ count
+        w, w2 = count, count
+    else:
+        w = np.asarray(pending_weight, dtype=np.float64)
+        w2 = np.asarray(
+            pending_weight_sq if pending_weight_sq is not None else w * w, dtype=np.float64
+        )
+    mean = np.interp(p, nodes, q @ w)
+    var = np.maximum(np.interp(p, nodes, (q * (1.0 - q)) @ w2), 0.0)
+    if pending_weight is None:
         small = mean < 30.0
         out: FloatArray = np.empty(draws)
         if small.any():
             out[small] = rng.poisson(mean[small])
         if not small.all():
-            var = (q[~small] * (1.0 - q[~small])) @ count
-            out[~small] = np.rint(rng.normal(mean[~small], np.sqrt(var)))
+            out[~small] = np.rint(rng.normal(mean[~small], np.sqrt(var[~small])))
         return np.clip(out, 0.0, count.sum())
-    w = np.asarray(pending_weight, dtype=np.float64)
-    w2 = np.asarray(pending_weight_sq if pending_weight_sq is not None else w * w, dtype=np.float64)
-    mean = q @ w
-    var = (q * (1.0 - q)) @ w2
     weighted: FloatArray = np.clip(rng.normal(mean, np.sqrt(var)), 0.0, w.sum())
     return weighted
 

@@ -67,6 +67,8 @@ class MetricsConfig:
     quality: tuple[str, ...] = ()  # outcomes the model's score predicts: model-quality metrics
     delay_strata: str | None = None
     segments: tuple[str, ...] | None = None  # None = every declared segment attribute
+    #: Pairs of segment attributes kept too (None: every pair with few enough cells).
+    pairs: tuple[tuple[str, str], ...] | None = None
     min_events_per_stratum: int = 100
     extra: dict[str, Any] = field(default_factory=dict)
 
