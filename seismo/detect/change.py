@@ -57,7 +57,9 @@ __all__ = [
     "Series",
     "detect_changes",
     "directions",
+    "dispersions",
     "findings_of",
+    "minimum_effect",
     "scan_series",
     "series_of",
     "tests_of",
@@ -67,6 +69,9 @@ __all__ = [
 LOWER_IS_BETTER = ("return_rate", "log_loss", "calibration_error", "brier", "mae", "rmse", "mape")
 #: Metrics that are worse when they move either way (away from no bias, from calibration).
 TWO_SIDED = ("bias", "calibration_in_the_large", "mean_score", "positive_rate")
+#: Bounded model-quality scores whose change matters in points, whatever their level:
+#: an accuracy of 0.92 falling to 0.89 is news, though only 3% of it.
+IN_POINTS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,18 +111,22 @@ class DetectConfig:
             raise ValueError("window_days and baseline_days must be at least 1")
         if not 0.0 <= self.min_maturity <= 1.0:
             raise ValueError("min_maturity must lie between 0 and 1")
+        if self.baseline not in ("deployment", "trailing"):
+            raise ValueError(f"baseline must be 'deployment' or 'trailing', not {self.baseline!r}")
 
     def rate(self, cells: int) -> float:
         """The new-alarm rate each of ``cells`` may have per daily look."""
         return min(0.5, self.false_alarms_per_90_days / (90.0 * max(cells, 1)))
 
-    def thresholds(self, cells: int) -> tuple[float, float]:
-        """(alarm, critical) thresholds on the standardised shift for ``cells`` watched."""
+    def thresholds(self, cells: int, days: int | None = None) -> tuple[float, float]:
+        """(alarm, critical) thresholds on the standardised shift for ``cells`` watched.
+
+        ``days``: the days a cell's scan covers (fewer candidate change days,
+        a lower threshold); by default the full window.
+        """
         rate = self.rate(cells)
-        return (
-            threshold(rate, self.window_days),
-            threshold(rate / self.critical_factor, self.window_days),
-        )
+        window = min(self.window_days, days or self.window_days)
+        return threshold(rate, window), threshold(rate / self.critical_factor, window)
 
 
 _Key = tuple[str, str | None, str | None, str | None]
@@ -225,6 +234,19 @@ def _day_variance(r: dict[str, Any], rate: float | None = None) -> float:
     return max(sampling, interval)
 
 
+def _pearson(rows: list[dict[str, Any]]) -> tuple[float, int]:
+    """Pearson's statistic of the daily values around their pooled mean, and its df."""
+    if len(rows) < 3:
+        return 0.0, 0
+    n = np.array([float(r["n"]) for r in rows])
+    v = np.array([float(r["estimate"]) for r in rows])
+    var = np.array([_day_variance(r) for r in rows])
+    if not np.all(np.isfinite(var)) or np.any(var <= 0):
+        return 0.0, 0
+    mean = float((n * v).sum() / n.sum())
+    return float(((v - mean) ** 2 / var).sum()), len(rows) - 1
+
+
 def _dispersion(rows: list[dict[str, Any]]) -> float:
     """Pearson dispersion of the daily values around their pooled mean (at least 1).
 
@@ -232,15 +254,37 @@ def _dispersion(rows: list[dict[str, Any]]) -> float:
     >>> round(_dispersion(days), 2)
     12.38
     """
-    if len(rows) < 3:
-        return 1.0
-    n = np.array([float(r["n"]) for r in rows])
-    v = np.array([float(r["estimate"]) for r in rows])
-    var = np.array([_day_variance(r) for r in rows])
-    if not np.all(np.isfinite(var)) or np.any(var <= 0):
-        return 1.0
-    mean = float((n * v).sum() / n.sum())
-    return max(1.0, float(((v - mean) ** 2 / var).sum() / (len(rows) - 1)))
+    stat, df = _pearson(rows)
+    return max(1.0, stat / df) if df else 1.0
+
+
+def dispersions(series: list[Series]) -> dict[_Key, float]:
+    """Each cell's overdispersion, its own estimate shrunk toward its metric's.
+
+    Fourteen baseline days estimate a dispersion with a standard error of
+    about 0.4; taken alone, and never below 1, the estimate inflates a
+    binomial metric's variance by some 15% on average, which costs power for
+    nothing. A metric's cells share most of what makes days vary (weekdays,
+    campaigns, the catalog), so each cell's estimate is pooled with its
+    metric's (worth twice its own days).
+
+    >>> days = lambda *v: [{"n": 100, "estimate": x, "unit": "share"} for x in v]
+    >>> a = Series(("m", "g", "a", None), days(0.2, 0.3, 0.1, 0.4), [])
+    >>> b = Series(("m", "g", "b", None), days(0.2, 0.21, 0.19, 0.2), [])
+    >>> {k[2]: round(v, 2) for k, v in dispersions([a, b]).items()}
+    {'a': 8.26, 'b': 4.15}
+    """
+    own = {s.key: _pearson(s.base) for s in series}
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for key, (stat, df) in own.items():
+        totals[key[0]][0] += stat
+        totals[key[0]][1] += df
+    out = {}
+    for key, (stat, df) in own.items():
+        pooled_stat, pooled_df = totals[key[0]]
+        metric = pooled_stat / pooled_df if pooled_df else 1.0
+        out[key] = max(1.0, (stat + 2 * df * metric) / (3 * df)) if df else max(1.0, metric)
+    return out
 
 
 @dataclass(frozen=True)
@@ -282,22 +326,53 @@ class CellTest:
     unit: str | None = None  # of the values reported, when not the scanned series' own
 
 
-def _minimum(config: DetectConfig, unit: str, scale: float) -> float:
-    return max(config.min_relative * abs(scale), config.min_absolute.get(unit, 0.0))
+def minimum_effect(
+    metric: str, unit: str, baseline: float, config: DetectConfig, scale: float | None = None
+) -> float:
+    """The smallest change of ``metric`` from ``baseline`` worth an alert.
+
+    Business rates and errors: ``min_relative`` of the baseline (of ``scale``
+    when given: a bias is measured against the typical error, its own baseline
+    being about 0), at least ``min_absolute`` for the unit. Bounded quality
+    scores (accuracy, AUC, ...): ``min_absolute["score"]`` points. A ratio of
+    predicted to observed rate: 0.1.
+
+    >>> c = DetectConfig()
+    >>> minimum_effect("click_through_rate", "share", 0.23, c)
+    0.046000000000000006
+    >>> minimum_effect("default_accuracy", "score", 0.92, c)
+    0.02
+    >>> minimum_effect("units_bias", "score", 0.01, c, scale=12.0)
+    2.4000000000000004
+    """
+    if metric.endswith(IN_POINTS):
+        return config.min_absolute.get("score", 0.0)
+    if metric.endswith("calibration_in_the_large"):
+        return 0.1
+    reference = abs(baseline if scale is None else scale)
+    return max(config.min_relative * reference, config.min_absolute.get(unit, 0.0))
 
 
 def scan_series(
-    s: Series, config: DetectConfig, kind: str, *, min_effect: float | None = None
+    s: Series,
+    config: DetectConfig,
+    kind: str,
+    *,
+    min_effect: float | None = None,
+    phi: float | None = None,
+    scale: float | None = None,
 ) -> list[CellTest]:
     """The GLR scan of one cell, in each direction worth an alert (none when untestable).
 
     ``min_effect``: the smallest shift worth reporting (default: ``min_relative``
     of the baseline value and ``min_absolute`` for the metric's unit).
+    ``phi``: the cell's overdispersion (default: from its own baseline days).
+    ``scale``: what a relative minimum effect is relative to (default: the baseline).
     """
     base_var = [_day_variance(r) for r in s.base]
     if not all(math.isfinite(v) and v > 0 for v in base_var):
         return []
-    phi = _dispersion(s.base)
+    phi = _dispersion(s.base) if phi is None else phi
     base = Side.pooled(s.base, phi)
     if base.n < config.min_n:
         return []
@@ -320,7 +395,11 @@ def scan_series(
             base_null.var,
             sign=sign,
             window=config.window_days,
-            min_effect=_minimum(config, unit, base.value) if min_effect is None else min_effect,
+            min_effect=(
+                minimum_effect(row["metric"], unit, base.value, config, scale)
+                if min_effect is None
+                else min_effect
+            ),
         )
         current = None
         if found is not None:
@@ -347,7 +426,30 @@ def _at_rate(rows: list[dict[str, Any]], rate: float, phi: float) -> Side:
 
 def tests_of(table: pa.Table, cut: datetime, config: DetectConfig, kind: str) -> list[CellTest]:
     """The scan of every cell of a metric table, in each direction worth an alert."""
-    return [t for s in series_of(table, cut, config) for t in scan_series(s, config, kind)]
+    series = series_of(table, cut, config)
+    phi = dispersions(series)
+    typical = _typical_errors(series)
+    return [
+        t
+        for s in series
+        for t in scan_series(s, config, kind, phi=phi[s.key], scale=typical.get(s.key))
+    ]
+
+
+def _typical_errors(series: list[Series]) -> dict[_Key, float]:
+    """For each ``<outcome>_bias`` cell, the baseline MAE of the same outcome and cell."""
+    mae = {}
+    for s in series:
+        metric, attribute, value, version = s.key
+        if metric.endswith("_mae"):
+            mae[(metric.removesuffix("_mae"), attribute, value, version)] = s.base
+    out = {}
+    for s in series:
+        metric, attribute, value, version = s.key
+        base = mae.get((metric.removesuffix("_bias"), attribute, value, version))
+        if metric.endswith("_bias") and base:
+            out[s.key] = Side.pooled(base).value
+    return out
 
 
 def detect_changes(
@@ -380,15 +482,18 @@ def findings_of(
     evidence: dict[str, Any] | None = None,
 ) -> list[Finding]:
     """The tests that pass the store's threshold and are material, as findings."""
-    alarm, critical = config.thresholds(watched)
     out = []
     for t in tests:
-        if t.scan is None or t.current is None or t.scan.z < alarm or not t.material:
+        if t.scan is None or t.current is None or not t.material:
+            continue
+        days = min(config.window_days, len(t.series.days))
+        alarm, critical = config.thresholds(watched, days)
+        if t.scan.z < alarm:
             continue
         metric, attribute, value, _ = t.series.key
         row = t.series.row
         z = t.scan.z
-        daily = onset_rate(z, config.window_days) * watched
+        daily = onset_rate(z, days) * watched
         severity: Severity = "critical" if z >= critical else "warning"
         direction: Literal["up", "down"] = "up" if t.sign > 0 else "down"
         finding = Finding(

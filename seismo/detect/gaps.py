@@ -32,6 +32,7 @@ from seismo.detect.change import (
     Series,
     Side,
     _day_variance,
+    dispersions,
     findings_of,
     scan_series,
     series_of,
@@ -98,7 +99,7 @@ def gap_tests(table: pa.Table, cut: datetime, config: DetectConfig, kind: str) -
         for s in all_series
         if s.key[1] is None
     }
-    tests = []
+    gaps: list[tuple[Series, float]] = []
     for s in all_series:
         metric, attribute, _, version = s.key
         days_of_all = everyone.get((metric, version))
@@ -108,14 +109,19 @@ def gap_tests(table: pa.Table, cut: datetime, config: DetectConfig, kind: str) -
         if not gap.base or not gap.days:
             continue
         unit = s.row["unit"]
-        rest_base = sum(r["_rest"] * r["n"] for r in gap.base) / sum(r["n"] for r in gap.base)
+        rest_base = _pooled(gap.base, "_rest")
+        gap.base[0]["_rest_base"] = rest_base
         minimum = max(
             config.gap_min_relative * abs(rest_base),
             config.gap_min_absolute if unit == "share" else 0.0,
         )
-        for t in scan_series(gap, config, kind, min_effect=minimum):
-            tests.append(_own_test(t, rest_base))
-    return tests
+        gaps.append((gap, minimum))
+    phi = dispersions([g for g, _ in gaps])
+    return [
+        _own_test(t, g.base[0]["_rest_base"])
+        for g, minimum in gaps
+        for t in scan_series(g, config, kind, min_effect=minimum, phi=phi[g.key])
+    ]
 
 
 def _pooled(rows: list[dict[str, Any]], key: str) -> float:

@@ -179,9 +179,7 @@ def _posterior_cached(
     positives: float, negatives: float, seen: bytes, pending: bytes, prior: tuple[float, float]
 ) -> tuple[FloatArray, FloatArray]:
     """:func:`_posterior_grid` remembered: the metrics of one pass share each cell's posterior."""
-    return _posterior_grid(
-        positives, negatives, np.frombuffer(seen), np.frombuffer(pending), prior
-    )
+    return _posterior_grid(positives, negatives, np.frombuffer(seen), np.frombuffer(pending), prior)
 
 
 def _posterior_grid(
