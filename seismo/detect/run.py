@@ -26,7 +26,7 @@ from seismo.metrics.compute import compute_metrics, cutoff
 from seismo.metrics.exposure import compute_exposure
 from seismo.store.read import Store
 
-__all__ = ["KINDS", "CheckResult", "Watch", "run_checks"]
+__all__ = ["KINDS", "CheckResult", "Watch", "detect", "run_checks"]
 
 #: The kinds of finding a check looks for (an alert of a kind not found again resolves).
 KINDS = frozenset({"quality", "fairness", "drift"})
@@ -79,18 +79,34 @@ def run_checks(
     config = config or DetectConfig()
     cut = cutoff(store, as_of)
     metrics = compute_metrics(store, as_of=cut, pairs=config.pairs)
-    quality = tests_of(metrics, cut, config, "quality")
     exposure = compute_exposure(store, as_of=cut)
-    gaps = gap_tests(exposure, cut, config, "fairness")
+    drift = compute_drift(store, as_of=cut) if store.count("reference_sets") else None
+    return detect(store, metrics, exposure, drift, cut=cut, config=config)
+
+
+def detect(
+    store: Store,
+    metrics: pa.Table,
+    exposure: pa.Table | None,
+    drift: pa.Table | None,
+    *,
+    cut: datetime,
+    config: DetectConfig,
+) -> CheckResult:
+    """Every detector on tables computed as of ``cut`` (what :func:`run_checks` runs).
+
+    ``store`` is read only for root-cause attribution (which counts predictions
+    served before ``cut``), so a replay can run it on recorded tables.
+    """
+    quality = tests_of(metrics, cut, config, "quality")
+    gaps = [] if exposure is None else gap_tests(exposure, cut, config, "fairness")
     cells = len(quality) + len(gaps)
     alarm, critical = config.thresholds(cells)
     watch = Watch(cells, config.false_alarms_per_90_days, alarm, critical, config.window_days)
     changes = findings_of(quality, cut, config, "quality", watched=cells)
     findings = attribute_roots(changes, store, config)
     findings += findings_of(gaps, cut, config, "fairness", watched=cells, label=GAP_TEST)
-    drift = None
-    if store.count("reference_sets"):
-        drift = compute_drift(store, as_of=cut)
+    if drift is not None:
         findings += drift_findings(drift, cut=cut)
     # Outcome-based findings first: a drop in quality is proven harm, drift an early warning.
     findings.sort(key=lambda f: (f.severity != "critical", f.kind == "drift", f.adjusted_p, f.key))
