@@ -164,7 +164,17 @@ def directions(metric: str, unit: str, kind: str, config: DetectConfig) -> tuple
 
 
 def _mature(r: dict[str, Any], config: DetectConfig) -> bool:
+    """Is the day judged: final, or enough of its outcomes in, or estimated without them?
+
+    A model-quality estimate from the scores alone (CBPE, calibrated on mature
+    labels) needs no label to arrive: its interval is its uncertainty, and it
+    is judged from the first day, as NannyML does. It cannot see a change in
+    the relation between scores and outcomes, which the labels show once in.
+    """
     if r["final"]:
+        return True
+    estimator = r.get("estimator") or ""
+    if "cbpe" in estimator and "uncalibrated" not in estimator:
         return True
     est, seen = r.get("estimate"), r.get("observed_value")
     if est is not None and seen is not None and est > 0:

@@ -28,7 +28,7 @@ import pyarrow as pa
 from seismo.alerts import Alert, list_alerts, sync
 from seismo.config import OutcomeType
 from seismo.detect.findings import Finding
-from seismo.detect.run import KINDS, run_checks
+from seismo.detect.run import KINDS, Watch, run_checks
 from seismo.metrics.compute import RESULT_SCHEMA
 from seismo.metrics.spec import default_metrics
 from seismo.present.web.figures import Series, SeriesKey, index
@@ -72,6 +72,7 @@ class Snapshot:
     synced: bool
     series: dict[SeriesKey, Series]
     exposure_series: dict[SeriesKey, Series]
+    watch: Watch | None = None
 
     @property
     def empty(self) -> bool:
@@ -111,12 +112,14 @@ def compute_snapshot(
     weights = {m.name: m.weight for m in config.metrics if m.weight}
     givens = {m.name: m.given for m in config.metrics if m.given}
     findings: tuple[Finding, ...] = ()
+    watch: Watch | None = None
     exposure: pa.Table | None = None
     drift: pa.Table | None = None
     if count:
         result = run_checks(store, as_of=as_of)
         cut, metrics, exposure, drift = result.as_of, result.metrics, result.exposure, result.drift
         findings = tuple(result.findings)
+        watch = result.watch
         if sync_alerts:
             sync(store.engine, result.findings, as_of=cut, kinds=set(KINDS))
     else:
@@ -142,6 +145,7 @@ def compute_snapshot(
         synced=sync_alerts,
         series=index(metrics),
         exposure_series=index(exposure),
+        watch=watch,
     )
 
 

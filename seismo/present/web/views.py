@@ -248,8 +248,21 @@ def _sure(ctx: Context, f: Finding) -> str:
     return (
         f"{strength}: based on {humanize.count(f.n_baseline)} {pop} at launch and"
         f" {humanize.count(f.n_current)} on {humanize.day_range(f.window_start, f.window_end)};"
-        " a change this large is very unlikely to be chance."
+        f" {_chance(f)}"
     )
+
+
+def _chance(f: Finding) -> str:
+    """How rarely chance alone gives a change this clear, over everything watched."""
+    per_90 = f.evidence.get("false_alarms_per_90_days_this_strong")
+    if not isinstance(per_90, int | float) or per_90 <= 0:
+        return "a change this large is very unlikely to be chance."
+    years = 90 / per_90 / 365.25
+    if years >= 1000:
+        return "chance alone would give a change this clear less than once in a thousand years."
+    if years >= 2:
+        return f"chance alone would give a change this clear about once in {years:,.0f} years."
+    return f"chance alone would give a change this clear about once in {90 / per_90:,.0f} days."
 
 
 # -- key figures --------------------------------------------------------------
@@ -389,6 +402,9 @@ def engineering(
         "predictions": snap.predictions,
         "alerts_synced": snap.synced,
         "periods": _periods(ctx),
+        "detection": None
+        if snap.watch is None
+        else {**snap.watch.to_record(), "text": snap.watch.text()},
         "alerts": [_alert_detail(ctx, f) for f in snap.findings],
         "resolved": [a.to_record() for a in snap.alerts if a.state == "resolved"],
         "table": {
