@@ -16,7 +16,7 @@ from seismo.alerts import list_alerts, sync
 from seismo.cli import app
 from seismo.detect.change import DetectConfig, detect_changes
 from seismo.detect.fdr import benjamini_hochberg
-from seismo.detect.glr import onset_rate
+from seismo.detect.glr import binomial_shape, onset_rate
 from seismo.detect.run import run_checks
 from seismo.ingest import ingest
 from seismo.simulate import Scenario, Simulation, simulate
@@ -198,10 +198,14 @@ def test_budget_counts_every_watched_cell() -> None:
 def test_statistic_is_the_glr_of_the_days_since_the_change() -> None:
     dip = cell_rows("45-54", [0.036] * 14 + [0.015, 0.015])
     (f,) = detect_changes(pa.Table.from_pylist(dip), cut=CUT)
-    # Variances of "no change": binomial at the baseline rate, for both sides.
+    # Variances of "no change": binomial at the baseline rate, for both sides; the
+    # statistic then takes the binomial likelihood ratio's shape.
     v = 0.036 * (1 - 0.036) / 700
-    z = (0.036 - 0.015) / math.sqrt(v / 2 + v / 14)
-    assert f.statistic == pytest.approx(z)
+    wald = (0.036 - 0.015) / math.sqrt(v / 2 + v / 14)
+    assert f.statistic == pytest.approx(wald * float(binomial_shape([0.015], 0.036)[0]))
+    n = 1400
+    kl = 0.015 * math.log(0.015 / 0.036) + 0.985 * math.log(0.985 / 0.964)
+    assert f.statistic > math.sqrt(2 * n * kl) * math.sqrt(v / 2 / (v / 2 + v / 14)) * 0.999
     assert f.since == START + timedelta(days=14) and f.window_end == CUT
     # The reported interval of the current value is its own.
     own = math.sqrt(0.015 * 0.985 / 1400)

@@ -405,6 +405,7 @@ def scan_series(
             base_null.var,
             sign=sign,
             window=config.window_days,
+            binomial=unit == "share",
             min_effect=(
                 minimum_effect(row["metric"], unit, base.value, config, scale)
                 if min_effect is None

@@ -16,11 +16,13 @@ not significant at ``explain_alpha``), ``G`` is explained by ``R``.
 Segments can nest: the pair "25-34 in DE" lies inside "25-34" and inside
 "DE". Which of them is the root depends on where the change is:
 
-* **concentrated**: the parent without the pair no longer changes: the pair
-  is the root and its parents are related to it ("names the smallest segment
-  that explains a change, not its parents");
-* **broad**: the parent without the pair still changes: the parent is the
-  root and the pair, a part of a change that covers the parent, is related.
+* **concentrated**: the parent without the pair moved less than half as
+  much (relatively) as the pair: the pair is the root and its parents are
+  related to it ("names the smallest segment that explains a change, not its
+  parents");
+* **broad**: the parent without the pair moved at least half as much: the
+  parent is the root and the pair, a part of a change that covers the
+  parent, is related.
 
 Segments that overlap without nesting (a device and an age group) are judged
 by the first rule, the stronger finding explaining the weaker.
@@ -94,6 +96,32 @@ def _rest_changes(store: Store, g: Finding, r: Finding, config: DetectConfig) ->
     return bool(2 * norm.sf(abs(diff / se)) <= config.explain_alpha)
 
 
+def _nested(store: Store, parent: Finding, child: Finding) -> str | None:
+    """Is a change found in ``parent`` and in its part ``child`` broad or concentrated?
+
+    ``broad``: what is left of the parent without the child moved at least
+    half as much (relatively) as the child did, in the same direction: the
+    change covers the parent. ``concentrated``: it moved less: the child
+    carries it. A point comparison, symmetric in both answers (a test of "the
+    rest did not change" would call every small rest quiet for want of rows).
+    None when the shares cannot be told.
+    """
+    assert child.segment is not None
+    s_base = _share(
+        store, child.segment, parent.segment, parent.baseline_start, parent.baseline_end
+    )
+    s_cur = _share(store, child.segment, parent.segment, parent.window_start, parent.window_end)
+    if s_base is None or s_cur is None or max(s_base, s_cur) >= 0.95:
+        return None
+    rest_base = (parent.baseline - s_base * child.baseline) / (1.0 - s_base)
+    rest_cur = (parent.current - s_cur * child.current) / (1.0 - s_cur)
+    if rest_base == 0 or child.baseline == 0:
+        return None
+    rest = (rest_cur - rest_base) / abs(rest_base)
+    own = (child.current - child.baseline) / abs(child.baseline)
+    return "broad" if rest * own > 0 and abs(rest) >= abs(own) / 2 else "concentrated"
+
+
 def _inside(small: dict[str, str] | None, big: dict[str, str] | None) -> bool:
     """Is segment ``small`` a strict part of ``big`` (None: everyone)?"""
     if small is None:
@@ -108,7 +136,11 @@ def _owner(f: Finding, roots: list[Finding], store: Store, config: DetectConfig)
             continue
         if _inside(f.segment, r.segment):
             # f is part of r: a broad change of r carries f along.
-            if _rest_changes(store, r, f, config):
+            if _nested(store, r, f) == "broad":
+                return r
+        elif _inside(r.segment, f.segment):
+            # r is part of f: a change concentrated in r explains f.
+            if _nested(store, f, r) == "concentrated":
                 return r
         elif r.segment is not None and f.segment is not None and set(f.segment) == set(r.segment):
             continue  # siblings (two age groups) explain nothing of each other
@@ -134,29 +166,31 @@ def attribute_roots(
             explained[f.key] = []
         else:
             explained[owner.key].append(f)
-    # A root that a later, narrower root fully explains (the parent of a concentrated
-    # change seen first because its sample is bigger) hands itself to that root.
-    changed = True
-    while changed:
-        changed = False
-        for parent in list(roots):
-            for child in roots:
-                if child is parent or not _inside(child.segment, parent.segment):
-                    continue
-                if (child.kind, child.metric, child.direction) != (
-                    parent.kind,
-                    parent.metric,
-                    parent.direction,
-                ):
-                    continue
-                if _rest_changes(store, parent, child, config) is False:
-                    roots.remove(parent)
-                    explained[child.key] += [parent, *explained.pop(parent.key)]
-                    changed = True
-                    break
-            if changed:
-                break
+    # Nested roots (a parent found before or after its part) settle by where the change is.
+    while (pair := _nested_roots(roots, store)) is not None:
+        keep, fold = pair
+        roots.remove(fold)
+        explained[keep.key] += [fold, *explained.pop(fold.key)]
     return _finish(roots, explained)
+
+
+def _nested_roots(roots: list[Finding], store: Store) -> tuple[Finding, Finding] | None:
+    """A (kept, folded) pair of nested roots on the same metric and direction, if any."""
+    for parent in roots:
+        for child in roots:
+            same = (child.kind, child.metric, child.direction) == (
+                parent.kind,
+                parent.metric,
+                parent.direction,
+            )
+            if child is parent or not same or not _inside(child.segment, parent.segment):
+                continue
+            verdict = _nested(store, parent, child)
+            if verdict == "broad":
+                return parent, child
+            if verdict == "concentrated":
+                return child, parent
+    return None
 
 
 def _finish(roots: list[Finding], explained: dict[str, list[Finding]]) -> list[Finding]:
