@@ -59,7 +59,9 @@ def measure(window: int, reps: int, seed: int = 0) -> dict[str, object]:
         "new_alarms": onsets.tolist(),
         "measured_rate": rates.tolist(),
         "assumed_rate": assumed,
-        "measured_over_assumed": [round(float(m / a), 3) for m, a in zip(rates, assumed)],
+        "measured_over_assumed": [
+            round(float(m / a), 3) for m, a in zip(rates, assumed, strict=True)
+        ],
     }
 
 

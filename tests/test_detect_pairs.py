@@ -42,7 +42,7 @@ def clicks(
     day = np.repeat(np.arange(DAYS), per_day)
     at = [
         START + timedelta(days=int(d), seconds=int(s))
-        for d, s in zip(day, rng.uniform(0, 86000, n))
+        for d, s in zip(day, rng.uniform(0, 86000, n), strict=True)
     ]
     age = rng.choice(AGES, n)
     region = rng.choice(REGIONS, n)
