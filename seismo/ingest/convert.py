@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from seismo.config import Mapping, OutcomeType
+from seismo.config import Mapping, OutcomeColumns, OutcomeType
 from seismo.errors import ConfigError, InputError, RowError
 from seismo.events import ROW, Batch, Source
 from seismo.store.schema import CORE_PREDICTION_COLUMNS
@@ -424,7 +424,7 @@ def _flat_outcomes(
             f"FROM typed WHERE {v} IS NOT NULL"
         )
     if mapping.final:
-        pending = " OR ".join(f'"__v:{oc.type}" IS NULL' for oc in mapping.outcome_columns)
+        pending = " OR ".join(f"({_pending(mapping, types, oc)})" for oc in mapping.outcome_columns)
         bad = checker.first(f"FROM typed WHERE __final AND ({pending})")
         if bad:
             raise checker.fail(
@@ -436,6 +436,22 @@ def _flat_outcomes(
         " UNION ALL ".join(parts) + f" ORDER BY {ROW}, outcome_type"
     ).to_arrow_table()
     return _outcome_table(table)
+
+
+def _pending(mapping: Mapping, types: dict[str, OutcomeType], oc: OutcomeColumns) -> str:
+    """SQL true where the outcome column ``oc`` is still pending on a flat row.
+
+    Empty means pending, except for a child outcome whose parent event did not
+    happen (``returned`` left empty where ``purchased`` is 0): that child is not
+    applicable. Nothing is stored for it, and it does not contradict a "final"
+    flag. Its metrics never miss it: a child is measured per parent positive.
+    """
+    v = q(f"__v:{oc.type}")
+    parent = types[oc.type].parent
+    has_parent = any(p.type == parent for p in mapping.outcome_columns)
+    if parent is None or not has_parent or types[parent].kind != "event":
+        return f"{v} IS NULL"
+    return f"{v} IS NULL AND {q(f'__v:{parent}')} IS DISTINCT FROM 0"
 
 
 def _outcome_events(checker: _Checker, mapping: Mapping, types: dict[str, OutcomeType]) -> pa.Table:

@@ -107,6 +107,13 @@ class Store:
             expr = expr.left_join(right, expr._seismo_pid == right._seismo_oid).drop("_seismo_oid")
         if mapping.final:
             known = [expr[oc.value].notnull() for oc in mapping.outcome_columns]
+            # a child left empty because its parent event did not happen is settled too
+            types = self.outcome_types()
+            for i, oc in enumerate(mapping.outcome_columns):
+                parent = types[oc.type].parent if oc.type in types else None
+                pcol = next((c for c in mapping.outcome_columns if c.type == parent), None)
+                if pcol is not None and types[pcol.type].kind == "event":
+                    known[i] = known[i] | (expr[pcol.value] == 0)
             final = known[0]
             for k in known[1:]:
                 final = final & k
