@@ -101,3 +101,6 @@ def test_blank_child_where_the_parent_is_zero_ingests_and_stores_nothing(tmp_pat
     # the flat view gives back what went in: the return empty, the row's truth final
     back = next(r for r in flat if r["recommendation_id"] == pid)
     assert back["returned"] is None and back["ground_truth_available"] is True
+    finals = [r["ground_truth_available"] for r in flat]
+    assert set(finals) == {True, False}  # pending rows say False, never NULL
+    assert finals == [v == "true" for v in table.column("ground_truth_available").to_pylist()]

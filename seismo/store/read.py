@@ -112,8 +112,8 @@ class Store:
             for i, oc in enumerate(mapping.outcome_columns):
                 parent = types[oc.type].parent if oc.type in types else None
                 pcol = next((c for c in mapping.outcome_columns if c.type == parent), None)
-                if pcol is not None and types[pcol.type].kind == "event":
-                    known[i] = known[i] | (expr[pcol.value] == 0)
+                if pcol is not None and pcol.type in types and types[pcol.type].kind == "event":
+                    known[i] = known[i] | (expr[pcol.value] == 0).fill_null(False)
             final = known[0]
             for k in known[1:]:
                 final = final & k
