@@ -7,6 +7,7 @@ latest outcome observed by then is the one that counts.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -66,6 +67,15 @@ class Store:
         """Declared prediction columns: name → (role, dtype)."""
         rows = self.engine.query("SELECT name, role, dtype FROM attributes ORDER BY name")
         return {str(n): (str(r), str(d)) for n, r, d in rows}
+
+    def positive_labels(self) -> tuple[str, ...]:
+        """Served labels read as a predicted positive, as a mapping declared (``positive_label``).
+
+        Empty when none was declared: then ``1/true/yes/positive`` are positive
+        and ``0/false/no/negative`` negative (see :class:`~seismo.config.PredictionColumns`).
+        """
+        rows = self.engine.query("SELECT value FROM seismo_meta WHERE key = 'positive_labels'")
+        return tuple(json.loads(rows[0][0])) if rows else ()
 
     def segments(self) -> list[str]:
         return [n for n, (role, _) in self.attributes().items() if role == "segment"]
