@@ -122,6 +122,7 @@ def _mapping_from_options(opts: dict[str, Any]) -> Mapping | None:
             entity=opts["entity_column"],
             score=opts["score_column"],
             label=opts["label_column"],
+            positive_label=tuple(opts["positive_label"]),
             segments=tuple(opts["segment"]),
             features=dict.fromkeys(opts["feature"], "auto"),
         )
@@ -168,8 +169,14 @@ def ingest(
         str | None, typer.Option("--score", help="Score / probability / value column.")
     ] = None,
     label_column: Annotated[
-        str | None, typer.Option("--label", help="Predicted class column.")
+        str | None, typer.Option("--label", help="Served (predicted) class column.")
     ] = None,
+    positive_label: Annotated[
+        list[str],
+        typer.Option(
+            help="A --label value meaning predicted positive (repeat; default 1/true/yes)."
+        ),
+    ] = [],  # noqa: B006
     segment: Annotated[list[str], typer.Option(help="Segment column (repeat).")] = [],  # noqa: B006
     feature: Annotated[list[str], typer.Option(help="Feature column (repeat).")] = [],  # noqa: B006
     outcome_id: Annotated[
@@ -351,6 +358,7 @@ def _metric_records(table: Any) -> list[dict[str, Any]]:
                 "estimate": r["estimate"],
                 "estimate_low": r["estimate_low"],
                 "estimate_high": r["estimate_high"],
+                "std_error": r["std_error"],
                 "estimator": r["estimator"],
                 "final": r["final"],
                 "final_at": r["final_at"],

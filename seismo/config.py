@@ -27,6 +27,8 @@ from typing import Any, Literal
 from seismo.errors import ConfigError
 
 __all__ = [
+    "NEGATIVE_LABELS",
+    "POSITIVE_LABELS",
     "RECOMMENDATIONS",
     "Mapping",
     "OutcomeColumns",
@@ -34,6 +36,7 @@ __all__ = [
     "OutcomeType",
     "PredictionColumns",
     "load_mapping",
+    "normalize_label",
     "parse_duration",
 ]
 
@@ -91,9 +94,35 @@ class OutcomeType:
             raise ConfigError(f"outcome type {self.name!r} cannot be its own parent")
 
 
+#: Served labels read as a predicted positive / negative when no ``positive_label`` is declared.
+POSITIVE_LABELS = ("1", "1.0", "true", "t", "yes", "y", "positive", "pos")
+NEGATIVE_LABELS = ("0", "0.0", "false", "f", "no", "n", "negative", "neg")
+
+
+def normalize_label(text: str) -> str:
+    """How served labels are compared: trimmed, lower case.
+
+    >>> normalize_label("  Decline ")
+    'decline'
+    """
+    return text.strip().lower()
+
+
 @dataclass(frozen=True, kw_only=True)
 class PredictionColumns:
-    """Where a prediction's fields are, in the user's column names."""
+    """Where a prediction's fields are, in the user's column names.
+
+    ``label`` is the class the model *served* (the decision acted on). The
+    threshold metrics (accuracy, precision, recall, specificity, F1) use it,
+    reading each value as predicted positive or negative: the values of
+    ``positive_label`` (a string or several; compared trimmed and in lower
+    case) are positive and every other value negative; without
+    ``positive_label``, ``1/true/yes/positive`` (and ``t``, ``y``, ``pos``,
+    ``1.0``) are positive, ``0/false/no/negative`` (and ``f``, ``n``, ``neg``,
+    ``0.0``) negative, and any other value is an ingest error. An empty label
+    means no decision was served: that row is judged by its score at the
+    threshold.
+    """
 
     id: str
     timestamp: str
@@ -106,6 +135,21 @@ class PredictionColumns:
     status: str | None = None
     segments: tuple[str, ...] = ()
     features: dict[str, Dtype] = field(default_factory=dict)
+    # repr=False keeps batch ids (a hash of the mapping's repr) as they were before it existed
+    positive_label: tuple[str, ...] = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        given: Any = self.positive_label
+        values = (given,) if isinstance(given, str) else tuple(given)
+        if not all(isinstance(v, str) and v.strip() for v in values):
+            raise ConfigError(
+                f"positive_label must be a non-empty string or a list of them: {given!r}"
+            )
+        if values and self.label is None:
+            raise ConfigError("positive_label needs a label column (the class the model served)")
+        object.__setattr__(
+            self, "positive_label", tuple(sorted({normalize_label(v) for v in values}))
+        )
 
     def core(self) -> dict[str, str]:
         """seismo's core column → the user's column, for the mapped ones."""

@@ -53,3 +53,4 @@ class Batch:
     outcomes: pa.Table | None
     outcome_types: tuple[OutcomeType, ...]
     exported_at: datetime | None
+    positive_labels: tuple[str, ...] = ()  # declared by the mapping: served labels read positive

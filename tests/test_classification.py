@@ -13,25 +13,23 @@ from hypothesis import given, settings
 from numpy.typing import NDArray
 from scipy.stats import mannwhitneyu
 
+from seismo.metrics.cbpe import Calibration, check_calibration, estimate, fit_calibration
 from seismo.metrics.classification import (
     CLIP,
     METRICS,
-    Calibration,
     ScoreBins,
     accuracy,
     brier,
     calibration_error,
     calibration_in_the_large,
-    check_calibration,
-    estimate,
     f1,
-    fit_calibration,
     log_loss,
     precision,
     realized,
     recall,
     roc_auc,
     roc_auc_binning_error,
+    specificity,
 )
 
 Floats = NDArray[np.float64]
@@ -46,14 +44,20 @@ def _bin_index(s: Floats, bins: int, threshold: float) -> NDArray[np.int64]:
     return np.where((s < threshold) & (idx >= k), k - 1, idx)
 
 
-def _textbook(s: Floats, y: Floats, bins: int, threshold: float) -> dict[str, float]:
-    """The metrics of the labelled rows, the way a textbook computes them on raw arrays."""
+def _textbook(
+    s: Floats, y: Floats, bins: int, threshold: float, d: Floats | None = None
+) -> dict[str, float]:
+    """The metrics of the labelled rows, the way a textbook computes them on raw arrays.
+
+    ``d``: served decisions (1, 0, NaN for none: then the score at the threshold decides).
+    """
     keep = ~np.isnan(y)
-    s, y = s[keep], y[keep]
+    served = np.full(s.size, np.nan) if d is None else d
+    s, y, served = s[keep], y[keep], served[keep]
     n = s.size
     if n == 0:
         return dict.fromkeys(METRICS, math.nan)
-    pred = s >= threshold
+    pred = np.where(np.isnan(served), s >= threshold, served == 1)
     tp = float(np.sum(pred & (y == 1)))
     fp = float(np.sum(pred & (y == 0)))
     fn = float(np.sum(~pred & (y == 1)))
@@ -72,6 +76,7 @@ def _textbook(s: Floats, y: Floats, bins: int, threshold: float) -> dict[str, fl
         "accuracy": (tp + tn) / n,
         "precision": ratio(tp, tp + fp),
         "recall": ratio(tp, tp + fn),
+        "specificity": ratio(tn, tn + fp),
         "f1": ratio(2 * tp, 2 * tp + fp + fn),
         "roc_auc": _exact_auc(s, y),
         "log_loss": float(-np.mean(y * np.log(c) + (1 - y) * np.log(1 - c))),
@@ -128,6 +133,33 @@ def test_realized_matches_textbook_on_raw_rows(
     assert cell.n_pending == int(np.sum(np.isnan(y)))
 
 
+@settings(max_examples=200, deadline=None)
+@given(rows, binnings, st.lists(st.sampled_from([0.0, 1.0, math.nan]), min_size=60, max_size=60))
+def test_served_decisions_match_textbook_on_raw_rows(
+    data: list[tuple[float, float]], binning: tuple[int, float], served: list[float]
+) -> None:
+    bins, threshold = binning
+    s = np.array([r[0] for r in data], dtype=np.float64)
+    y = np.array([r[1] for r in data], dtype=np.float64)
+    d = np.array(served[: s.size], dtype=np.float64)
+    cell = ScoreBins.from_arrays(s, y, bins=bins, threshold=threshold, decisions=d)
+    got, want = realized(cell), _textbook(s, y, bins, threshold, d)
+    for m in ("accuracy", "precision", "recall", "specificity", "f1"):
+        assert _same(got[m], want[m]), (m, got[m], want[m])
+    assert _same(got["log_loss"], want["log_loss"])  # the score metrics ignore the decision
+
+
+def test_predicted_counts_cannot_exceed_their_rows() -> None:
+    cell = ScoreBins.from_arrays([0.2, 0.7], [0, 1], bins=10)
+    arrays: dict[str, Any] = {
+        n: getattr(cell, n) for n in ScoreBins.__dataclass_fields__ if n != "threshold"
+    }
+    with pytest.raises(ValueError, match="cannot exceed"):
+        ScoreBins(**{**arrays, "pos_predicted": arrays["pos"] + 1})
+    with pytest.raises(ValueError, match="decisions"):
+        ScoreBins.from_arrays([0.2], [1.0], decisions=[2.0])
+
+
 def test_the_small_functions_agree_with_realized() -> None:
     rng = np.random.default_rng(3)
     s = rng.uniform(size=500)
@@ -137,6 +169,7 @@ def test_the_small_functions_agree_with_realized() -> None:
         accuracy,
         precision,
         recall,
+        specificity,
         f1,
         roc_auc,
         log_loss,
@@ -240,18 +273,27 @@ def calibrated() -> Calibration:
     return cal
 
 
-@pytest.mark.parametrize("hidden", [1.0, 0.5])
-def test_cbpe_intervals_cover_the_final_value(calibrated: Calibration, hidden: float) -> None:
-    """Over 200 simulated cells, the 90% intervals hold the final value about 90% of the time."""
+@pytest.mark.parametrize(("hidden", "served"), [(1.0, False), (0.5, False), (0.5, True)])
+def test_cbpe_intervals_cover_the_final_value(
+    calibrated: Calibration, hidden: float, served: bool
+) -> None:
+    """Over 200 simulated cells, the 90% intervals hold the final value about 90% of the time.
+
+    ``served``: decisions served at score >= 0.4 with a fifth of them overridden, so
+    bins hold pending rows of both decisions.
+    """
     rng = np.random.default_rng(7)
     hits = dict.fromkeys(METRICS, 0)
     seen = dict.fromkeys(METRICS, 0)
     for i in range(200):
         _, s, y = _simulate(rng, 1000)
+        d = None
+        if served:
+            d = np.where(rng.uniform(size=s.size) < 0.2, s < 0.4, s >= 0.4).astype(float)
         pending = rng.uniform(size=s.size) < hidden
-        cell = ScoreBins.from_arrays(s, np.where(pending, np.nan, y))
+        cell = ScoreBins.from_arrays(s, np.where(pending, np.nan, y), decisions=d)
         est = estimate(cell, calibrated, seed=i, draws=2000 if hidden == 1.0 else 1000)
-        final = realized(ScoreBins.from_arrays(s, y))
+        final = realized(ScoreBins.from_arrays(s, y, decisions=d))
         for m in METRICS:
             if not math.isnan(final[m]):
                 seen[m] += 1

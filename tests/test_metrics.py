@@ -118,6 +118,8 @@ def test_every_value_carries_its_maturity(small: Simulation) -> None:
     }
     for r in rows:
         assert r["n"] == r["confirmed_n"] + r["pending_n"]
+        if r["estimate"] is not None:  # every figure has its sampling error
+            assert r["std_error"] is not None and r["std_error"] >= 0, r
         if r["final"]:
             assert r["pending_n"] == 0 and r["estimate"] == pytest.approx(r["confirmed_value"])
         elif r["estimate"] is not None:
@@ -305,6 +307,7 @@ def test_cli_metrics_json_format(tmp_path: Path, small: Simulation) -> None:
         "estimate_low",
         "estimate_high",
         "estimator",
+        "std_error",
         "final",
         "final_at",
     }
@@ -343,6 +346,13 @@ def test_classifier_with_late_labels_gets_cbpe_then_realized(tmp_path: Path) -> 
         assert r["estimate_low"] - 0.02 <= truth <= r["estimate_high"] + 0.02
     auc = pick(late, "default_90d_roc_auc")
     assert all(0.55 < r["estimate"] < 0.9 for r in auc)
+    for r in (*early.to_pylist(), *late.to_pylist()):
+        if r["estimate"] is not None:
+            assert r["std_error"] is not None and r["std_error"] >= 0, r
+    # while labels are pending, the error is that of the final value: close to the final one's
+    for r in mixed:
+        truth = final[r["window_start"]]
+        assert r["std_error"] == pytest.approx(truth["std_error"], rel=0.35)
 
 
 def test_regressor_errors_per_window() -> None:
@@ -388,3 +398,4 @@ def test_regressor_errors_per_window() -> None:
         }
         assert r["estimate"] == pytest.approx(expected[r["metric"]], rel=1e-9), r["metric"]
         assert r["final"]
+        assert r["std_error"] is not None and r["std_error"] > 0

@@ -38,5 +38,6 @@ def ingest(
         store_types=store.outcome_types(),
         exported_at=exported_at,
         shape=shape,
+        store_positive_labels=store.positive_labels(),
     )
     return write_batch(store.engine, batch)

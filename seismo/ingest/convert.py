@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from seismo.config import Mapping, OutcomeType
+from seismo.config import NEGATIVE_LABELS, POSITIVE_LABELS, Mapping, OutcomeColumns, OutcomeType
 from seismo.errors import ConfigError, InputError, RowError
 from seismo.events import ROW, Batch, Source
 from seismo.store.schema import CORE_PREDICTION_COLUMNS
@@ -190,8 +190,14 @@ def prepare(
     store_types: dict[str, OutcomeType],
     exported_at: datetime | None = None,
     shape: str = "auto",
+    store_positive_labels: tuple[str, ...] = (),
 ) -> Batch:
-    """Validate ``source`` against ``mapping``; raise :class:`RowError` on the first bad row."""
+    """Validate ``source`` against ``mapping``; raise :class:`RowError` on the first bad row.
+
+    ``store_positive_labels``: the served labels the store already reads as
+    positive (see :class:`~seismo.config.PredictionColumns`); a mapping that
+    declares others is refused.
+    """
     columns = set(source.table.column_names)
     shape = _choose_shape(mapping, columns, shape, source.name)
     if source.table.num_rows == 0:
@@ -211,7 +217,8 @@ def prepare(
                 mapping.outcome_types,
                 None,
             )
-        predictions, attributes = _predictions(checker, mapping, store_attributes)
+        positive = _positive_labels(mapping, store_positive_labels)
+        predictions, attributes = _predictions(checker, mapping, store_attributes, positive)
         outcomes = None
         if shape == "flat":
             exported_at = _exported_at(checker, mapping, exported_at)
@@ -225,6 +232,7 @@ def prepare(
             outcomes,
             mapping.outcome_types,
             exported_at,
+            positive if mapping.predictions and mapping.predictions.positive_label else (),
         )
     finally:
         checker.close()
@@ -258,8 +266,40 @@ def _choose_shape(mapping: Mapping, columns: set[str], shape: str, name: str) ->
     )
 
 
+def _positive_labels(mapping: Mapping, stored: tuple[str, ...]) -> tuple[str, ...]:
+    """The served labels read as positive: the mapping's, else the store's (empty: 1/0 etc.)."""
+    declared = mapping.predictions.positive_label if mapping.predictions else ()
+    if declared and stored and declared != stored:
+        raise ConfigError(
+            f"positive_label {list(declared)}: the store already reads served labels "
+            f"{list(stored)} as positive; one store, one reading"
+        )
+    return declared or stored
+
+
+def _check_labels(checker: _Checker, column: str, positive: tuple[str, ...]) -> None:
+    """Without declared positive labels, every served label must read as a class."""
+    if positive:
+        return
+    known = ", ".join(_lit(v) for v in (*POSITIVE_LABELS, *NEGATIVE_LABELS))
+    bad = checker.first(
+        f"FROM typed WHERE label IS NOT NULL AND LOWER(label) NOT IN ({known})", "label"
+    )
+    if bad:
+        raise checker.fail(
+            bad[0],
+            column,
+            "a served label is read as predicted positive (1, true, yes, positive) or negative "
+            "(0, false, no, negative); for other classes declare positive_label in [predictions]",
+            bad[1],
+        )
+
+
 def _predictions(
-    checker: _Checker, mapping: Mapping, store_attributes: dict[str, tuple[str, str]]
+    checker: _Checker,
+    mapping: Mapping,
+    store_attributes: dict[str, tuple[str, str]],
+    positive: tuple[str, ...] = (),
 ) -> tuple[pa.Table, dict[str, tuple[str, str]]]:
     spec = mapping.predictions
     assert spec is not None
@@ -296,6 +336,8 @@ def _predictions(
     if mapping.final:
         columns["__final"] = (mapping.final, "bool")
     checker.convert(columns, required={"prediction_id", "served_at", "model_version"})
+    if spec.label:
+        _check_labels(checker, spec.label, positive)
 
     dup = checker.first(
         "FROM (SELECT *, COUNT(*) OVER (PARTITION BY prediction_id) AS n, "
@@ -424,7 +466,7 @@ def _flat_outcomes(
             f"FROM typed WHERE {v} IS NOT NULL"
         )
     if mapping.final:
-        pending = " OR ".join(f'"__v:{oc.type}" IS NULL' for oc in mapping.outcome_columns)
+        pending = " OR ".join(f"({_pending(mapping, types, oc)})" for oc in mapping.outcome_columns)
         bad = checker.first(f"FROM typed WHERE __final AND ({pending})")
         if bad:
             raise checker.fail(
@@ -436,6 +478,22 @@ def _flat_outcomes(
         " UNION ALL ".join(parts) + f" ORDER BY {ROW}, outcome_type"
     ).to_arrow_table()
     return _outcome_table(table)
+
+
+def _pending(mapping: Mapping, types: dict[str, OutcomeType], oc: OutcomeColumns) -> str:
+    """SQL true where the outcome column ``oc`` is still pending on a flat row.
+
+    Empty means pending, except for a child outcome whose parent event did not
+    happen (``returned`` left empty where ``purchased`` is 0): that child is not
+    applicable. Nothing is stored for it, and it does not contradict a "final"
+    flag. Its metrics never miss it: a child is measured per parent positive.
+    """
+    v = q(f"__v:{oc.type}")
+    parent = types[oc.type].parent
+    has_parent = any(p.type == parent for p in mapping.outcome_columns)
+    if parent is None or not has_parent or types[parent].kind != "event":
+        return f"{v} IS NULL"
+    return f"{v} IS NULL AND {q(f'__v:{parent}')} IS DISTINCT FROM 0"
 
 
 def _outcome_events(checker: _Checker, mapping: Mapping, types: dict[str, OutcomeType]) -> pa.Table:

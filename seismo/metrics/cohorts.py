@@ -26,14 +26,15 @@ from typing import Any
 
 import ibis
 
-from seismo.config import OutcomeType
+from seismo.config import NEGATIVE_LABELS, POSITIVE_LABELS, OutcomeType
 from seismo.errors import ConfigError
+from seismo.metrics.classification import SCORE_BINS
 from seismo.metrics.naming import PAIR_SEP
 from seismo.metrics.spec import MetricsConfig
 from seismo.store.engine import Engine, quote
 from seismo.store.read import Store
 
-__all__ = ["AGGREGATE", "STATE_TABLE", "choose_pairs", "refresh", "segment_labels"]
+__all__ = ["AGGREGATE", "SCORE_BINS", "STATE_TABLE", "choose_pairs", "refresh", "segment_labels"]
 
 STATE_TABLE = "metric_cohorts"
 #: The attribute / value of the aggregate (all rows) cell.
@@ -58,11 +59,15 @@ _STATE_COLUMNS = {
     "w": "DOUBLE PRECISION",
     "w2": "DOUBLE PRECISION",
 }
-#: Sums kept for model-quality passes (score bins and errors), NULL for rate passes.
-QUALITY_SUMS = ("s", "s2", "ls", "l1s", "e", "e1", "e2", "e4", "ep", "npct")
+#: Sums kept for model-quality passes (score bins and errors), NULL for rate passes:
+#: score, its square, log(score), log(1 - score) and their squares; error, |error|,
+#: error², error⁴, |error| / |y|, its square, and the count of rows with y != 0.
+QUALITY_SUMS = ("s", "s2", "ls", "l1s", "ls2", "l1s2", "e", "e1", "e2", "e4", "ep", "ep2", "npct")
 _STATE_COLUMNS.update(dict.fromkeys(QUALITY_SUMS, "DOUBLE PRECISION"))
-#: Score bins of a classification pass: equal width, so 0.5 is an edge.
-SCORE_BINS = 100
+#: How a classification pass's ``stratum`` encodes a row: score bin + SCORE_BINS × slot,
+#: slot 0 = no decision served, 1 = served negative, 2 = served positive.
+DECISION_SLOTS = ("none", "negative", "positive")
+_STATE_ENCODING = "score-bin+decision-slot"
 _CLIP = 1e-15
 
 
@@ -110,6 +115,23 @@ def _condition(store: Store, outcome: str) -> Any:
     return o.group_by(o.prediction_id.name("cond_pid")).aggregate(cond_at=o.observed_at.min())
 
 
+def decision_slot(label: Any, positive: tuple[str, ...]) -> Any:
+    """The served decision of a label column, as a slot of :data:`DECISION_SLOTS`.
+
+    ``positive``: the labels declared positive (every other value is then
+    negative); empty reads ``1/true/yes/positive`` as positive and
+    ``0/false/no/negative`` as negative. An empty label, or one the store
+    holds from before labels were checked and that reads as neither, is slot
+    0: no decision served.
+    """
+    text = label.strip().lower()
+    if positive:
+        yes, no = text.isin(list(positive)), text.notnull() & ~text.isin(list(positive))
+    else:
+        yes, no = text.isin(list(POSITIVE_LABELS)), text.isin(list(NEGATIVE_LABELS))
+    return ibis.cases((yes, 2), (no, 1), else_=0)
+
+
 def _row_level(
     store: Store,
     *,
@@ -121,12 +143,14 @@ def _row_level(
     days: list[date] | None,
     has_corrections: bool,
     quality: str | None = None,
+    positive_labels: tuple[str, ...] = (),
 ) -> Any:
     """One row per population member (kind 'pop') and per outcome version ('pos'/'neg').
 
     ``quality``: None for a rate pass; "classification" or "regression" for a
     model-quality pass, whose members are the scored predictions, binned by
-    score (classification) and carrying the sums the quality metrics need.
+    score and by served decision (classification, see :data:`DECISION_SLOTS`)
+    and carrying the sums the quality metrics need.
     """
     p = store.table("predictions")
     if days is not None:
@@ -147,13 +171,19 @@ def _row_level(
         cols[f"seg_{s}"] = p[s].cast("string").fill_null(MISSING)
     if quality == "classification":
         clipped = p.score.clip(_CLIP, 1.0 - _CLIP)
-        cols["stratum"] = (
-            ibis.least((p.score * SCORE_BINS).floor(), SCORE_BINS - 1).cast("int64").cast("string")
-        )
+        # floor(s * B) can land one bin off at an edge (0.57 * 100 = 56.99...): the bin is
+        # the b with b / B <= s < (b + 1) / B, so "bin >= k" is exactly "s >= k / B".
+        raw = (p.score * SCORE_BINS).floor()
+        up = ibis.ifelse(p.score >= (raw + 1) / SCORE_BINS, 1, 0)
+        down = ibis.ifelse(p.score < raw / SCORE_BINS, 1, 0)
+        score_bin = ibis.least(ibis.greatest(raw + up - down, 0), SCORE_BINS - 1).cast("int64")
+        slot = decision_slot(p.label, positive_labels)
+        cols["stratum"] = (score_bin + SCORE_BINS * slot).cast("string")
         cols["s"], cols["s2"] = p.score, p.score * p.score
         cols["ls"], cols["l1s"] = clipped.ln(), (1.0 - clipped).ln()
+        cols["ls2"], cols["l1s2"] = cols["ls"] * cols["ls"], cols["l1s"] * cols["l1s"]
     else:
-        for name in ("s", "s2", "ls", "l1s"):
+        for name in ("s", "s2", "ls", "l1s", "ls2", "l1s2"):
             cols[name] = ibis.null("float64")
     cols["score"] = p.score
     base = p.select(**cols)
@@ -164,7 +194,7 @@ def _row_level(
     else:
         base = base.mutate(cond_hour=ibis.null("timestamp"))
     keep = [c for c in base.columns if c not in ("pid", "score")]
-    no_error = {name: ibis.null("float64") for name in ("e", "e1", "e2", "e4", "ep", "npct")}
+    no_error = {name: ibis.null("float64") for name in ("e", "e1", "e2", "e4", "ep", "ep2", "npct")}
     pop = base.select(
         *keep,
         obs_hour=ibis.null("timestamp"),
@@ -178,12 +208,14 @@ def _row_level(
     if quality == "regression":
         err = joined.score - joined.value
         nonzero = joined.value != 0
+        pct = ibis.ifelse(nonzero, err.abs() / joined.value.abs(), ibis.null("float64"))
         errors = {
             "e": err,
             "e1": err.abs(),
             "e2": err * err,
             "e4": (err * err) * (err * err),
-            "ep": ibis.ifelse(nonzero, err.abs() / joined.value.abs(), ibis.null("float64")),
+            "ep": pct,
+            "ep2": pct * pct,
             "npct": ibis.ifelse(nonzero, 1.0, 0.0),
         }
     outs = joined.select(
@@ -331,6 +363,7 @@ def compute_into_state(
     for outcome in config.quality:
         kind = "regression" if types[outcome].kind == "value" else "classification"
         jobs.append((quality_key(outcome), outcome, None, None, None, kind))
+    positive = store.positive_labels()
     for key, outcome, condition, weight, strata, quality in jobs:
         expr = _row_level(
             store,
@@ -342,6 +375,7 @@ def compute_into_state(
             days=days,
             has_corrections=has_corrections,
             quality=quality,
+            positive_labels=positive,
         )
         rows_sql = ibis.to_sql(expr, dialect=engine.kind)
         engine.execute(
@@ -366,7 +400,8 @@ def refresh(
     engine = store.engine
     segments = list(config.segments) if config.segments is not None else store.segments()
     pairs = choose_pairs(store, segments) if config.pairs is None else list(config.pairs)
-    layout = ",".join(_STATE_COLUMNS)  # a new state layout also means a rebuild
+    # A new state layout or encoding, or another reading of served labels, means a rebuild.
+    layout = f"{','.join(_STATE_COLUMNS)}|{_STATE_ENCODING}|{','.join(store.positive_labels())}"
     fingerprint = f"{config.fingerprint()}|{','.join(segments)}|{pairs}|{layout}"
     p = engine.param()
     create_state(engine)

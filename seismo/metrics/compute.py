@@ -10,7 +10,10 @@ tidy table whose every value carries its maturity:
 while anything is pending); ``observed_value`` what has been seen so far
 over all members (biased low: the "fake drop" of recent days); ``estimate``
 with ``estimate_low``/``estimate_high`` the nowcast of the final value and
-its predictive interval; ``estimator`` (``confirmed`` when nothing is
+its predictive interval; ``std_error`` the sampling standard error of the
+final value (what a change test weighs a difference with: binomial for a
+share, from the weights' second moment for an amount, and for model quality
+see :mod:`seismo.metrics.std_errors`); ``estimator`` (``confirmed`` when nothing is
 pending, ``delay-model`` for the nowcast, ``bounds`` when no mature cohort
 has taught a delay yet: the interval is then "none / all of the pending
 convert"); ``final`` and ``final_at``.
@@ -69,6 +72,7 @@ RESULT_SCHEMA = pa.schema(
         ("estimate", pa.float64()),
         ("estimate_low", pa.float64()),
         ("estimate_high", pa.float64()),
+        ("std_error", pa.float64()),
         ("estimator", pa.string()),
         ("final", pa.bool_()),
         ("final_at", pa.timestamp("us")),
@@ -223,7 +227,9 @@ def compute_metrics(
         metrics = [m for m in config.metrics if m.key == key]
         rows.extend(_evaluate_pass(store, types, config, metrics, cut, windows, by, level))
     for outcome in config.quality if quality else ():
-        rows.extend(evaluate_quality(store, types[outcome], cut, windows, by, level))
+        rows.extend(
+            evaluate_quality(store, types[outcome], cut, windows, by, level, config.threshold)
+        )
     table = pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
     order = [
         (c, "ascending") for c in ("metric", "attribute", "value", "model_version", "window_start")

@@ -33,9 +33,11 @@ import numpy as np
 import pandas as pd
 
 from seismo.config import OutcomeType
+from seismo.metrics import cbpe
 from seismo.metrics import classification as clf
 from seismo.metrics import regression as reg
-from seismo.metrics.cohorts import SCORE_BINS, STATE_TABLE, quality_key
+from seismo.metrics.cohorts import QUALITY_SUMS, SCORE_BINS, STATE_TABLE, quality_key
+from seismo.metrics.std_errors import classification_std_errors, regression_std_errors
 from seismo.store.read import Store
 
 if TYPE_CHECKING:
@@ -45,33 +47,45 @@ __all__ = ["CLASSIFIER_METRICS", "RANKER_METRICS", "REGRESSION_METRICS", "evalua
 
 #: For a scored event (a click probability) the threshold metrics mean little.
 RANKER_METRICS = ("roc_auc", "log_loss", "calibration_error", "calibration_in_the_large")
+#: A classifier with labels: the threshold metrics (on the served decision, else the
+#: score at the threshold), the score's quality, and the label's own observed and
+#: predicted rates (a default rate going from 8% to 23% in one region is news).
 CLASSIFIER_METRICS = (
     "accuracy",
     "precision",
     "recall",
+    "specificity",
     "f1",
     "roc_auc",
     "log_loss",
     "brier",
     "calibration_error",
+    "calibration_in_the_large",
+    "positive_rate",
+    "mean_score",
 )
 REGRESSION_METRICS = ("mae", "rmse", "mape", "bias")
+#: Shares (shown as %); every other quality figure is a score.
+_SHARES = frozenset({"positive_rate", "mean_score"})
 _LABELS = {
     "accuracy": "accuracy",
     "precision": "precision",
     "recall": "recall",
+    "specificity": "specificity",
     "f1": "F1",
     "roc_auc": "ROC AUC",
     "log_loss": "log loss",
     "brier": "Brier score",
     "calibration_error": "calibration error",
     "calibration_in_the_large": "predicted / observed rate",
+    "positive_rate": "rate",
+    "mean_score": "predicted rate",
     "mae": "mean absolute error",
     "rmse": "RMSE",
     "mape": "MAPE",
     "bias": "bias",
 }
-_SUMS = ("n", "s", "s2", "ls", "l1s", "e", "e1", "e2", "e4", "ep", "npct")
+_SUMS = ("n", *QUALITY_SUMS)
 
 
 def _groups(
@@ -116,20 +130,39 @@ _BIN_ARRAYS = (
     "sum_log_1ms_neg",
     "sum_log_s_pend",
     "sum_log_1ms_pend",
+    "sum_sq_log_s_pos",
+    "sum_sq_log_1ms_neg",
+    "sum_sq_log_s_pend",
+    "sum_sq_log_1ms_pend",
+    "pos_predicted",
+    "neg_predicted",
+    "pend_predicted",
+)
+_COUNT_ARRAYS = frozenset(
+    {"pos", "neg", "pend", "pos_predicted", "neg_predicted", "pend_predicted"}
 )
 
 
-def _bin_columns(df: pd.DataFrame, event: bool) -> dict[str, np.ndarray]:
-    """Per engine group, its contribution to each ScoreBins array (vectorised)."""
+def _bin_columns(df: pd.DataFrame, event: bool, first_positive: int) -> dict[str, np.ndarray]:
+    """Per engine group, its contribution to each ScoreBins array (vectorised).
+
+    A group's stratum is its score bin + SCORE_BINS × decision slot (see
+    :data:`seismo.metrics.cohorts.DECISION_SLOTS`): predicted positive when the
+    model served a positive decision, or served none and the bin is at or above
+    the threshold's (``first_positive``).
+    """
     closed = df["closed"].to_numpy(dtype=bool)
+    code = df["stratum"].astype(int).to_numpy()
+    score_bin, slot = code % SCORE_BINS, code // SCORE_BINS
+    flagged = np.where((slot == 2) | ((slot == 0) & (score_bin >= first_positive)), 1.0, 0.0)
     open_ = {
         c: (df[f"pop_{c}"] - df[f"pos_{c}"] - df[f"neg_{c}"]).to_numpy()
-        for c in ("n", "s", "s2", "ls", "l1s")
+        for c in ("n", "s", "s2", "ls", "l1s", "ls2", "l1s2")
     }
     pend = np.where(closed, 0.0, 1.0)
     # An event whose window closed without it is a negative; an absent label is unknown.
     extra_neg = np.where(closed, 1.0, 0.0) if event else np.zeros(len(df))
-    return {
+    out = {
         "pos": df["pos_n"].to_numpy(),
         "neg": df["neg_n"].to_numpy() + extra_neg * open_["n"],
         "pend": pend * open_["n"],
@@ -143,7 +176,14 @@ def _bin_columns(df: pd.DataFrame, event: bool) -> dict[str, np.ndarray]:
         "sum_log_1ms_neg": df["neg_l1s"].to_numpy() + extra_neg * open_["l1s"],
         "sum_log_s_pend": pend * open_["ls"],
         "sum_log_1ms_pend": pend * open_["l1s"],
+        "sum_sq_log_s_pos": df["pos_ls2"].to_numpy(),
+        "sum_sq_log_1ms_neg": df["neg_l1s2"].to_numpy() + extra_neg * open_["l1s2"],
+        "sum_sq_log_s_pend": pend * open_["ls2"],
+        "sum_sq_log_1ms_pend": pend * open_["l1s2"],
     }
+    for name in ("pos", "neg", "pend"):
+        out[f"{name}_predicted"] = flagged * out[name]
+    return out
 
 
 def _scatter(
@@ -157,12 +197,12 @@ def _scatter(
     return out
 
 
-def _bins(acc: dict[str, np.ndarray], row: int = 0) -> clf.ScoreBins:
+def _bins(acc: dict[str, np.ndarray], threshold: float, row: int = 0) -> clf.ScoreBins:
     # Counts are sums of whole numbers; rounding removes float dust from subtraction.
     arrays: dict[str, Any] = {
-        k: (np.rint(v[row]) if k in ("pos", "neg", "pend") else v[row]) for k, v in acc.items()
+        k: (np.rint(v[row]) if k in _COUNT_ARRAYS else v[row]) for k, v in acc.items()
     }
-    return clf.ScoreBins(**arrays)
+    return clf.ScoreBins(**arrays, threshold=threshold)
 
 
 def evaluate_quality(
@@ -172,8 +212,15 @@ def evaluate_quality(
     windows: Windows,
     by: list[str] | None,
     level: float,
+    threshold: float = 0.5,
 ) -> list[dict[str, Any]]:
-    """Result rows (the schema of :data:`seismo.metrics.compute.RESULT_SCHEMA`)."""
+    """Result rows (the schema of :data:`seismo.metrics.compute.RESULT_SCHEMA`).
+
+    ``threshold``: where the model served no decision, a score at or above it
+    is a predicted positive (a bin edge, see :class:`~seismo.metrics.spec.MetricsConfig`).
+    Every row carries ``std_error``, the sampling error of its final value
+    (:mod:`seismo.metrics.std_errors`).
+    """
     window_s = int(otype.window.total_seconds())
     rows = _groups(store, quality_key(otype.name), window_s, cut, windows.unit)
     if otype.kind == "value":
@@ -182,8 +229,9 @@ def evaluate_quality(
     df = pd.DataFrame(rows)
     if df.empty:
         return []
-    values = _bin_columns(df, event)
-    score_bin = df["stratum"].astype(int).to_numpy()
+    first_positive = clf.threshold_bin(threshold, SCORE_BINS)
+    values = _bin_columns(df, event, first_positive)
+    score_bin = df["stratum"].astype(int).to_numpy() % SCORE_BINS
     # Calibration learns from settled labels: for a label outcome every label that
     # arrived is final; for an event only closed windows know their negatives.
     learn = ((df["attribute"] == "*") & (df["closed"] | (not event))).to_numpy()
@@ -210,23 +258,26 @@ def evaluate_quality(
     }
     names = RANKER_METRICS if event else CLASSIFIER_METRICS
     calibration = None
-    mature_bins = _bins(mature)
+    mature_bins = _bins(mature, threshold)
     if mature_bins.n_labelled:
-        calibration = clf.fit_calibration(mature_bins, min_rows=min(1000, mature_bins.n_labelled))
+        calibration = cbpe.fit_calibration(mature_bins, min_rows=min(1000, mature_bins.n_labelled))
     out = []
     for i, cell in cells.items():
-        bins = _bins(acc, i)
+        bins = _bins(acc, threshold, i)
         n = bins.n_labelled + bins.n_pending
         if n == 0:
             continue
         confirmed = clf.realized(bins)
+        seed = _seed(cell)
         if bins.n_pending == 0:
             est = {k: clf.Estimate(v, v, v, "confirmed") for k, v in confirmed.items()}
+            se = classification_std_errors(bins, seed=seed)
         elif calibration is not None:
-            est = clf.estimate(bins, calibration, level=level, draws=500, seed=_seed(cell))
-        else:
+            est = cbpe.estimate(bins, calibration, level=level, draws=500, seed=seed)
+            se = classification_std_errors(bins, calibration.probability, seed=seed)
+        else:  # nothing to estimate the pending rows with: no final value, no error of it
             est = {k: clf.Estimate(math.nan, math.nan, math.nan, "none") for k in confirmed}
-        se = {"roc_auc": _auc_se(est["roc_auc"].estimate, bins)}
+            se = {}
         out.extend(
             _rows(otype, names, cell, n, bins.n_labelled, bins.n_pending, confirmed, est, cut, se)
         )
@@ -267,6 +318,7 @@ def _regression(
             sum_yhat=acc["s"],
             n_pending=pending,
             sum_quartic_err=acc["e4"],
+            sum_sq_pct_err=acc["ep2"],
         )
         confirmed = reg.realized(sums) if n else dict.fromkeys(REGRESSION_METRICS, math.nan)
         est = (
@@ -274,20 +326,11 @@ def _regression(
             if n
             else {k: clf.Estimate(math.nan, math.nan, math.nan, "none") for k in REGRESSION_METRICS}
         )
+        se = regression_std_errors(sums)
         out.extend(
-            _rows(otype, REGRESSION_METRICS, cell, n + pending, n, pending, confirmed, est, cut)
+            _rows(otype, REGRESSION_METRICS, cell, n + pending, n, pending, confirmed, est, cut, se)
         )
     return out
-
-
-def _auc_se(auc: float, bins: clf.ScoreBins) -> float | None:
-    """Hanley & McNeil (1982): the sampling error of an AUC from its class sizes."""
-    p, n = float(bins.pos.sum() + bins.pend.sum() / 2), float(bins.neg.sum() + bins.pend.sum() / 2)
-    if not math.isfinite(auc) or p < 1 or n < 1:
-        return None
-    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-    var = (auc * (1 - auc) + (p - 1) * (q1 - auc * auc) + (n - 1) * (q2 - auc * auc)) / (p * n)
-    return math.sqrt(max(var, 0.0))
 
 
 def _rows(
@@ -300,7 +343,7 @@ def _rows(
     confirmed: dict[str, float],
     est: dict[str, clf.Estimate],
     cut: datetime,
-    std_errors: dict[str, float | None] | None = None,
+    std_errors: dict[str, float],
 ) -> list[dict[str, Any]]:
     (start, end), version, attribute, value = cell
     final_at = end + otype.window + timedelta(hours=1)
@@ -312,7 +355,7 @@ def _rows(
             {
                 "metric": f"{otype.name}_{name}",
                 "label": f"{otype.name.replace('_', ' ').capitalize()} {_LABELS[name]}",
-                "unit": "score",
+                "unit": "share" if name in _SHARES else "score",
                 "attribute": None if attribute == "*" else attribute,
                 "value": None if attribute == "*" else value,
                 "model_version": version,
@@ -327,7 +370,7 @@ def _rows(
                 "estimate_low": _num(e.low),
                 "estimate_high": _num(e.high),
                 "estimator": estimator,
-                "std_error": (std_errors or {}).get(name),
+                "std_error": _num(std_errors.get(name, math.nan)),
                 "final": bool(pending == 0 and end <= cut),
                 "final_at": final_at,
                 "as_of": cut,

@@ -33,8 +33,9 @@ class RegressionSums:
 
     ``sum_abs_pct_err`` is ``sum |error| / |y|`` over the ``n_pct`` rows with
     ``y != 0`` (a fraction, not percent). ``sum_quartic_err`` (``sum error**4``)
-    is optional: it only serves the interval of the final RMSE and stays NaN when
-    the engine does not compute it.
+    is optional: it only serves the interval and the standard error of RMSE and
+    stays NaN when the engine does not compute it; ``sum_sq_pct_err`` (``sum
+    (|error| / |y|)**2`` over the ``n_pct`` rows) likewise serves MAPE's.
 
     >>> a = RegressionSums.from_arrays([1.0, 2.0, float("nan")], [1.5, 1.0, 3.0])
     >>> a.n, a.n_pending, a.sum_abs_err, a.sum_sq_err
@@ -52,6 +53,7 @@ class RegressionSums:
     sum_yhat: float
     n_pending: int = 0
     sum_quartic_err: float = math.nan
+    sum_sq_pct_err: float = math.nan
 
     def __post_init__(self) -> None:
         for name in ("n", "n_pct", "n_pending"):
@@ -66,6 +68,7 @@ class RegressionSums:
                 raise ValueError(f"{name} must be finite")
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "sum_quartic_err", float(self.sum_quartic_err))
+        object.__setattr__(self, "sum_sq_pct_err", float(self.sum_sq_pct_err))
 
     @classmethod
     def from_arrays(cls, y: ArrayLike, yhat: ArrayLike) -> RegressionSums:
@@ -85,16 +88,18 @@ class RegressionSums:
         known = ~np.isnan(y_)
         yk, err = y_[known], yhat_[known] - y_[known]
         nz = yk != 0
+        pct = np.abs(err[nz]) / np.abs(yk[nz])
         return cls(
             n=int(known.sum()),
             sum_abs_err=float(np.abs(err).sum()),
             sum_sq_err=float((err**2).sum()),
-            sum_abs_pct_err=float((np.abs(err[nz]) / np.abs(yk[nz])).sum()),
+            sum_abs_pct_err=float(pct.sum()),
             n_pct=int(nz.sum()),
             sum_y=float(yk.sum()),
             sum_yhat=float(yhat_[known].sum()),
             n_pending=int((~known).sum()),
             sum_quartic_err=float((err**4).sum()),
+            sum_sq_pct_err=float((pct**2).sum()),
         )
 
     def __add__(self, other: RegressionSums) -> RegressionSums:
@@ -110,6 +115,7 @@ class RegressionSums:
             self.sum_yhat + other.sum_yhat,
             self.n_pending + other.n_pending,
             self.sum_quartic_err + other.sum_quartic_err,
+            self.sum_sq_pct_err + other.sum_sq_pct_err,
         )
 
 

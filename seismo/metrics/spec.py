@@ -22,6 +22,7 @@ from typing import Any
 
 from seismo.config import OutcomeType
 from seismo.errors import ConfigError
+from seismo.metrics.classification import SCORE_BINS, threshold_bin
 
 __all__ = ["MetricsConfig", "RateMetric", "default_metrics", "load_metrics_config"]
 
@@ -61,6 +62,11 @@ class MetricsConfig:
     distribution (older customers decide more slowly); the nowcast of every
     cell uses each pending row's own stratum's delays, so the aggregate is not
     biased toward fast deciders. None pools all rows.
+
+    ``threshold``: the score at or above which a classifier's prediction counts
+    as positive for accuracy, precision, recall, specificity and F1 where the
+    model served no decision of its own (no ``label`` mapped, or an empty one).
+    It must be an edge of the engine's 100 score bins (a multiple of 0.01).
     """
 
     metrics: tuple[RateMetric, ...]
@@ -70,7 +76,20 @@ class MetricsConfig:
     #: Pairs of segment attributes kept too (None: every pair with few enough cells).
     pairs: tuple[tuple[str, str], ...] | None = None
     min_events_per_stratum: int = 100
+    threshold: float = 0.5
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, int | float):
+            raise ConfigError(f"quality threshold must be a number, got {self.threshold!r}")
+        try:
+            threshold_bin(float(self.threshold), SCORE_BINS)
+        except ValueError as exc:
+            raise ConfigError(
+                f"quality threshold {self.threshold!r}: it must lie strictly between 0 and 1 "
+                f"on an edge of the {SCORE_BINS} score bins (a multiple of {1 / SCORE_BINS:g})"
+            ) from exc
+        object.__setattr__(self, "threshold", float(self.threshold))
 
     def fingerprint(self) -> str:
         """Changes whenever a stored metric state built for this config becomes invalid."""
@@ -116,14 +135,22 @@ def default_metrics(
     strata = "age_group" if attributes.get("age_group", ("", ""))[0] == "segment" else None
     # What the model's score predicts: a label or value outcome, else the click (a
     # recommender's score is a click probability); with several candidates, say so in config.
+    return MetricsConfig(metrics=tuple(metrics), quality=_quality(types), delay_strata=strata)
+
+
+def _quality(types: dict[str, OutcomeType]) -> tuple[str, ...]:
     quality = tuple(n for n, t in types.items() if t.kind in ("label", "value"))
-    if not quality and "click" in events:
+    if not quality and "click" in types and types["click"].kind == "event":
         quality = ("click",)
-    return MetricsConfig(metrics=tuple(metrics), quality=quality, delay_strata=strata)
+    return quality
 
 
 def load_metrics_config(path: str | Path, types: dict[str, OutcomeType]) -> MetricsConfig:
-    """Read ``[metrics.NAME]`` tables and ``[nowcast]`` from a TOML file."""
+    """Read ``[metrics.NAME]`` tables, ``[nowcast]`` and ``[quality]`` from a TOML file.
+
+    ``[quality]`` takes ``outcomes`` (what the model's score predicts) and
+    ``threshold`` (see :class:`MetricsConfig`).
+    """
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -139,7 +166,14 @@ def load_metrics_config(path: str | Path, types: dict[str, OutcomeType]) -> Metr
             raise ConfigError(f"metric {name!r}: given {spec['given']!r} is not declared")
         metrics.append(RateMetric(name=name, **spec))
     nowcast = data.get("nowcast", {})
-    quality = tuple(data.get("quality", {}).get("outcomes", ()))
+    section = data.get("quality", {})
+    unknown = set(section) - {"outcomes", "threshold"}
+    if unknown:
+        raise ConfigError(f"[quality]: unknown key(s) {sorted(unknown)}")
+    # a [quality] section without outcomes (e.g. only a threshold) means the default ones
+    quality = tuple(section["outcomes"]) if "outcomes" in section else ()
+    if section and "outcomes" not in section:
+        quality = _quality(types)
     for name in quality:
         if name not in types:
             raise ConfigError(f"quality: outcome {name!r} is not declared")
@@ -148,4 +182,5 @@ def load_metrics_config(path: str | Path, types: dict[str, OutcomeType]) -> Metr
         quality=quality,
         delay_strata=nowcast.get("delay_strata"),
         segments=tuple(data["segments"]) if "segments" in data else None,
+        threshold=section.get("threshold", 0.5),
     )

@@ -31,21 +31,40 @@ class Summary:
     segments: pa.Table  # attribute, value, outcome_type, earlier/recent n and rate
 
 
+def _flag(condition: Any) -> Any:
+    """1 where ``condition`` holds, else 0 (PostgreSQL casts boolean to integer, not bigint)."""
+    return ibis.ifelse(condition, 1, 0)
+
+
 def _by_prediction(store: Store, as_of: datetime | None, types: list[str]) -> Any:
     """One row per prediction: for each outcome type, whether it is known and its value."""
     o = store.outcomes(as_of)
     aggs = {}
     for t in types:
         is_t = o.outcome_type == t
-        aggs[f"known_{t}"] = is_t.cast("int64").max()
+        aggs[f"known_{t}"] = _flag(is_t).max()
         aggs[f"value_{t}"] = o.value.max(where=is_t)
     wide = o.group_by(o.prediction_id.name("_pid")).aggregate(**aggs)
     p = store.predictions(as_of)
-    return p.left_join(wide, p.prediction_id == wide._pid)
+    j = p.left_join(wide, p.prediction_id == wide._pid)
+    # A child whose parent event did not happen (no purchase, so no return) is settled:
+    # not applicable, whether the file said 0 or left it empty.
+    declared = store.outcome_types()
+    settled: dict[str, Any] = {}
+    for t in types:
+        parent = declared[t].parent
+        if parent in types and declared[parent].kind == "event":
+            moot = (j[f"known_{parent}"] == 1) & (j[f"value_{parent}"] == 0)
+            settled[f"known_{t}"] = ibis.ifelse(moot, 1, j[f"known_{t}"])
+    return j.mutate(**settled) if settled else j
 
 
 def summarize(store: Store, *, as_of: datetime | None = None, recent_days: int = 10) -> Summary:
-    """Summarise what the store holds as of ``as_of`` (default: everything)."""
+    """Summarise what the store holds as of ``as_of`` (default: everything).
+
+    An outcome counts as known once it arrived, or once it cannot happen: a
+    child (a return) whose parent event (the purchase) did not happen.
+    """
     types = [n for n, t in store.outcome_types().items() if t.kind in ("event", "label", "value")]
     events = [n for n, t in store.outcome_types().items() if t.kind == "event"]
     j = _by_prediction(store, as_of, types)
@@ -59,7 +78,7 @@ def summarize(store: Store, *, as_of: datetime | None = None, recent_days: int =
         daily_aggs["all_known"] = final.sum()
     for t in types:
         daily_aggs[f"{t}_known"] = j[f"known_{t}"].fill_null(0).sum()
-        daily_aggs[f"{t}_positive"] = (j[f"value_{t}"] == 1).cast("int64").sum()
+        daily_aggs[f"{t}_positive"] = _flag(j[f"value_{t}"] == 1).sum()
     daily = j.group_by(day).aggregate(**daily_aggs).order_by("day").to_pyarrow()
 
     totals_row = (
@@ -132,10 +151,10 @@ def _segment_rates(
             agg = j.group_by(
                 j[attribute].cast("string").fill_null("(missing)").name("value")
             ).aggregate(
-                earlier_n=(known & ~recent).cast("int64").sum(),
-                earlier_pos=(positive & ~recent).cast("int64").sum(),
-                recent_n=(known & recent).cast("int64").sum(),
-                recent_pos=(positive & recent).cast("int64").sum(),
+                earlier_n=_flag(known & ~recent).sum(),
+                earlier_pos=_flag(positive & ~recent).sum(),
+                recent_n=_flag(known & recent).sum(),
+                recent_pos=_flag(positive & recent).sum(),
             )
             parts.append(
                 agg.mutate(attribute=ibis.literal(attribute), outcome_type=ibis.literal(t))

@@ -7,6 +7,7 @@ latest outcome observed by then is the one that counts.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,6 +68,15 @@ class Store:
         rows = self.engine.query("SELECT name, role, dtype FROM attributes ORDER BY name")
         return {str(n): (str(r), str(d)) for n, r, d in rows}
 
+    def positive_labels(self) -> tuple[str, ...]:
+        """Served labels read as a predicted positive, as a mapping declared (``positive_label``).
+
+        Empty when none was declared: then ``1/true/yes/positive`` are positive
+        and ``0/false/no/negative`` negative (see :class:`~seismo.config.PredictionColumns`).
+        """
+        rows = self.engine.query("SELECT value FROM seismo_meta WHERE key = 'positive_labels'")
+        return tuple(json.loads(rows[0][0])) if rows else ()
+
     def segments(self) -> list[str]:
         return [n for n, (role, _) in self.attributes().items() if role == "segment"]
 
@@ -107,6 +117,13 @@ class Store:
             expr = expr.left_join(right, expr._seismo_pid == right._seismo_oid).drop("_seismo_oid")
         if mapping.final:
             known = [expr[oc.value].notnull() for oc in mapping.outcome_columns]
+            # a child left empty because its parent event did not happen is settled too
+            types = self.outcome_types()
+            for i, oc in enumerate(mapping.outcome_columns):
+                parent = types[oc.type].parent if oc.type in types else None
+                pcol = next((c for c in mapping.outcome_columns if c.type == parent), None)
+                if pcol is not None and pcol.type in types and types[pcol.type].kind == "event":
+                    known[i] = known[i] | (expr[pcol.value] == 0).fill_null(False)
             final = known[0]
             for k in known[1:]:
                 final = final & k

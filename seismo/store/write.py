@@ -9,13 +9,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyarrow as pa
 
 from seismo.config import OutcomeType
-from seismo.errors import StoreError
+from seismo.errors import ConfigError, StoreError
 from seismo.events import ROW, Batch, Source
 from seismo.store.engine import Engine, quote
 from seismo.store.schema import CORE_PREDICTION_COLUMNS, OUTCOME_COLUMNS, sql_type
@@ -46,6 +47,30 @@ def register_outcome_types(engine: Engine, types: tuple[OutcomeType, ...]) -> No
         )
 
 
+def register_positive_labels(engine: Engine, labels: tuple[str, ...]) -> None:
+    """Record which served labels read as positive; refuse to change how stored ones read."""
+    p = engine.param()
+    rows = engine.query("SELECT value FROM seismo_meta WHERE key = 'positive_labels'")
+    if rows:
+        stored = tuple(json.loads(rows[0][0]))
+        if stored != labels:
+            raise ConfigError(
+                f"positive_label {list(labels)}: the store already reads served labels "
+                f"{list(stored)} as positive; one store, one reading"
+            )
+        return
+    if engine.query("SELECT 1 FROM predictions WHERE label IS NOT NULL LIMIT 1"):
+        raise ConfigError(
+            f"positive_label {list(labels)}: the store already holds served labels read as "
+            "1/true/yes/positive or 0/false/no/negative; declaring positive labels now would "
+            "read them differently (ingest into a new store)"
+        )
+    engine.execute(
+        f"INSERT INTO seismo_meta (key, value) VALUES ({p}, {p})",
+        ("positive_labels", json.dumps(list(labels))),
+    )
+
+
 def _add_attributes(engine: Engine, attributes: dict[str, tuple[str, str]]) -> None:
     existing = engine.table_columns("predictions")
     p = engine.param()
@@ -69,6 +94,8 @@ def write_batch(engine: Engine, batch: Batch, *, source_name: str | None = None)
     now = datetime.now(UTC).replace(tzinfo=None)
     with engine.transaction():
         register_outcome_types(engine, batch.outcome_types)
+        if batch.positive_labels:
+            register_positive_labels(engine, batch.positive_labels)
         seq = int(engine.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM changes")[0][0])
         added_p = added_o = 0
         if batch.predictions is not None:
