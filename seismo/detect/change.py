@@ -46,6 +46,7 @@ import numpy as np
 import pyarrow as pa
 from scipy.special import ndtr
 
+from seismo.detect.adverse import IN_POINTS, LOWER_IS_BETTER, TWO_SIDED
 from seismo.detect.findings import Finding, Severity
 from seismo.detect.glr import Scan, onset_rate, scan, threshold
 from seismo.detect.wording import action_for, describe
@@ -64,14 +65,6 @@ __all__ = [
     "series_of",
     "tests_of",
 ]
-
-#: Metrics where a higher value is worse: a rise is the adverse direction.
-LOWER_IS_BETTER = ("return_rate", "log_loss", "calibration_error", "brier", "mae", "rmse", "mape")
-#: Metrics that are worse when they move either way (away from no bias, from calibration).
-TWO_SIDED = ("bias", "calibration_in_the_large", "mean_score", "positive_rate")
-#: Bounded model-quality scores whose change matters in points, whatever their level:
-#: an accuracy of 0.92 falling to 0.89 is news, though only 3% of it.
-IN_POINTS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc")
 
 
 @dataclass(frozen=True, kw_only=True)

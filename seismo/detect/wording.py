@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from seismo.detect.adverse import TWO_SIDED, family, worse_when_up
+
 if TYPE_CHECKING:
     from seismo.detect.findings import Finding
 
@@ -85,28 +87,47 @@ def describe(f: Finding) -> str:
 
 
 _ACTIONS = {
-    ("quality", "down"): (
-        "Check what changed for these customers (catalog, prices, stock, page layout) and "
-        "whether the model still ranks well for them; if the drop persists, retrain with "
-        "recent data or fall back to the previous model for this group."
+    ("business", "worse"): (
+        "Check what changed for this group (its inputs, upstream data, what it is offered, "
+        "a release) and whether the model still serves it well: compare model versions and "
+        "input drift for the group; if the change persists, retrain with recent data or "
+        "fall back to the previous model for this group."
     ),
-    ("quality", "up"): (
+    ("business", "better"): (
         "Confirm the rise is real (tracking, bots, a campaign) before relying on it."
     ),
+    ("model", "worse"): (
+        "The model's own quality fell for this group: check that its labels arrive as "
+        "usual and compare its inputs with the training data; then retrain on recent "
+        "labelled data or fall back to the previous version for this group."
+    ),
+    ("calibration", "worse"): (
+        "The model's probabilities no longer match what happens for this group: "
+        "recalibrate on recent labelled data, or adjust the decision threshold, before "
+        "relying on its scores."
+    ),
     ("fairness", "down"): (
-        "Review what the recommendations show this group: the new assortment may not cover "
-        "them; consider exposure constraints or boosting relevant items for them."
+        "Review what the model serves this group and why it changed (new items or inputs "
+        "that skew to other groups); consider exposure constraints or re-weighting for it."
     ),
     ("fairness", "up"): (
-        "This group now sees noticeably more of this than others; check it is intended."
+        "This group now gets noticeably more of this than everyone else; check it is intended."
     ),
 }
 
 
 def action_for(kind: str, metric: str, direction: str) -> str:
-    """What to do about a finding, in a sentence."""
-    worse_up = metric.endswith(("return_rate", "log_loss", "calibration_error", "mae", "rmse"))
-    effective = direction
-    if worse_up and kind == "quality":
-        effective = "down" if direction == "up" else "up"
-    return _ACTIONS.get((kind, effective), "Look into the change and its cause.")
+    """What to do about a finding, in a sentence.
+
+    >>> action_for("quality", "return_rate", "up").startswith("Check what changed")
+    True
+    >>> action_for("quality", "default_90d_accuracy", "down").startswith("The model's own")
+    True
+    """
+    if kind == "fairness":
+        return _ACTIONS[("fairness", direction)]
+    if kind != "quality":
+        return "Look into the change and its cause."
+    kind_of = family(metric)
+    worse = (direction == "up") == worse_when_up(metric) or metric.endswith(TWO_SIDED)
+    return _ACTIONS.get((kind_of, "worse" if worse else "better"), _ACTIONS[("business", "worse")])

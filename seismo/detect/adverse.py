@@ -1,0 +1,50 @@
+"""Which way is worse: the adverse direction of each metric, named once.
+
+Business rates are worse when they fall (click-through, conversion), except
+those that count something bad (returns); model-quality scores are worse when
+they fall (accuracy, AUC) or rise (log loss, error); a bias, a calibration
+ratio, a mean score or a label's own rate is worse when it moves either way
+(which way is bad for a label's rate depends on the label: more defaults is
+bad, more sign-ups is good; the model's declarations will say, until then
+both are watched).
+"""
+
+from __future__ import annotations
+
+__all__ = ["IN_POINTS", "LOWER_IS_BETTER", "TWO_SIDED", "family", "worse_when_up"]
+
+#: Metrics where a higher value is worse: a rise is the adverse direction.
+LOWER_IS_BETTER = ("return_rate", "log_loss", "calibration_error", "brier", "mae", "rmse", "mape")
+#: Metrics that are worse when they move either way (away from no bias, from calibration).
+TWO_SIDED = ("bias", "calibration_in_the_large", "mean_score", "positive_rate")
+#: Bounded model-quality scores whose change matters in points, whatever their level:
+#: an accuracy of 0.92 falling to 0.89 is news, though only 3% of it.
+IN_POINTS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc")
+_MODEL = (*IN_POINTS, "log_loss", "brier", "mae", "rmse", "mape", "bias")
+_CALIBRATION = ("calibration_error", "calibration_in_the_large", "mean_score")
+
+
+def worse_when_up(metric: str) -> bool:
+    """Is a rise of ``metric`` the adverse direction (for a two-sided one: also)?
+
+    >>> worse_when_up("return_rate"), worse_when_up("click_through_rate")
+    (True, False)
+    >>> worse_when_up("units_bias")
+    True
+    """
+    return metric.endswith(LOWER_IS_BETTER) or metric.endswith(TWO_SIDED)
+
+
+def family(metric: str) -> str:
+    """``model`` (the model's own quality), ``calibration`` or ``business`` (a rate or amount).
+
+    >>> family("default_90d_accuracy"), family("click_calibration_in_the_large")
+    ('model', 'calibration')
+    >>> family("return_rate")
+    'business'
+    """
+    if metric.endswith(_CALIBRATION):
+        return "calibration"
+    if metric.endswith(_MODEL):
+        return "model"
+    return "business"
