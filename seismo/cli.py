@@ -32,6 +32,7 @@ from seismo.errors import SeismoError
 from seismo.present.console import Format, emit
 
 if TYPE_CHECKING:
+    from seismo.alerts import Delivery
     from seismo.metrics.windows import Period
 
 __all__ = ["app", "main"]
@@ -605,8 +606,12 @@ def check(
 
     For schedulers and CI/CD: replaying `--as-of` day by day reproduces what the
     monitor would have said each day; running it twice adds no duplicate alert.
+    An `--as-of` older than the newest stored check prints what was firing then
+    and leaves the stored alerts alone (it says so). With `--config`, every
+    notification not yet delivered to a route is sent (failed ones are retried).
     """
-    from seismo.alerts import list_alerts, load_routes, notify, sync
+    from seismo.alerts import found_alerts, load_policy, load_routes, notify, replay_note, sync
+    from seismo.alerts.command import alert_record
     from seismo.detect.run import KINDS, run_checks
 
     output = _format(fmt)
@@ -614,42 +619,59 @@ def check(
     handle = _open(store)
     try:
         routes = load_routes(config) if config else []
+        policy = load_policy(config) if config else None
         result = run_checks(handle, as_of=moment)
         synced = sync(handle.engine, result.findings, as_of=result.as_of, kinds=set(KINDS))
-        deliveries = notify(synced, routes)
-        active = [
-            a
-            for a in list_alerts(handle.engine, states=("firing", "acknowledged"))
-            if a.last_seen == result.as_of
-        ]
+        shown = found_alerts(handle.engine, result.findings, synced)
+        deliveries = notify(handle.engine, routes, policy=policy) if routes else []
     except SeismoError as exc:
         _fail(exc)
     finally:
         handle.close()
     for d in deliveries:
         if not d.ok:
-            err.print(
-                f"[yellow]warning:[/] notification to {d.route} failed: {d.error}", highlight=False
-            )
-    records = [a.to_record() for a in active]
+            words = escape(_delivery_words(d))
+            err.print(f"[yellow]warning:[/] {words}", highlight=False, soft_wrap=True)
+    note = replay_note(synced)
     if output != "table":
+        if note:
+            err.print(note, markup=False, highlight=False, soft_wrap=True)
+        records = [
+            {**alert_record(a, output), "replay": a.kind in synced.stale_kinds} for a in shown
+        ]
         emit(records, output)
     else:
-        _print_alerts(active, result.as_of)
-    if any(a.severity == "critical" and a.state == "firing" for a in active):
+        _print_alerts(shown, result.as_of, note)
+    if any(a.severity == "critical" and a.state == "firing" for a in shown):
         raise typer.Exit(1)
 
 
-def _print_alerts(active: list[Any], as_of: datetime) -> None:
+def _delivery_words(d: Delivery) -> str:
+    """A failed or postponed delivery, and what happens next."""
+    from seismo.alerts.notification import moment_text
+
+    if d.state == "not attempted":
+        return f"notification to {d.route} {d.error}; it stays pending for the next check"
+    said = f"notification to {d.route} failed: {d.error} (attempt {d.attempt}"
+    if d.state == "failed":
+        return said + ", the last: given up; see `seismo alerts deliveries`)"
+    when = moment_text(d.next_attempt_at)
+    return said + f"; retried at the first check after {when})"
+
+
+def _print_alerts(active: list[Any], as_of: datetime, note: str | None = None) -> None:
     console = Console()
+    if note:
+        console.print(f"[yellow]{escape(note)}[/]", highlight=False, soft_wrap=True)
     if not active:
         console.print(f"As of {as_of:%Y-%m-%d %H:%M} UTC: nothing needs attention.")
         return
     console.print(f"As of {as_of:%Y-%m-%d %H:%M} UTC: {len(active)} alert(s) need attention.\n")
     for a in active:
         colour = "red" if a.severity == "critical" else "yellow"
+        state = "" if a.state == "firing" else f" [dim]({escape(a.state)})[/]"
         console.print(
-            f"[bold {colour}]{a.severity.upper()}[/] [dim]{a.id}[/] {escape(a.message)}",
+            f"[bold {colour}]{a.severity.upper()}[/] [dim]{a.id}[/]{state} {escape(a.message)}",
             highlight=False,
         )
         console.print(f"  [dim]what to do:[/] {escape(a.action)}", highlight=False)

@@ -70,3 +70,30 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def store(store_url: str) -> Iterator[Store]:
     with open_store(store_url) as handle:
         yield handle
+
+
+@pytest.fixture(scope="session")
+def seed_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DuckDB file holding the seed scenario (seed 2, 3,000 a day), exported at the end.
+
+    The 25-34 click-through drop is a warning as of 2 June and critical by 4 June;
+    the 55+ exposure gap is critical from 2 June; nothing is found before. Built
+    once per test process: copy it (:func:`copy_of`) before writing to it.
+    """
+    from seismo.ingest import ingest
+    from seismo.simulate import Scenario, simulate
+
+    sim = simulate(Scenario(seed=2, per_day=3000))
+    path = tmp_path_factory.mktemp("seed") / "seed.duckdb"
+    with open_store(str(path)) as store:
+        ingest(store, sim.export, exported_at=sim.exported_at)
+    return path
+
+
+def copy_of(path: Path, folder: Path) -> str:
+    """A private copy of a closed DuckDB store file."""
+    import shutil
+
+    target = folder / path.name
+    shutil.copyfile(path, target)
+    return str(target)

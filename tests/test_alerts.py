@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alert_findings import DAY, T0, XSS, YOUNG, finding
 from typer.testing import CliRunner
 
 from seismo.alerts import (
@@ -41,59 +42,8 @@ from seismo.alerts import (
     sync,
 )
 from seismo.alerts.command import alerts_app
-from seismo.detect.findings import Finding
 from seismo.errors import ConfigError
 from seismo.store import Engine, Store, open_store
-
-T0 = datetime(2026, 6, 1, 6)
-DAY = timedelta(days=1)
-YOUNG = {"age_group": "25-34"}
-XSS = "<script>alert(1)</script>"
-
-
-def finding(
-    *,
-    segment: dict[str, str] | None = YOUNG,
-    severity: str = "warning",
-    kind: str = "quality",
-    metric: str = "click_through_rate",
-    current: float = 0.15,
-    root: dict[str, str] | None = None,
-    evidence: dict[str, Any] | None = None,
-    as_of: datetime = T0,
-) -> Finding:
-    """A click-through drop as the quality detector would report it."""
-    who = "all customers" if segment is None else ", ".join(segment.values())
-    return Finding(
-        kind=kind,
-        metric=metric,
-        metric_label="Click-through rate",
-        segment=segment,
-        direction="down",
-        severity=severity,  # type: ignore[arg-type]
-        baseline=0.28,
-        baseline_low=0.27,
-        baseline_high=0.29,
-        current=current,
-        current_low=current - 0.01,
-        current_high=current + 0.01,
-        baseline_start=datetime(2026, 5, 1),
-        baseline_end=datetime(2026, 5, 20),
-        window_start=datetime(2026, 5, 21),
-        window_end=as_of,
-        since=datetime(2026, 5, 21),
-        test="two-proportion z",
-        statistic=-9.1,
-        p_value=1e-12,
-        adjusted_p=1e-11,
-        n_baseline=4000,
-        n_current=3000,
-        message=f"Customers {who} click on recommendations much less than before.",
-        action="Check what the model recommends to this group since the last release.",
-        as_of=as_of,
-        root=root,
-        evidence=evidence if evidence is not None else {"z": -9.1},
-    )
 
 
 def only(alerts: list[Any] | tuple[Any, ...]) -> Any:
@@ -124,10 +74,10 @@ def test_a_new_finding_raises_a_firing_alert_with_every_field(store: Store) -> N
 def test_a_repeat_updates_the_same_alert_and_tells_nobody(store: Store, tmp_path: Path) -> None:
     log = LogRoute(path=tmp_path / "alerts.jsonl")
     first = sync(store.engine, [finding()], as_of=T0)
-    assert len(notify(first, [log])) == 1
+    assert len(notify(store.engine, [log])) == 1
     again = sync(store.engine, [finding(current=0.14)], as_of=T0 + DAY)
     assert not again.new and only(again.updated).id == only(first.new).id
-    assert notify(again, [log]) == [] and again.to_notify == ()
+    assert notify(store.engine, [log]) == [] and again.to_notify == () and again.queued == ()
     alert = only(list_alerts(store.engine))
     assert (alert.first_seen, alert.last_seen, alert.current) == (T0, T0 + DAY, 0.14)
     assert len(log.path.read_text().splitlines()) == 1
@@ -147,9 +97,11 @@ def test_escalation_notifies_and_severity_does_not_drop_within_an_episode(
 ) -> None:
     log = LogRoute(path=tmp_path / "alerts.jsonl")
     sync(store.engine, [finding()], as_of=T0)
+    notify(store.engine, [log])
+    log.path.unlink()
     up = sync(store.engine, [finding(severity="critical")], as_of=T0 + DAY)
     assert only(up.escalated).severity == "critical"
-    [delivery] = notify(up, [log])
+    [delivery] = notify(store.engine, [log])
     assert delivery.ok and delivery.severity == "critical"
     assert json.loads(log.path.read_text())["reason"] == "escalated"
     calmer = sync(store.engine, [finding(severity="warning")], as_of=T0 + 2 * DAY)
@@ -209,15 +161,18 @@ def test_unknown_or_ambiguous_ids_are_clear_errors(store: Store) -> None:
 def test_silence_holds_notifications_back_until_it_ends(store: Store, tmp_path: Path) -> None:
     log = LogRoute(path=tmp_path / "alerts.jsonl")
     alert = only(sync(store.engine, [finding()], as_of=T0).new)
+    assert only(notify(store.engine, [log])).ok  # the new alert, told before the silence
+    log.path.unlink()
     silence(store.engine, alert.id, until=T0 + 2 * DAY + timedelta(hours=1), at=T0)
     muted = sync(store.engine, [finding(severity="critical")], as_of=T0 + DAY)
     assert only(muted.escalated).severity == "critical"  # the alert still updates
-    assert only(muted.silenced).id == alert.id and notify(muted, [log]) == []
-    still = sync(store.engine, [finding(severity="critical")], as_of=T0 + 2 * DAY)
-    assert notify(still, [log]) == []
+    assert only(muted.silenced).id == alert.id and muted.queued == ()
+    assert notify(store.engine, [log]) == []
+    sync(store.engine, [finding(severity="critical")], as_of=T0 + 2 * DAY)
+    assert notify(store.engine, [log]) == []
     ended = sync(store.engine, [finding(severity="critical")], as_of=T0 + 3 * DAY)
     assert only(ended.resumed).id == alert.id
-    assert only(notify(ended, [log])).ok
+    assert only(notify(store.engine, [log])).ok
     told = json.loads(log.path.read_text())
     assert (told["reason"], told["severity"]) == ("resumed", "critical")
     after = sync(store.engine, [finding(severity="critical")], as_of=T0 + 4 * DAY)
@@ -244,7 +199,7 @@ def test_related_segments_make_one_notification(store: Store, tmp_path: Path) ->
     result = sync(store.engine, findings, as_of=T0)
     assert len(result.new) == 3
     log = LogRoute(path=tmp_path / "alerts.jsonl")
-    [delivery] = notify(result, [log])
+    [delivery] = notify(store.engine, [log])
     assert len(delivery.alert_ids) == 3
     note = only(build_notifications(result))
     assert note.lead.segment == YOUNG and note.lead.is_root
@@ -378,8 +333,9 @@ def test_webhooks_log_and_failures_are_each_reported(
         WebhookRoute(url=f"{hooks.url}/fail", name="broken"),
         WebhookRoute(url=f"{hooks.url}/hang", name="silent", timeout=0.3),
     ]
+    two_groups(duck)
     started = time.monotonic()
-    deliveries = notify(two_groups(duck), routes, runbook_base="https://wiki.example.com/rb")
+    deliveries = notify(duck, routes, runbook_base="https://wiki.example.com/rb")
     assert time.monotonic() - started < 3  # the silent hook is given up on, not waited for
     assert [(d.route, d.severity) for d in deliveries] == [
         (r.name, s) for s in ("critical", "warning") for r in routes
@@ -412,7 +368,8 @@ def test_slack_messages_carry_the_six_answers_and_escape_user_data(
     duck: Engine, hooks: Hooks
 ) -> None:
     route = SlackRoute(url=f"{hooks.url}/slack", runbook="https://runbooks.example.com/ml")
-    assert all(d.ok for d in notify(two_groups(duck), [route]))
+    two_groups(duck)
+    assert all(d.ok for d in notify(duck, [route]))
     critical, warning = hooks.received["/slack"]
     assert set(critical) == {"text", "blocks"}
     assert {b["type"] for b in critical["blocks"]} <= {"section", "context"}
@@ -434,7 +391,8 @@ def test_slack_messages_carry_the_six_answers_and_escape_user_data(
 
 def test_min_severity_keeps_warnings_off_a_route(duck: Engine, hooks: Hooks) -> None:
     pager = WebhookRoute(url=f"{hooks.url}/pager", min_severity="critical")
-    [delivery] = notify(two_groups(duck), [pager])
+    two_groups(duck)
+    [delivery] = notify(duck, [pager])
     assert delivery.severity == "critical" and len(hooks.received["/pager"]) == 1
 
 
@@ -622,4 +580,5 @@ def test_listing_by_state(store: Store) -> None:
     assert list_alerts(store.engine, states=[]) == []
     with pytest.raises(ConfigError, match="unknown alert state"):
         list_alerts(store.engine, states=["sleeping"])  # type: ignore[list-item]
-    assert notify(sync(store.engine, [finding()], as_of=T0), []) == []
+    sync(store.engine, [finding()], as_of=T0)
+    assert notify(store.engine, []) == []

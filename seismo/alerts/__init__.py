@@ -3,27 +3,39 @@
 ``seismo check`` runs the detectors, then::
 
     result = sync(engine, findings, as_of=as_of, kinds={"quality", "fairness", "drift"})
-    deliveries = notify(result, load_routes("seismo.toml"))
+    shown = found_alerts(engine, findings, result)       # what was firing as of as_of
+    deliveries = notify(engine, load_routes("seismo.toml"), policy=load_policy("seismo.toml"))
 
 :func:`sync` keeps one alert per condition (same id on every run and every
-store), re-opens it when it comes back, resolves it when it is gone;
-:func:`notify` tells each configured route once per group of related alerts,
-and only about what changed. ``seismo alerts`` lists, acknowledges and
-silences them (:mod:`seismo.alerts.command`).
+store), re-opens it when it comes back, resolves it when it is gone, and
+records what is worth telling (one notification per group of related
+alerts, only about what changed) in the outbox, whoever calls it: the
+dashboard and the report sync too. :func:`notify` delivers the outbox to
+every configured route once, retrying failures at later checks
+(:mod:`seismo.alerts.delivery`). ``seismo alerts`` lists, acknowledges and
+silences them and shows their deliveries (:mod:`seismo.alerts.command`).
 """
 
 from __future__ import annotations
 
+from seismo.alerts.delivery import (
+    Delivery,
+    DeliveryPolicy,
+    DeliveryStatus,
+    delivery_status,
+    load_policy,
+    notify,
+)
 from seismo.alerts.model import STATES, Alert, AlertState, SyncResult, alert_id
 from seismo.alerts.notification import Notification, build_notifications
+from seismo.alerts.outbox import Attempt, OutboxEntry, read_entries
+from seismo.alerts.replay import found_alerts, replay_note, replayed
 from seismo.alerts.routing import (
-    Delivery,
     LogRoute,
     Route,
     SlackRoute,
     WebhookRoute,
     load_routes,
-    notify,
 )
 from seismo.alerts.store import (
     AlertStateError,
@@ -40,9 +52,13 @@ __all__ = [
     "Alert",
     "AlertState",
     "AlertStateError",
+    "Attempt",
     "Delivery",
+    "DeliveryPolicy",
+    "DeliveryStatus",
     "LogRoute",
     "Notification",
+    "OutboxEntry",
     "Route",
     "SlackRoute",
     "SyncResult",
@@ -51,10 +67,16 @@ __all__ = [
     "acknowledge",
     "alert_id",
     "build_notifications",
+    "delivery_status",
+    "found_alerts",
     "get_alert",
     "list_alerts",
+    "load_policy",
     "load_routes",
     "notify",
+    "read_entries",
+    "replay_note",
+    "replayed",
     "silence",
     "sync",
 ]

@@ -1,4 +1,4 @@
-"""``seismo alerts``: list alerts, acknowledge one, silence one for a while.
+"""``seismo alerts``: list alerts, acknowledge one, silence one, see their deliveries.
 
 A Typer sub-app, registered by the main command as ``seismo alerts``. It keeps
 the contract of every seismo command (``--store``, ``--format
@@ -16,13 +16,17 @@ import json
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
-from seismo.alerts.model import STATES, Alert, AlertState
+from seismo.alerts.delivery import DeliveryPolicy, DeliveryStatus, delivery_status, load_policy
+from seismo.alerts.model import STATES, Alert, AlertState, plain
 from seismo.alerts.notification import moment_text, value_text
+from seismo.alerts.outbox import Attempt
+from seismo.alerts.routing import Route, load_routes
 from seismo.alerts.store import acknowledge, get_alert, list_alerts, silence
 from seismo.config import parse_duration
 from seismo.errors import SeismoError
@@ -33,7 +37,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["alerts_app", "parse_states"]
+__all__ = ["alert_record", "alerts_app", "parse_states"]
 
 alerts_app = typer.Typer(
     name="alerts",
@@ -50,6 +54,11 @@ StoreOpt = Annotated[
 ]
 FormatOpt = Annotated[str | None, typer.Option("--format", help="table, json or csv.")]
 IdArg = Annotated[str, typer.Argument(help="Alert id (or a unique prefix of 4+ characters).")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML with [alerts] routes: list every route's deliveries."),
+]
+_DELIVERY_STATES = ("pending", "sending", "retrying", "delivered", "failed", "expired")
 
 
 def parse_states(text: str) -> tuple[AlertState, ...]:
@@ -94,7 +103,7 @@ def alerts(
     states = parse_states(state)
     found = _run(store, lambda engine: list_alerts(engine, states=states))
     if output != "table":
-        emit([_machine(a, output) for a in found], output)
+        emit([alert_record(a, output) for a in found], output)
         return
     if not found:
         Console().print(f"No {' or '.join(states)} alerts.")
@@ -155,16 +164,102 @@ def silence_command(
 
 @alerts_app.command("show")
 def show_command(
-    ctx: typer.Context, id: IdArg, store: StoreOpt = None, fmt: FormatOpt = None
+    ctx: typer.Context,
+    id: IdArg,
+    store: StoreOpt = None,
+    fmt: FormatOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
-    """Everything about one alert: the message, and the test, p-values and evidence behind it."""
-    alert = _run(_store(ctx, store), lambda engine: get_alert(engine, id))
+    """Everything about one alert: the message, the test and evidence, and its notifications.
+
+    The notifications are the outbox entries about this alert, each with its
+    deliveries per route and every attempt (time, HTTP status or error).
+    """
     output = _format(_fmt(ctx, fmt))
+    routes, policy = _routes(config)
+
+    def read(engine: Engine) -> tuple[Alert, list[DeliveryStatus]]:
+        alert = get_alert(engine, id)
+        found = delivery_status(engine, routes, policy=policy, now=_now(), alert=alert.id)
+        return alert, found
+
+    alert, found = _run(_store(ctx, store), read)
     if output != "table":
-        emit([_machine(alert, output)], output)
+        record = alert_record(alert, output)
+        deliveries = plain([_status_record(d, "json") for d in found])
+        csv = output == "csv"
+        record["deliveries"] = json.dumps(deliveries, sort_keys=True) if csv else deliveries
+        emit([record], output)
         return
     rows = [{"field": k, "value": _field_text(v)} for k, v in alert.to_record().items() if v != {}]
     emit(rows, "table", title=f"Alert {alert.id}: {alert.metric_label} for {alert.who}")
+    if not found:
+        Console().print("No notification about this alert yet.")
+        return
+    attempts = [
+        {
+            "as of": moment_text(d.entry.as_of),
+            "reason": d.entry.reason,
+            "route": d.route or "—",
+            "state": d.state,
+            "attempt": a.attempt if a else None,
+            "at": moment_text(a.started_at) if a else "—",
+            "result": _attempt_text(a),
+        }
+        for d in found
+        for a in (d.attempts or (None,))
+    ]
+    emit(attempts, "table", title="Notifications, deliveries and attempts")
+
+
+@alerts_app.command("deliveries")
+def deliveries_command(
+    ctx: typer.Context,
+    store: StoreOpt = None,
+    fmt: FormatOpt = None,
+    config: ConfigOpt = None,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            help="Only these states (comma-separated): pending, sending, retrying, delivered,"
+            " failed, expired."
+        ),
+    ] = None,
+) -> None:
+    """Notifications in the outbox and where each route stands: delivered, retrying, failed.
+
+    With --config, every configured route is listed for every notification it
+    takes, so what is still pending (or expired before it was sent) shows too.
+    """
+    output = _format(_fmt(ctx, fmt))
+    wanted = _delivery_states(state)
+    routes, policy = _routes(config)
+    found = _run(
+        _store(ctx, store),
+        lambda engine: delivery_status(engine, routes, policy=policy, now=_now()),
+    )
+    found = [d for d in found if wanted is None or d.state in wanted]
+    if output != "table":
+        emit([_status_record(d, output) for d in found], output)
+        return
+    if not found:
+        Console().print("No notifications" + (f" {' or '.join(wanted)}." if wanted else "."))
+        return
+    rows = [
+        {
+            "as of": moment_text(d.entry.as_of),
+            "severity": d.entry.severity,
+            "reason": d.entry.reason,
+            "alert": d.entry.alert_ids[0],
+            "route": d.route or "—",
+            "state": d.state,
+            "attempts": len(d.attempts),
+            "last result": _attempt_text(d.attempts[-1] if d.attempts else None),
+            "next attempt": moment_text(d.next_attempt_at) if d.next_attempt_at else "—",
+        }
+        for d in found
+    ]
+    emit(rows, "table", title="Notifications and their deliveries")
 
 
 # -- helpers (shared by the subcommands; seismo.cli has its own twins) --------
@@ -175,6 +270,46 @@ def _format(value: str | None) -> Format:
     if value not in ("table", "json", "csv"):
         raise typer.BadParameter(f"--format must be table, json or csv, not {value!r}")
     return value  # type: ignore[return-value]
+
+
+def _routes(config: Path | None) -> tuple[list[Route] | None, DeliveryPolicy | None]:
+    """The routes and retry policy of ``--config``, or (None, None) without one."""
+    if config is None:
+        return None, None
+    try:
+        return load_routes(config), load_policy(config)
+    except SeismoError as exc:
+        _fail(exc)
+
+
+def _delivery_states(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    words = tuple(w.strip().lower() for w in text.split(",") if w.strip())
+    if unknown := [w for w in words if w not in _DELIVERY_STATES]:
+        raise typer.BadParameter(
+            f"--state must be among {', '.join(_DELIVERY_STATES)}, not {', '.join(unknown)}"
+        )
+    return words
+
+
+def _status_record(status: DeliveryStatus, output: Format) -> dict[str, Any]:
+    """A delivery's record; every attempt nested (JSON) or as JSON text (CSV)."""
+    record = status.to_record()
+    history = plain([a.to_record() for a in status.attempts])
+    record["history"] = json.dumps(history, sort_keys=True) if output == "csv" else history
+    return record
+
+
+def _attempt_text(attempt: Attempt | None) -> str:
+    if attempt is None:
+        return "—"
+    if attempt.outcome == "sending":
+        return "sending"
+    said = f"HTTP {attempt.status}" if attempt.status is not None else ""
+    if attempt.outcome == "delivered":
+        return "delivered" + (f" ({said})" if said else "")
+    return attempt.error or said or "failed"
 
 
 def _fail(exc: SeismoError) -> NoReturn:
@@ -222,8 +357,9 @@ def _state_words(alert: Alert, now: datetime) -> str:
     return words
 
 
-def _machine(alert: Alert, output: Format) -> dict[str, Any]:
-    """The JSON record; for CSV, nested values (segment, evidence) as JSON text."""
+def alert_record(alert: Alert, output: Format) -> dict[str, Any]:
+    """The alert's record for ``--format``; for CSV, nested values (segment, evidence) as
+    JSON text."""
     record = alert.to_record()
     if output == "csv":
         for key in ("segment", "root", "evidence"):
@@ -234,7 +370,7 @@ def _machine(alert: Alert, output: Format) -> dict[str, Any]:
 
 def _report(alert: Alert, output: Format, done: str) -> None:
     if output != "table":
-        emit([_machine(alert, output)], output)
+        emit([alert_record(alert, output)], output)
         return
     Console().print(
         f"Alert {alert.id} ({alert.metric_label} for {alert.who}) {done}.",

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -26,6 +27,8 @@ __all__ = [
     "AlertState",
     "SyncResult",
     "alert_id",
+    "by_urgency",
+    "parse_time",
     "plain",
     "segment_words",
     "utc_naive",
@@ -87,6 +90,17 @@ def plain(value: Any) -> Any:
     if hasattr(value, "item"):  # NumPy scalars
         return plain(value.item())
     return str(value)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """The inverse of :func:`plain` for times: ISO text (``Z`` or an offset) as naive UTC.
+
+    >>> parse_time("2026-06-01T06:00:00Z"), parse_time(None)
+    (datetime.datetime(2026, 6, 1, 6, 0), None)
+    """
+    if text is None:
+        return None
+    return utc_naive(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
 def segment_words(segment: dict[str, str] | None) -> str:
@@ -208,6 +222,40 @@ class Alert:
             "evidence": self.evidence,
         }
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Alert:
+        """The alert back from :meth:`to_record`, after a JSON round trip (as the outbox has it)."""
+        data = {name: record[name] for name in _FIELDS if name in record}
+        for name in _TIMES:
+            value = data.get(name)
+            data[name] = parse_time(value) if isinstance(value, str) else value
+        data["evidence"] = data.get("evidence") or {}
+        return cls(**data)
+
+
+_FIELDS = tuple(f.name for f in fields(Alert))
+_TIMES = (
+    "baseline_start",
+    "baseline_end",
+    "window_start",
+    "window_end",
+    "since",
+    "first_seen",
+    "last_seen",
+    "resolved_at",
+    "acknowledged_at",
+    "silenced_until",
+)
+
+
+def by_urgency(alerts: Iterable[Alert]) -> list[Alert]:
+    """Most pressing first: active before resolved, critical before warning, most
+    recently raised first, then by key (so a listing is the same on every engine)."""
+    ordered = sorted(alerts, key=lambda a: a.key)
+    ordered.sort(key=lambda a: a.first_seen, reverse=True)
+    ordered.sort(key=lambda a: (a.state == "resolved", -SEVERITY_RANK[a.severity]))
+    return ordered
+
 
 @dataclass(frozen=True, kw_only=True)
 class SyncResult:
@@ -217,8 +265,11 @@ class SyncResult:
     ``escalated``: warning became critical. ``reopened``: resolved before, back
     now (a new episode). ``resumed``: still active when its silence ended, so
     what the silence held back is told now. ``resolved``: no longer found.
-    ``stale_kinds``: kinds left untouched because a newer check of that kind
-    was already applied (see :func:`seismo.alerts.store.sync`).
+    ``kinds``: the finding kinds the check looked for; ``stale_kinds``: those
+    left untouched because a newer check of that kind was already applied
+    (see :func:`seismo.alerts.store.sync`), ``newer_as_of`` the newest such
+    check. ``queued``: the ids of the outbox entries this sync recorded (see
+    :mod:`seismo.alerts.outbox`).
     """
 
     as_of: datetime
@@ -228,7 +279,10 @@ class SyncResult:
     reopened: tuple[Alert, ...] = ()
     resumed: tuple[Alert, ...] = ()
     resolved: tuple[Alert, ...] = ()
+    kinds: tuple[str, ...] = ()
     stale_kinds: tuple[str, ...] = ()
+    newer_as_of: datetime | None = None
+    queued: tuple[str, ...] = ()
 
     @property
     def active(self) -> tuple[Alert, ...]:

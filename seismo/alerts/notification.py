@@ -109,7 +109,9 @@ class Notification:
     ``changes`` maps the id of every alert that made this notification
     necessary to what happened to it (``new``, ``escalated``, ``reopened``,
     ``resumed``). ``runbook`` is the link for this route, when one is configured;
-    ``lead.action`` is the hint in words either way.
+    ``lead.action`` is the hint in words either way. ``entry`` is its outbox
+    id once recorded: webhooks receive it as ``notification_id``, the same on
+    every retry, so a receiver can drop a copy it already has.
     """
 
     group: str
@@ -119,6 +121,7 @@ class Notification:
     related: tuple[Alert, ...]
     changes: dict[str, str]
     runbook: str | None = None
+    entry: str | None = None
 
     @property
     def reason(self) -> str:
@@ -176,6 +179,7 @@ class Notification:
         """The JSON document for generic webhooks and the log file (strict JSON data)."""
         document = {
             "type": "seismo.alert",
+            "notification_id": self.entry,
             "as_of": self.as_of,
             "group": self.group,
             "reason": self.reason,

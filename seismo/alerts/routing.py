@@ -22,13 +22,22 @@ file (other tables are ignored, so one ``seismo.toml`` can hold everything)::
     name = "merchandising"
     runbook = "https://wiki.example.com/merch-runbooks"
 
-:func:`notify` sends every group notification of a check to every route that
-takes its severity and returns one :class:`Delivery` per attempt. A failing
-route never stops the others and never raises: its error (HTTP status, time
-out, refused connection) is in its deliveries. Routes are served in parallel,
-each in order, so a log file's lines are in the same order on every run; once
-a webhook has not answered, the rest of its notifications in this check are
-recorded as not attempted rather than each waiting out the timeout again.
+Each route's ``name`` is its identity in the delivery records (what it has
+received, what is still to retry), so it must be distinct and should stay the
+same when a URL changes; renaming a route makes it a new route, which gets
+what the outbox holds from the last ``max_age``. The default names are
+``log:<file name>``, ``webhook:<host>`` and ``slack:<host>``.
+
+The same ``[alerts]`` table sets how undelivered notifications are retried
+(:func:`seismo.alerts.delivery.load_policy`)::
+
+    max_age = "3d"          # older entries are not sent to routes that never got them
+    max_attempts = 8        # then the delivery is marked failed
+    retry_after = "5m"      # wait after the first failure, doubled after each one
+    retry_max = "6h"        # longest wait between attempts
+
+:func:`seismo.alerts.delivery.notify` sends what the outbox holds; a failing
+route never stops the others and never raises.
 """
 
 from __future__ import annotations
@@ -38,28 +47,27 @@ import os
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from seismo.alerts.model import SEVERITY_RANK, SyncResult
-from seismo.alerts.notification import Notification, build_notifications, runbook_url
+from seismo.alerts.model import SEVERITY_RANK
+from seismo.alerts.notification import Notification
 from seismo.config import parse_duration
 from seismo.detect.findings import Severity
 from seismo.errors import ConfigError
 
 __all__ = [
     "DEFAULT_TIMEOUT",
-    "Delivery",
     "LogRoute",
     "Route",
     "SlackRoute",
     "WebhookRoute",
+    "alerts_section",
+    "describe_failure",
     "load_routes",
-    "notify",
 ]
 
 DEFAULT_TIMEOUT = 5.0  # seconds; a check must not hang on a webhook that does not answer
@@ -67,7 +75,7 @@ _KEYS = {"type", "name", "path", "url", "url_env", "min_severity", "runbook", "t
 
 
 class Route(Protocol):
-    """A destination for notifications. ``send`` raises on failure; :func:`notify` records it."""
+    """A destination for notifications. ``send`` raises on failure; ``notify`` records it."""
 
     @property
     def name(self) -> str: ...
@@ -136,102 +144,9 @@ class SlackRoute(WebhookRoute):
         return notification.slack()
 
 
-@dataclass(frozen=True, kw_only=True)
-class Delivery:
-    """One attempt to send one group's notification to one route."""
-
-    route: str
-    group: str
-    alert_ids: tuple[str, ...]
-    severity: Severity
-    ok: bool
-    status: int | None = None
-    error: str | None = None
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "route": self.route,
-            "group": self.group,
-            "alerts": ",".join(self.alert_ids),
-            "severity": self.severity,
-            "ok": self.ok,
-            "status": self.status,
-            "error": self.error,
-        }
-
-
-def notify(
-    result: SyncResult, routes: Sequence[Route], *, runbook_base: str | None = None
-) -> list[Delivery]:
-    """Send one notification per group worth telling to every route that takes it.
-
-    ``runbook_base`` is the runbook link base for routes that set none. The
-    deliveries come back in a fixed order (notifications most severe first,
-    then routes in configuration order), whatever order they completed in.
-    """
-    notes = build_notifications(result)
-    if not notes or not routes:
-        return []
-    with ThreadPoolExecutor(max_workers=min(8, len(routes))) as pool:
-        per_route = list(pool.map(lambda r: _serve(r, notes, runbook_base), routes))
-    by_attempt = {(i, d.group): d for i, sent in enumerate(per_route) for d in sent}
-    return [
-        by_attempt[(i, note.group)]
-        for note in notes
-        for i in range(len(routes))
-        if (i, note.group) in by_attempt
-    ]
-
-
-def _serve(route: Route, notes: Sequence[Notification], runbook_base: str | None) -> list[Delivery]:
-    """Send ``notes`` to one route, in order; after a non-answer, do not wait again."""
-    out: list[Delivery] = []
-    gone: str | None = None
-    for note in notes:
-        if SEVERITY_RANK[note.severity] < SEVERITY_RANK[route.min_severity]:
-            continue
-        link = runbook_url(route.runbook or runbook_base, note.lead.kind, note.lead.metric)
-        note = replace(note, runbook=link)
-        if gone is not None:
-            out.append(_delivery(route, note, ok=False, error=f"not attempted: {gone}"))
-            continue
-        try:
-            status = route.send(note)
-        except Exception as exc:  # every failure is recorded in the result, never raised
-            error, unreachable = _describe(exc, route)
-            out.append(_delivery(route, note, ok=False, status=_status(exc), error=error))
-            if unreachable:
-                gone = f"{route.name} did not answer earlier in this check ({error})"
-            continue
-        out.append(_delivery(route, note, ok=True, status=status))
-    return out
-
-
-def _delivery(
-    route: Route,
-    note: Notification,
-    *,
-    ok: bool,
-    status: int | None = None,
-    error: str | None = None,
-) -> Delivery:
-    return Delivery(
-        route=route.name,
-        group=note.group,
-        alert_ids=note.alert_ids,
-        severity=note.severity,
-        ok=ok,
-        status=status,
-        error=error,
-    )
-
-
-def _status(exc: Exception) -> int | None:
-    return int(exc.code) if isinstance(exc, urllib.error.HTTPError) else None
-
-
-def _describe(exc: Exception, route: Route) -> tuple[str, bool]:
-    """The error in words, and whether the route is unreachable (vs. refused this one)."""
+def describe_failure(exc: Exception, route: Route) -> tuple[str, bool, int | None]:
+    """A failed send in words, whether the route is unreachable (vs. refused this one),
+    and the HTTP status when there was one."""
     if isinstance(exc, urllib.error.HTTPError):
         try:
             body = exc.read(300).decode("utf-8", "replace").strip()
@@ -239,13 +154,13 @@ def _describe(exc: Exception, route: Route) -> tuple[str, bool]:
             body = ""
         finally:
             exc.close()
-        return f"HTTP {exc.code} {exc.reason}" + (f": {body}" if body else ""), False
+        return f"HTTP {exc.code} {exc.reason}" + (f": {body}" if body else ""), False, int(exc.code)
     reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     if isinstance(reason, TimeoutError):
-        return f"no answer within {getattr(route, 'timeout', DEFAULT_TIMEOUT):g} s", True
+        return f"no answer within {getattr(route, 'timeout', DEFAULT_TIMEOUT):g} s", True, None
     if isinstance(exc, urllib.error.URLError):
-        return f"cannot connect: {reason}", True
-    return f"{type(exc).__name__}: {exc}", False
+        return f"cannot connect: {reason}", True, None
+    return f"{type(exc).__name__}: {exc}", False, None
 
 
 # -- configuration ------------------------------------------------------------
@@ -258,6 +173,22 @@ def load_routes(source: str | os.PathLike[str] | Mapping[str, Any]) -> list[Rout
     the same whatever directory seismo runs from. A webhook URL can be given
     by environment variable (``url_env``): webhook URLs are secrets.
     """
+    section, base = alerts_section(source)
+    defaults = {k: section[k] for k in ("runbook", "timeout", "min_severity") if k in section}
+    entries = section.get("routes", [])
+    if not isinstance(entries, list):
+        raise ConfigError("alerts.routes must be an array of tables ([[alerts.routes]])")
+    routes = [_route({**defaults, **e}, i, base) for i, e in enumerate(entries, start=1)]
+    names = [r.name for r in routes]
+    if dupes := sorted({n for n in names if names.count(n) > 1}):
+        raise ConfigError(f"alert routes need distinct names; give `name = ...` to {dupes}")
+    return routes
+
+
+def alerts_section(
+    source: str | os.PathLike[str] | Mapping[str, Any],
+) -> tuple[Mapping[str, Any], Path]:
+    """The ``[alerts]`` table of a TOML file (or of its parsed content), and the file's folder."""
     base = Path(".")
     if isinstance(source, Mapping):
         data: Mapping[str, Any] = source
@@ -271,15 +202,7 @@ def load_routes(source: str | os.PathLike[str] | Mapping[str, Any]) -> list[Rout
     section = data.get("alerts", {})
     if not isinstance(section, Mapping):
         raise ConfigError("[alerts] must be a table")
-    defaults = {k: section[k] for k in ("runbook", "timeout", "min_severity") if k in section}
-    entries = section.get("routes", [])
-    if not isinstance(entries, list):
-        raise ConfigError("alerts.routes must be an array of tables ([[alerts.routes]])")
-    routes = [_route({**defaults, **e}, i, base) for i, e in enumerate(entries, start=1)]
-    names = [r.name for r in routes]
-    if dupes := sorted({n for n in names if names.count(n) > 1}):
-        raise ConfigError(f"alert routes need distinct names; give `name = ...` to {dupes}")
-    return routes
+    return section, base
 
 
 def _route(entry: Any, number: int, base: Path) -> Route:

@@ -32,10 +32,15 @@ Choices worth knowing:
   alerts that a later check already knew were gone. Re-applying the same
   ``as_of`` is allowed and is idempotent for the same findings (the latest
   call wins otherwise). To build history, replay checks in time order.
+  ``seismo check --as-of`` still *prints* what the older check found
+  (:func:`seismo.alerts.replay.found_alerts`), and says the store was left alone.
 * **Silences** hold back notifications, not updates: a silenced alert still
   escalates, resolves and re-opens in the store. The first check after a
   silence ends tells once about an alert still active (``resumed``), so what
   the silence held back is not lost; later repeats are quiet again.
+* **The outbox.** What is worth telling is recorded with the changes, in the
+  same transaction (:mod:`seismo.alerts.outbox`), so a sync that does not
+  notify (the dashboard, a report) leaves it for the next check with routes.
 * **Concurrency.** On PostgreSQL a sync locks ``alerts`` for its transaction,
   so two checks (or a check and an ``ack``) cannot interleave their
   read-decide-write; a DuckDB file has a single writer anyway.
@@ -46,7 +51,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from seismo.alerts.model import (
@@ -56,9 +61,12 @@ from seismo.alerts.model import (
     AlertState,
     SyncResult,
     alert_id,
+    by_urgency,
     plain,
     utc_naive,
 )
+from seismo.alerts.notification import build_notifications
+from seismo.alerts.outbox import enqueue, ensure_outbox_tables
 from seismo.alerts.table import checked, ensure_alert_tables, insert, mark_checked, select, update
 from seismo.detect.findings import Finding
 from seismo.errors import ConfigError
@@ -68,9 +76,11 @@ __all__ = [
     "AlertStateError",
     "UnknownAlertError",
     "acknowledge",
+    "finding_fields",
     "get_alert",
     "list_alerts",
     "silence",
+    "strongest_by_key",
     "sync",
 ]
 
@@ -94,8 +104,14 @@ def sync(
     *,
     as_of: datetime,
     kinds: set[str] | None = None,
+    now: datetime | None = None,
 ) -> SyncResult:
     """Apply one check's findings to the stored alerts, in one transaction.
+
+    The notifications of what changed (:func:`build_notifications`) go to the
+    outbox in the same transaction, stamped ``now`` (default: the current
+    time), for :func:`seismo.alerts.delivery.notify` to deliver: whoever
+    syncs (a check, the dashboard, a report), nothing worth telling is lost.
 
     ``kinds`` are the finding kinds the check looked for (None: every kind,
     i.e. those of the findings, of stored alerts and of earlier checks): an
@@ -105,11 +121,12 @@ def sync(
     condition twice) count once: the more severe, then the more significant.
     """
     moment = utc_naive(as_of)
-    chosen = _by_key(findings)
+    chosen = strongest_by_key(findings)
     if kinds is not None and (outside := {f.kind for f in chosen.values()} - set(kinds)):
         raise ValueError(f"findings of kinds {sorted(outside)} are outside kinds={sorted(kinds)}")
     with engine.transaction():
         ensure_alert_tables(engine)
+        ensure_outbox_tables(engine)  # before the lock, as the alert tables
         if engine.kind == "postgres":
             engine.execute("LOCK TABLE alerts IN SHARE ROW EXCLUSIVE MODE")
         stored = {a.key: a for a in select(engine)}
@@ -137,19 +154,28 @@ def sync(
                     update(engine, alert)
         for kind in sorted(looked - stale):
             mark_checked(engine, kind, moment)
-    return SyncResult(
-        as_of=moment,
-        new=tuple(lists["new"]),
-        updated=tuple(lists["updated"]),
-        escalated=tuple(lists["escalated"]),
-        reopened=tuple(lists["reopened"]),
-        resumed=tuple(lists["resumed"]),
-        resolved=tuple(lists["resolved"]),
-        stale_kinds=tuple(sorted(stale)),
-    )
+        result = SyncResult(
+            as_of=moment,
+            new=tuple(lists["new"]),
+            updated=tuple(lists["updated"]),
+            escalated=tuple(lists["escalated"]),
+            reopened=tuple(lists["reopened"]),
+            resumed=tuple(lists["resumed"]),
+            resolved=tuple(lists["resolved"]),
+            kinds=tuple(sorted(looked)),
+            stale_kinds=tuple(sorted(stale)),
+            newer_as_of=max((marks[k] for k in stale), default=None),
+        )
+        queued = enqueue(engine, build_notifications(result), at=now or _utcnow())
+    return replace(result, queued=queued)
 
 
-def _by_key(findings: Sequence[Finding]) -> dict[str, Finding]:
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def strongest_by_key(findings: Sequence[Finding]) -> dict[str, Finding]:
+    """One finding per key: the more severe, then the more significant (as :func:`sync` keeps)."""
     chosen: dict[str, Finding] = {}
     for f in findings:
         best = chosen.get(f.key)
@@ -170,7 +196,7 @@ def _all_kinds(
 
 def _apply(finding: Finding, old: Alert | None, moment: datetime) -> tuple[str, Alert]:
     """The alert after this finding, and which kind of change that was."""
-    now = _from_finding(finding)
+    now = finding_fields(finding)
     if old is None:
         alert = Alert(
             id=alert_id(finding.key),
@@ -203,7 +229,7 @@ def _apply(finding: Finding, old: Alert | None, moment: datetime) -> tuple[str, 
     return ("resumed" if silence_ended else "updated"), alert
 
 
-def _from_finding(f: Finding) -> dict[str, Any]:
+def finding_fields(f: Finding) -> dict[str, Any]:
     """The alert fields a finding decides (everything but identity and life cycle)."""
     return {
         "group": f.group,
@@ -246,11 +272,7 @@ def _float(value: float | None) -> float | None:
 
 
 def list_alerts(engine: Engine, *, states: Sequence[AlertState] | None = None) -> list[Alert]:
-    """Stored alerts in the given states (None: all), most pressing first.
-
-    Order: active before resolved, critical before warning, most recently
-    raised first, then by key, so the listing is the same on every engine.
-    """
+    """Stored alerts in the given states (None: all), most pressing first (:func:`by_urgency`)."""
     wanted = STATES if states is None else tuple(states)
     if unknown := set(wanted) - set(STATES):
         raise ConfigError(f"unknown alert state(s) {sorted(unknown)}: use {', '.join(STATES)}")
@@ -258,11 +280,8 @@ def list_alerts(engine: Engine, *, states: Sequence[AlertState] | None = None) -
         return []
     ensure_alert_tables(engine)
     p = engine.param()
-    alerts = select(engine, f"WHERE {quote('state')} IN ({', '.join(p for _ in wanted)})", wanted)
-    alerts.sort(key=lambda a: a.key)
-    alerts.sort(key=lambda a: a.first_seen, reverse=True)
-    alerts.sort(key=lambda a: (a.state == "resolved", -SEVERITY_RANK[a.severity]))
-    return alerts
+    where = f"WHERE {quote('state')} IN ({', '.join(p for _ in wanted)})"
+    return by_urgency(select(engine, where, wanted))
 
 
 def get_alert(engine: Engine, id: str) -> Alert:

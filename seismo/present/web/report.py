@@ -31,7 +31,11 @@ class ReportResult:
 def write_report(
     out: str | Path, *, store: str | None = None, as_of: datetime | None = None
 ) -> ReportResult:
-    """Run a check on ``store`` as of ``as_of`` (syncing the alerts) and write the report."""
+    """Run a check on ``store`` as of ``as_of`` (syncing the alerts) and write the report.
+
+    The sync notifies nobody; its notifications wait in the outbox for the
+    next ``seismo check`` with routes (:mod:`seismo.alerts.outbox`).
+    """
     path = Path(out)
     with open_store(store) as handle:
         snap = compute_snapshot(handle, as_of=as_of)

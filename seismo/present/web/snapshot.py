@@ -100,8 +100,10 @@ def compute_snapshot(
     """Run one check as of ``as_of`` (default: the end of the data) and read the alerts.
 
     With ``sync_alerts`` the findings are applied to the stored alerts exactly
-    as ``seismo check`` applies them (without notifying anyone): the pages
-    then show each alert's life (first seen, acknowledged, episodes).
+    as ``seismo check`` applies them: the pages then show each alert's life
+    (first seen, acknowledged, episodes). Nobody is notified from here, and
+    nothing is lost for it: the sync records what is worth telling in the
+    outbox, which the next ``seismo check`` with routes delivers.
     """
     started = time.perf_counter()
     version = data_version(store)
