@@ -58,6 +58,20 @@ AsOfOpt = Annotated[
     ),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="table, json or csv.")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(help="TOML with [detect] settings (the same file as for seismo check)."),
+]
+
+
+def _detect_settings(config: Path | None) -> Any:
+    """The ``[detect]`` section of ``config``, or exit 2 with what is wrong with it."""
+    from seismo.detect.settings import load_detect_config
+
+    try:
+        return load_detect_config(config)
+    except SeismoError as exc:
+        _fail(exc)
 
 
 def parse_as_of(text: str | None) -> datetime | None:
@@ -598,7 +612,7 @@ def check(
     as_of: AsOfOpt = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="TOML with [alerts] routes (log, webhook, slack) and a runbook base."),
+        typer.Option(help="TOML with [detect] settings and [alerts] routes and a runbook base."),
     ] = None,
     fmt: FormatOpt = "table",
 ) -> None:
@@ -613,6 +627,7 @@ def check(
     from seismo.alerts import found_alerts, load_policy, load_routes, notify, replay_note, sync
     from seismo.alerts.command import alert_record
     from seismo.detect.run import KINDS, run_checks
+    from seismo.detect.settings import load_detect_config
 
     output = _format(fmt)
     moment = parse_as_of(as_of)
@@ -620,7 +635,8 @@ def check(
     try:
         routes = load_routes(config) if config else []
         policy = load_policy(config) if config else None
-        result = run_checks(handle, as_of=moment)
+        settings = load_detect_config(config)
+        result = run_checks(handle, as_of=moment, config=settings)
         synced = sync(handle.engine, result.findings, as_of=result.as_of, kinds=set(KINDS))
         shown = found_alerts(handle.engine, result.findings, synced)
         deliveries = notify(handle.engine, routes, policy=policy) if routes else []
@@ -642,6 +658,8 @@ def check(
         emit(records, output)
     else:
         _print_alerts(shown, result.as_of, note)
+        if result.watch is not None:
+            Console().print(f"[dim]{escape(result.watch.text())}[/]", highlight=False)
     if any(a.severity == "critical" and a.state == "firing" for a in shown):
         raise typer.Exit(1)
 
@@ -676,10 +694,18 @@ def _print_alerts(active: list[Any], as_of: datetime, note: str | None = None) -
         )
         console.print(f"  [dim]what to do:[/] {escape(a.action)}", highlight=False)
         console.print(
-            f"  [dim]{a.test}; adjusted p = {a.adjusted_p:.2g}; n = {a.n_baseline:,} baseline,"
+            f"  [dim]{escape(_evidence_words(a))}; n = {a.n_baseline:,} baseline,"
             f" {a.n_current:,} current[/]",
             highlight=False,
         )
+
+
+def _evidence_words(a: Any) -> str:
+    """How sure, in one line: the test and its strength against the store's threshold."""
+    threshold = (a.evidence or {}).get("threshold")
+    if a.kind == "drift" or threshold is None:
+        return f"{a.test}; adjusted p = {a.adjusted_p:.2g}"
+    return f"{a.test}; {a.statistic:.1f} standard errors, threshold {threshold:.2f}"
 
 
 reference_app = typer.Typer(
@@ -896,6 +922,7 @@ def serve(
     store: StoreOpt = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    config: ConfigOpt = None,
 ) -> None:
     """Serve the dashboard: business view at /, engineering detail at /engineering, JSON at /api.
 
@@ -908,8 +935,9 @@ def serve(
         reason = escape(str(exc))
         err.print(f"[bold red]error:[/] the dashboard needs FastAPI, Uvicorn and Jinja2: {reason}")
         raise typer.Exit(2) from exc
+    settings = _detect_settings(config)
     err.print(f"seismo dashboard on http://{host}:{port}/ (Ctrl+C to stop)", highlight=False)
-    run_server(store, host=host, port=port)
+    run_server(store, host=host, port=port, detect=settings)
 
 
 @app.command()
@@ -917,13 +945,15 @@ def report(
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
     store: StoreOpt = None,
     as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Write the business view as one self-contained HTML file (no network needed to open it)."""
     from seismo.present.web import write_report
 
     moment = parse_as_of(as_of)
+    settings = _detect_settings(config)
     try:
-        result = write_report(out, store=store, as_of=moment)
+        result = write_report(out, store=store, as_of=moment, detect=settings)
     except SeismoError as exc:
         _fail(exc)
     alerts = len(result.snapshot.findings)

@@ -220,7 +220,9 @@ def test_engineering_view_shows_the_statistics(server: str, browser: Any) -> Non
     page.goto(f"{server}/engineering?metric=click_through_rate&attribute=age_group")
     detail = page.locator("article.tech-alert", has_text="age_group=25-34").first
     text = detail.inner_text()
-    assert "two-sample z-test" in text and "adjusted p" in text
+    assert "sequential GLR" in text and "chance per day" in text
+    budget = page.locator("#alerts p.budget").inner_text()
+    assert "False-alarm budget: 1 per 90 days" in budget and "watched series" in budget
     assert re.search(r"n baseline\s+[\d,]+", text) and re.search(r"n current\s+[\d,]+", text)
     assert page.locator("#metrics table.data tbody tr").count() > 20
     assert "rec-2026.04" in page.locator("#versions").inner_text()

@@ -7,16 +7,20 @@ ingest, metrics and check.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from typer.testing import CliRunner
 
+from seismo.cli import app
 from seismo.config import Mapping, OutcomeEvents, OutcomeType, PredictionColumns
 from seismo.detect.run import run_checks
 from seismo.ingest import ingest
-from seismo.store import Store
+from seismo.store import Store, open_store
 
 START = datetime(2026, 3, 2)
 DAYS = 24
@@ -101,3 +105,29 @@ def test_a_drop_across_a_region_is_named_by_the_region(store: Store) -> None:
 
 def test_no_change_no_finding(store: Store) -> None:
     assert check(store, *clicks(seed=3, drop_in=None)) == []
+
+
+def test_check_says_the_budget_and_takes_detect_settings(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.duckdb")
+    predictions, events = clicks(seed=1, drop_in={"age_group": "25-34", "region": "south"})
+    with open_store(path) as store:
+        ingest(store, predictions, mapping=MAPPING, shape="predictions")
+        ingest(store, events, mapping=MAPPING, shape="outcomes")
+    runner = CliRunner()
+    as_of = ["--as-of", f"{START + timedelta(days=DAYS - 1):%Y-%m-%d}"]
+    default = runner.invoke(app, ["check", "--store", path, *as_of])
+    assert default.exit_code == 1, default.output
+    assert "customers aged 25-34 in south" in default.output
+    watched = re.search(
+        r"False-alarm budget: 1 per 90 days for the store, over ([\d,]+)", default.output
+    )
+    assert watched, default.output
+    settings = tmp_path / "seismo.toml"
+    settings.write_text("[detect]\npairs = false\nfalse_alarms_per_90_days = 0.5\n")
+    singles = runner.invoke(app, ["check", "--store", path, *as_of, "--config", str(settings)])
+    assert "in south" not in singles.output
+    fewer = re.search(r"budget: 0.5 per 90 days for the store, over ([\d,]+)", singles.output)
+    assert fewer and int(fewer[1].replace(",", "")) < int(watched[1].replace(",", ""))
+    settings.write_text("[detect]\nwindow = 3\n")
+    bad = runner.invoke(app, ["check", "--store", path, *as_of, "--config", str(settings)])
+    assert bad.exit_code == 2 and "unknown key 'window'" in bad.output

@@ -28,6 +28,7 @@ from seismo.present.web.views import engineering, overview
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from seismo.detect.change import DetectConfig
     from seismo.present.web.snapshot import SnapshotCache as _Cache
 
 __all__ = [
@@ -58,8 +59,9 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     as_of: datetime | None = None,
+    detect: DetectConfig | None = None,
 ) -> None:
     """Serve the dashboard until interrupted (see :func:`seismo.present.web.app.serve`)."""
     from seismo.present.web.app import serve as run
 
-    run(store, host=host, port=port, as_of=as_of)
+    run(store, host=host, port=port, as_of=as_of, detect=detect)

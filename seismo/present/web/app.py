@@ -27,6 +27,7 @@ from typing import Any
 from fastapi import FastAPI, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from seismo.detect.change import DetectConfig
 from seismo.present.web.render import render_page, render_report, to_json
 from seismo.present.web.snapshot import Snapshot, SnapshotCache
 from seismo.present.web.views import engineering, overview
@@ -137,11 +138,12 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     as_of: datetime | None = None,
+    detect: DetectConfig | None = None,
 ) -> None:
     """Run the dashboard with Uvicorn until interrupted; the first check starts at once."""
     import uvicorn
 
-    cache = SnapshotCache(store, as_of=as_of)
+    cache = SnapshotCache(store, as_of=as_of, detect=detect)
     app = create_app(cache=cache)
     cache.warm()
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from seismo.detect.change import DetectConfig
 from seismo.present.web.render import render_report
 from seismo.present.web.snapshot import Snapshot, compute_snapshot
 from seismo.store import open_store
@@ -29,7 +30,11 @@ class ReportResult:
 
 
 def write_report(
-    out: str | Path, *, store: str | None = None, as_of: datetime | None = None
+    out: str | Path,
+    *,
+    store: str | None = None,
+    as_of: datetime | None = None,
+    detect: DetectConfig | None = None,
 ) -> ReportResult:
     """Run a check on ``store`` as of ``as_of`` (syncing the alerts) and write the report.
 
@@ -38,7 +43,7 @@ def write_report(
     """
     path = Path(out)
     with open_store(store) as handle:
-        snap = compute_snapshot(handle, as_of=as_of)
+        snap = compute_snapshot(handle, as_of=as_of, detect=detect)
     html = render_report(snap)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = html.encode("utf-8")

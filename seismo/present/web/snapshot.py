@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from seismo.alerts import Alert, list_alerts, sync
 from seismo.config import OutcomeType
+from seismo.detect.change import DetectConfig
 from seismo.detect.findings import Finding
 from seismo.detect.run import KINDS, Watch, run_checks
 from seismo.metrics.compute import RESULT_SCHEMA
@@ -95,7 +96,11 @@ def references_stamp(store: Store) -> str:
 
 
 def compute_snapshot(
-    store: Store, *, as_of: datetime | None = None, sync_alerts: bool = True
+    store: Store,
+    *,
+    as_of: datetime | None = None,
+    sync_alerts: bool = True,
+    detect: DetectConfig | None = None,
 ) -> Snapshot:
     """Run one check as of ``as_of`` (default: the end of the data) and read the alerts.
 
@@ -118,7 +123,7 @@ def compute_snapshot(
     exposure: pa.Table | None = None
     drift: pa.Table | None = None
     if count:
-        result = run_checks(store, as_of=as_of)
+        result = run_checks(store, as_of=as_of, config=detect)
         cut, metrics, exposure, drift = result.as_of, result.metrics, result.exposure, result.drift
         findings = tuple(result.findings)
         watch = result.watch
@@ -159,9 +164,16 @@ class SnapshotCache:
     their own.
     """
 
-    def __init__(self, store: str | None, *, as_of: datetime | None = None) -> None:
+    def __init__(
+        self,
+        store: str | None,
+        *,
+        as_of: datetime | None = None,
+        detect: DetectConfig | None = None,
+    ) -> None:
         self.store = store
         self.as_of = as_of
+        self.detect = detect
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
 
@@ -179,7 +191,7 @@ class SnapshotCache:
                     version,
                     references,
                 ):
-                    current = compute_snapshot(store, as_of=self.as_of)
+                    current = compute_snapshot(store, as_of=self.as_of, detect=self.detect)
                 else:
                     alerts = tuple(list_alerts(store.engine))
                     if alerts != current.alerts:  # acknowledged or silenced meanwhile
