@@ -320,8 +320,8 @@ class ClassifierData:
                     ),
                     description=desc,
                     extra={
-                        "default_rate_before": round(float(y[before].mean()), 5),
-                        "default_rate_after": round(float(y[after].mean()), 5),
+                        "default_rate_before": _rate(y[before]),
+                        "default_rate_after": _rate(y[after]),
                         "roc_auc_before": round(roc_auc(s[before], y[before]), 5),
                         "roc_auc_after": round(roc_auc(s[after], y[after]), 5),
                         "accuracy_before": round(accuracy(s[before], y[before]), 5),
@@ -331,6 +331,10 @@ class ClassifierData:
                 )
             )
         return out
+
+
+def _rate(flags: NDArray[np.bool_]) -> float:
+    return round(float(flags.mean()), 5) if flags.size else float("nan")
 
 
 def _solve_shift(logit: NDArray[np.float64], rate: float) -> float:

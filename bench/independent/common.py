@@ -157,10 +157,21 @@ def measured_rate(
 
 def write_truth(path: Path, header: dict[str, Any], shifts: list[PlantedShift]) -> Path:
     """``truth.json``: the scenario's facts and every planted shift (times UTC ISO 8601)."""
-    body = {**header, "shifts": [s.to_json() for s in shifts]}
+    body = _finite({**header, "shifts": [s.to_json() for s in shifts]})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(body, indent=2, default=_default) + "\n", encoding="utf-8")
     return path
+
+
+def _finite(value: Any) -> Any:
+    """NaN (a rate of an empty period) as null: JSON has no NaN."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _default(value: Any) -> Any:
