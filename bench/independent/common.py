@@ -97,6 +97,8 @@ def iso(seconds: Ints, valid: NDArray[np.bool_] | None = None) -> pa.Array:
 
 def ids(prefix: str, numbers: NDArray[np.int64], width: int) -> pa.Array:
     """``ids("A", [1, 2], 4)`` → ``A0001``, ``A0002``."""
+    if numbers.size == 0:
+        return pa.array([], type=pa.string())
     return pa.array(np.char.add(prefix, np.char.zfill(numbers.astype(str), width)).tolist())
 
 

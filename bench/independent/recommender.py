@@ -1,17 +1,8 @@
 """The recommender scenario, in the seed export format, with the outside tester's four shifts.
 
-One row per recommendation shown, exactly the seed CSV's columns (what
-``seismo.RECOMMENDATIONS`` maps), as known at the end of the last day: an
-outcome is 1 with its time once it has happened, 0 once its window has closed
-(click 30 minutes, purchase 12 days after the recommendation, return 14 days
-after the purchase) and empty while pending; ``ground_truth_available`` is
-true once none of the three can change.
-
-Other systems' exports leave ``returned`` *empty* when ``purchased`` is 0 (a
-return of nothing is not a thing); :attr:`RecommenderConfig.empty_returns_unless_purchased`
-writes that convention and is on by default. seismo on the ``gen`` branch
-rejects such a file ("says the truth is final but an outcome is still empty");
-the fix is in another worktree.
+One row per recommendation shown, exactly the seed CSV's columns, as known
+at the end of the last day (the censoring rule, and the other systems'
+convention of an empty ``returned`` after no purchase, are in :mod:`.export`).
 
 The default shifts (:data:`DEFAULT_SHIFTS`, each a :class:`RateShift`, all
 multiplicative on the true probability, none known to the model's score):
@@ -39,35 +30,10 @@ from numpy.typing import NDArray
 
 from . import shop
 from .common import DAY, PlantedShift, Streams, arrivals, ids, iso, measured_rate
+from .export import COLUMNS, Outcomes, known_outcomes
 
 __all__ = ["COLUMNS", "DEFAULT_SHIFTS", "RateShift", "RecommenderConfig", "RecommenderData"]
 
-COLUMNS = (
-    "recommendation_id",
-    "timestamp",
-    "customer_id",
-    "age_group",
-    "sustainability_preference",
-    "region",
-    "customer_type",
-    "device",
-    "product_id",
-    "category",
-    "brand",
-    "is_sustainable",
-    "price_eur",
-    "collection",
-    "position",
-    "model_version",
-    "score",
-    "clicked",
-    "click_timestamp",
-    "purchased",
-    "purchase_timestamp",
-    "returned",
-    "return_timestamp",
-    "ground_truth_available",
-)
 #: Sunday busiest, Tuesday quietest (Monday first); late-evening peak (UTC hours).
 WEEKLY = (0.92, 0.88, 0.93, 0.97, 1.02, 1.10, 1.18)
 HOURLY = (
@@ -192,6 +158,17 @@ class _Rows:
 
     def member(self, segment: dict[str, str]) -> NDArray[np.bool_]:
         return segment_mask(self.codes, segment)
+
+    def outcomes(self, index: NDArray[np.int64]) -> Outcomes:
+        return Outcomes(
+            self.ts[index],
+            self.clicked[index],
+            self.click_ts[index],
+            self.purchased[index],
+            self.purchase_ts[index],
+            self.returned[index],
+            self.return_ts[index],
+        )
 
 
 def segment_mask(codes: dict[str, NDArray[np.int64]], segment: dict[str, str]) -> NDArray[np.bool_]:
@@ -348,39 +325,15 @@ class RecommenderData:
             "model_version": pa.array([self.config.model_version] * index.size),
             "score": pa.array(rows.score[index]),
         }
-        columns |= self._known(rows, index, at)
+        columns |= known_outcomes(
+            rows.outcomes(index),
+            at,
+            click=int(self.config.click_window.total_seconds()),
+            purchase=int(self.config.purchase_window.total_seconds()),
+            ret=int(self.config.return_window.total_seconds()),
+            empty_returns=self.config.empty_returns_unless_purchased,
+        )
         return pa.table({name: columns[name] for name in COLUMNS})
-
-    def _known(self, rows: _Rows, index: NDArray[np.int64], at: int | None) -> dict[str, pa.Array]:
-        """The outcome columns as known at ``at`` (None = final): the censoring rule."""
-        cfg = self.config
-        ts = rows.ts[index]
-        clicked, purchased, returned = (
-            rows.clicked[index], rows.purchased[index], rows.returned[index]
-        )  # fmt: skip
-        click_ts, purchase_ts, return_ts = (
-            rows.click_ts[index], rows.purchase_ts[index], rows.return_ts[index]
-        )  # fmt: skip
-        moment = np.iinfo(np.int64).max if at is None else at
-        click_seen = clicked & (click_ts <= moment)
-        buy_seen = purchased & (purchase_ts <= moment)
-        ret_seen = returned & (return_ts <= moment)
-        click_open = ~click_seen & (ts + int(cfg.click_window.total_seconds()) > moment)
-        buy_open = ~buy_seen & (ts + int(cfg.purchase_window.total_seconds()) > moment)
-        ret_window = int(cfg.return_window.total_seconds())
-        ret_open = buy_open | (buy_seen & ~ret_seen & (purchase_ts + ret_window > moment))
-        # No purchase, no return: empty in the other systems' convention, else 0.
-        ret_empty = ret_open | (~buy_seen & ~buy_open & cfg.empty_returns_unless_purchased)
-        final = ~(click_open | buy_open | ret_open)
-        return {
-            "clicked": _flag(click_seen, click_open),
-            "click_timestamp": iso(click_ts, click_seen),
-            "purchased": _flag(buy_seen, buy_open),
-            "purchase_timestamp": iso(purchase_ts, buy_seen),
-            "returned": _flag(ret_seen, ret_empty),
-            "return_timestamp": iso(return_ts, ret_seen),
-            "ground_truth_available": pa.array(np.where(final, "true", "false").tolist()),
-        }
 
     # -- truth -----------------------------------------------------------------
 
@@ -413,7 +366,3 @@ class RecommenderData:
                 )
             )
         return out
-
-
-def _flag(seen: NDArray[np.bool_], empty: NDArray[np.bool_]) -> pa.Array:
-    return pa.array(seen.astype(np.int8), type=pa.int8(), mask=np.asarray(empty, dtype=bool))
