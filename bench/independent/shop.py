@@ -203,6 +203,7 @@ def draw_catalog(streams: Streams, n: int) -> Catalog:
     base = np.asarray(CATEGORY_PRICE)[category]
     price = np.round(base * np.exp(rng.normal(0.0, 0.35, n)), 2)
     collection = (rng.uniform(size=n) < 0.3).astype(np.int64)
-    appeal = np.exp(rng.normal(0.0, 0.3, n) - 0.045)
+    appeal = np.exp(rng.normal(0.0, 0.3, n))
+    appeal /= appeal.mean()  # mean 1 over this catalog, so segment rates are as written
     return_factor = normalised(CATEGORY_RETURN, CATEGORY_SHARE)[category]
     return Catalog(category, brand, sustainable, price, collection, appeal, return_factor)
