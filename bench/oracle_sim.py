@@ -191,6 +191,12 @@ def simulate_llr(
     p0, p1 = case.before, case.after
     members = _spread(_members(case, (runs, cohorts), rng), tables.join, rng)  # (R, C, B)
     positives = rng.binomial(members, rates[:, :, None])
+    step = np.arange(ages)[None, :] >= np.arange(tables.join.size)[:, None]
+    if tables.seen.shape == step.shape and np.array_equal(tables.seen, step.astype(float)):
+        # Outcomes known on joining (labelled rows): cumulative counts are the evidence.
+        members_in, positives_in = np.cumsum(members, axis=-1), np.cumsum(positives, axis=-1)
+        no = math.log((1 - p1) / (1 - p0))
+        return positives_in * math.log(p1 / p0) + (members_in - positives_in) * no
     llr = np.zeros((runs, cohorts, ages))
     age = np.arange(ages)
     for b in range(tables.join.size):
