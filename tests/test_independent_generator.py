@@ -110,3 +110,33 @@ def test_events_scenarios_ingest_with_their_own_mapping(scenario: str, tmp_path:
         )
         assert store.count("predictions") == predictions.rows
         assert outcomes.outcomes_added == outcomes.rows > 0
+
+
+def test_judge_reads_intersections_quality_metrics_parents_and_overlaps() -> None:
+    from datetime import UTC, datetime
+
+    from bench.independent.judge import Seen, judge
+
+    shifts = [
+        {"name": "pair", "metric": "click_through_rate", "direction": "down",
+         "segment": {"age_group": "25-34", "region": "iberia"}, "start": "2026-03-01T00:00:00Z",
+         "implied": ["purchase_conversion"]},
+        {"name": "acc", "metric": "default_accuracy", "direction": "down",
+         "segment": {"region": "south"}, "start": "2026-03-01T00:00:00Z",
+         "implied": ["default_log_loss"]},
+    ]  # fmt: skip
+    after, before = datetime(2026, 3, 5, tzinfo=UTC), datetime(2026, 2, 20, tzinfo=UTC)
+
+    def verdict(metric: str, segment: dict[str, str] | None, at: datetime = after) -> str:
+        return judge(Seen.first("quality", metric, segment, "down", at), shifts)[0]
+
+    pair = {"region": "iberia", "age_group": "25-34"}
+    assert verdict("click_through_rate", pair) == "hit"
+    assert verdict("click_through_rate", {"age_group": "25-34"}) == "related"  # a parent
+    assert verdict("purchase_conversion", pair) == "related"  # implied by the click drop
+    assert verdict("click_through_rate", {"age_group": "25-34", "region": "uk"}) == "false"
+    assert verdict("click_through_rate", pair, before) == "false"  # before the shift began
+    assert verdict("default_accuracy", {"region": "south"}) == "hit"
+    assert verdict("default_log_loss", None) == "related"
+    seen = Seen.first("quality", "default_accuracy", {"channel": "online"}, "down", after)
+    assert judge(seen, shifts) == ("false", None, "overlaps acc")
