@@ -24,7 +24,9 @@ the planted metric on the exact segment in the right direction (a delay of
 ``j`` days = found at the end of the change's ``j``-th day), or after
 ``--max-days``. The number of cells seismo watches is read from its
 findings' evidence if it says (``cells``), else counted from its metric table
-(metric × segment cell × model version). The oracle (``bench/oracle_cusum.py``)
+(metric × segment cell × model version; when the check computes no metric of
+this model, as today's for a classifier, from the full table with model
+quality). The oracle (``bench/oracle_cusum.py``)
 then runs with that cell count and budget (1 false alarm per 90 days for the
 store), the cell's rows a day, the measured rates before and after, and the
 cell's delays as drawn by the generator (empirical distributions).
@@ -53,10 +55,10 @@ from bench.independent.classifier import ClassifierData, DefaultRateShift, Discr
 from bench.independent.delays import Delay
 from bench.independent.judge import Seen, judge
 from bench.independent.recommender import DEFAULT_SHIFTS, RecommenderData
-from bench.independent_io import load, midnights, replay
+from bench.independent_io import count_cells, load, midnights, replay
 from bench.oracle_cusum import run_oracle
 from bench.oracle_sim import Case
-from seismo import open_store
+from seismo import compute_metrics, open_store
 
 _SHIFTS = {s.name: s for s in DEFAULT_SHIFTS}
 
@@ -156,6 +158,11 @@ def seismo_run(spec: Spec, seed: int, args: argparse.Namespace) -> dict[str, Any
             return any(judge(s, [truth])[0] == "hit" for s in today)
 
         result = replay(store, looks, alerts=False, stop=found)
+        cells = max((c["cells"] for c in result.checks), default=0)
+        source = result.checks[0]["cells_from"] if result.checks else None
+        if cells == 0:  # the check computed no metric this model has: count what it could watch
+            cells = count_cells(compute_metrics(store, as_of=looks[0]))
+            source = "metrics table with model quality (the check watched none)"
     hit = [s for s in result.seen.values() if judge(s, [truth])[0] == "hit"]
     delay = min(round((s.first_seen - looks[args.warmup]).days) + 1 for s in hit) if hit else None
     return {
@@ -163,8 +170,8 @@ def seismo_run(spec: Spec, seed: int, args: argparse.Namespace) -> dict[str, Any
         "seed": seed,
         "delay_days": delay,
         "looks": len(result.checks),
-        "cells": max((c["cells"] for c in result.checks), default=0),
-        "cells_from": result.checks[0]["cells_from"] if result.checks else None,
+        "cells": cells,
+        "cells_from": source,
         "truth": truth,
         "oracle_case": oracle_case(spec, data, truth),
         "notes": meta["notes"],

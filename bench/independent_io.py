@@ -26,7 +26,7 @@ from seismo.alerts import list_alerts, sync
 from seismo.detect.run import KINDS, CheckResult, run_checks
 from seismo.store import Store
 
-__all__ = ["Replay", "load", "midnights", "replay", "watched_cells"]
+__all__ = ["Replay", "count_cells", "load", "midnights", "replay", "watched_cells"]
 
 #: Keys under which a detector may state how many cells it watches.
 _CELL_KEYS = ("cells", "watched_cells", "n_cells", "tested_cells")
@@ -153,8 +153,12 @@ def watched_cells(result: CheckResult) -> tuple[int, str]:
     table = result.metrics
     if table is None or table.num_rows == 0:
         return 0, "metrics table (empty)"
+    return count_cells(table), "metrics table"
+
+
+def count_cells(table: Any) -> int:
+    """Distinct metric × segment cell × model version of a metrics table."""
     names = [
         c for c in ("metric", "attribute", "value", "model_version") if c in table.column_names
     ]
-    cells = set(zip(*(table[c].to_pylist() for c in names), strict=True))
-    return len(cells), "metrics table"
+    return len(set(zip(*(table[c].to_pylist() for c in names), strict=True)))
