@@ -130,14 +130,14 @@ def oracle_case(spec: Spec, data: Any, truth: dict[str, Any]) -> Case:
     assert isinstance(data, ClassifierData)
     cell = data.member(truth["segment"])
     known = cell & (data.labelled_at < np.iinfo(np.int64).max)
-    lag = _empirical((data.labelled_at - data.ts)[known] / 86400)
+    labels = _empirical((data.labelled_at - data.ts)[known] / 86400)
     labelled = per_day * known.sum() / max(1, cell.sum())
     window = data.config.label_cutoff_days
     if spec.kind == "accuracy":
         return Case(kind="accuracy", rows_per_day=labelled, before=before, after=after,
-                    delay=lag, window=window)  # fmt: skip
+                    delay=labels, window=window)  # fmt: skip
     share = truth["extra"]["default_rate_before"]
-    return Case(kind="auc", rows_per_day=labelled, before=before, after=after, delay=lag,
+    return Case(kind="auc", rows_per_day=labelled, before=before, after=after, delay=labels,
                 window=window, positive_share=share)  # fmt: skip
 
 

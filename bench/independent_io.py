@@ -138,7 +138,7 @@ def replay(
             break
     for key, s in seen.items():
         s.firing_at_end = key in active
-    states = {a.key: a.state for a in list_alerts(store.engine)} if alerts else {}
+    states = {a.key: str(a.state) for a in list_alerts(store.engine)} if alerts else {}
     return Replay(seen, checks, states)
 
 

@@ -70,12 +70,12 @@ def make_config(
     clean, names = those default shifts only, or shift objects (any parameters)."""
     if scenario not in _CONFIGS:
         raise ValueError(f"scenario must be one of {SCENARIOS}, got {scenario!r}")
-    config = _CONFIGS[scenario](seed=seed, **options)
+    config: Config = _CONFIGS[scenario](seed=seed, **options)
     changes: dict[str, Any] = {}
     if days is not None:
         changes["days"] = days
     if per_day is not None:
-        if scenario == "regressor":
+        if isinstance(config, RegressorConfig):
             changes["skus"] = max(1, round(per_day / config.stores))
         else:
             changes["per_day"] = float(per_day)
@@ -150,7 +150,7 @@ def write(
     else:
         write_csv(data.forecasts(), out_dir / names[0])
         write_csv(data.actuals(), out_dir / names[1])
-    if mapping is not None:
+    if mapping is not None and data.mapping_toml is not None:
         (out_dir / mapping).write_text(data.mapping_toml, encoding="utf-8")
     header = _header(data, scenario, list(names), mapping, extra)
     path = write_truth(out_dir / "truth.json", header, data.planted())

@@ -29,6 +29,7 @@ Shifts (:data:`DEFAULT_SHIFTS`):
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -296,6 +297,7 @@ class ClassifierData:
             after = cell & (self.ts >= start.timestamp())
             before = cell & ~after
             y, s = self.defaulted, self.score
+            figure: Callable[[NDArray[np.float64], NDArray[np.bool_]], float]
             if isinstance(shift, DefaultRateShift):
                 metric, figure = "accuracy", accuracy
                 desc = f"true default rate → {shift.after:.0%}, scores unchanged"

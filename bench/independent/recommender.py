@@ -183,6 +183,9 @@ def segment_mask(codes: dict[str, NDArray[np.int64]], segment: dict[str, str]) -
 class RecommenderData:
     """The generated month: :meth:`export` (as known at a moment), :meth:`reference`, truth."""
 
+    #: The seed format needs no mapping file: seismo's built-in one reads it.
+    mapping_toml: str | None = None
+
     def __init__(self, config: RecommenderConfig) -> None:
         self.config = config
         streams = Streams(config.seed, "recommender")
