@@ -20,8 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.independent import Data, write
 from bench.independent.judge import Seen, parse_time
-from bench.independent.recommender import RecommenderData
-from seismo import RECOMMENDATIONS, InputError, Mapping, ingest, load_mapping
+from seismo import RECOMMENDATIONS, Mapping, ingest, load_mapping
 from seismo.alerts import list_alerts, sync
 from seismo.detect.run import KINDS, CheckResult, run_checks
 from seismo.store import Store
@@ -39,23 +38,13 @@ def _mapping(folder: Path, meta: dict[str, Any]) -> Mapping:
 def load(store: Store, data: Data, folder: Path, *, reference: bool = False) -> dict[str, Any]:
     """Write ``data`` under ``folder`` and ingest it; returns the truth, with ``notes``.
 
-    If seismo rejects the recommender's empty ``returned`` after no purchase
-    (the other systems' convention the generator writes by default), say so
-    in ``notes`` and ingest the same data with ``returned`` = 0 instead.
+    The recommender's export leaves ``returned`` empty when nothing was bought
+    (other systems' convention, the generator's default), which seismo reads
+    as not applicable.
     """
     meta = write(data, folder, reference=reference)
     notes: list[str] = []
-    try:
-        _ingest(store, folder, meta)
-    except InputError as exc:
-        if not (isinstance(data, RecommenderData) and "still empty" in str(exc)):
-            raise
-        notes.append(f"seismo rejected the export with empty 'returned' after no purchase: {exc}")
-        notes.append("replayed the same data with returned=0 when nothing was bought")
-        config = dataclasses.replace(data.config, empty_returns_unless_purchased=False)
-        data = RecommenderData(config)
-        meta = write(data, folder, reference=reference)
-        _ingest(store, folder, meta)
+    _ingest(store, folder, meta)
     if reference and meta["files"].get("reference"):
         from seismo.ingest.reference import add_reference
 
