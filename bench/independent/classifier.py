@@ -83,6 +83,7 @@ model_version = "model"
 entity = "customer_id"
 score = "p_default"
 label = "decision"
+positive_label = "decline"
 segments = ["region", "channel"]
 features = { income = "float", age = "int", employment = "string", loan_amount = "float" }
 

@@ -102,7 +102,8 @@ def _nested(store: Store, parent: Finding, child: Finding) -> str | None:
     ``broad``: what is left of the parent without the child moved at least
     half as much (relatively) as the child did, in the same direction: the
     change covers the parent. ``concentrated``: it moved less: the child
-    carries it. A point comparison, symmetric in both answers (a test of "the
+    carries it. A child holding (nearly) all of the parent's rows is the
+    parent under a longer name ("store S07 in region west"): broad. A point comparison, symmetric in both answers (a test of "the
     rest did not change" would call every small rest quiet for want of rows).
     None when the shares cannot be told.
     """
@@ -111,7 +112,11 @@ def _nested(store: Store, parent: Finding, child: Finding) -> str | None:
         store, child.segment, parent.segment, parent.baseline_start, parent.baseline_end
     )
     s_cur = _share(store, child.segment, parent.segment, parent.window_start, parent.window_end)
-    if s_base is None or s_cur is None or max(s_base, s_cur) >= 0.95:
+    if s_base is None or s_cur is None:
+        return None
+    if min(s_base, s_cur) >= 0.95:
+        return "broad"  # the same rows (a store is in one region): name the simpler group
+    if max(s_base, s_cur) >= 0.95:
         return None
     rest_base = (parent.baseline - s_base * child.baseline) / (1.0 - s_base)
     rest_cur = (parent.current - s_cur * child.current) / (1.0 - s_cur)
