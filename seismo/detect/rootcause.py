@@ -103,8 +103,9 @@ def _nested(store: Store, parent: Finding, child: Finding) -> str | None:
     half as much (relatively) as the child did, in the same direction: the
     change covers the parent. ``concentrated``: it moved less: the child
     carries it. A child holding (nearly) all of the parent's rows is the
-    parent under a longer name ("store S07 in region west"): broad. A point comparison, symmetric in both answers (a test of "the
-    rest did not change" would call every small rest quiet for want of rows).
+    parent under a longer name ("store S07 in region west"): broad. A point
+    comparison, symmetric in both answers (a test of "the rest did not
+    change" would call every small rest quiet for want of rows).
     None when the shares cannot be told.
     """
     assert child.segment is not None
