@@ -277,19 +277,29 @@ def choose_pairs(
     """Pairs of segment attributes worth watching: every pair with at most ``limit`` cells.
 
     A pair of two attributes with 5 values each is 25 cells; a store id with
-    800 values crossed with anything is not an intersection people read.
+    800 values crossed with anything is not an intersection people read. A
+    pair where one attribute decides the other (each store lies in one
+    region) has no cell of its own: "store S07 in west" is store S07, so it
+    is left out.
     """
     if len(segments) < 2:
         return []
     p = store.predictions()
-    counts = p.aggregate(**{f"n{i}": p[s].nunique() for i, s in enumerate(segments)})
+    text = {s: p[s].cast("string").fill_null(MISSING) for s in segments}
+    candidates = [(a, b) for i, a in enumerate(segments) for b in segments[i + 1 :]]
+    counts = p.aggregate(
+        **{f"n{i}": text[s].nunique() for i, s in enumerate(segments)},
+        **{
+            f"p{k}": (text[a] + PAIR_SEP + text[b]).nunique()
+            for k, (a, b) in enumerate(candidates)
+        },
+    )
     row = counts.to_pyarrow().to_pylist()[0]
-    sizes = [int(row[f"n{i}"] or 0) + 1 for i in range(len(segments))]  # + missing
+    size = {s: int(row[f"n{i}"] or 0) for i, s in enumerate(segments)}
     return [
         (a, b)
-        for i, a in enumerate(segments)
-        for j, b in enumerate(segments)
-        if i < j and sizes[i] * sizes[j] <= limit
+        for k, (a, b) in enumerate(candidates)
+        if size[a] * size[b] <= limit and int(row[f"p{k}"] or 0) > max(size[a], size[b])
     ]
 
 
