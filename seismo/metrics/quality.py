@@ -281,10 +281,10 @@ def _classifier(
         calibration = cbpe.fit_calibration(mature, min_rows=min(1000, mature.n_labelled))
     labelled, pending = stack.n_labelled, stack.n_pending
     confirmed = batch.realized(stack)
-    errors = {m: np.full(len(stack), math.nan) for m in clf.METRICS}
-    settled = np.flatnonzero((pending == 0) & (labelled > 0))
+    errors = batch.std_errors(stack)  # right for settled cells, replaced for the others
     waiting = np.flatnonzero(pending > 0)
-    _put(errors, settled, batch.std_errors(stack.take(settled)))
+    for column in errors.values():
+        column[waiting] = math.nan  # no final value without a calibration, no error of it
     found: dict[int, dict[str, clf.Estimate]] = {}
     if calibration is not None and waiting.size:
         open_ = stack.take(waiting)

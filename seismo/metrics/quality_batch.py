@@ -103,6 +103,9 @@ class BinStack:
     def from_arrays(cls, arrays: Mapping[str, ArrayLike], *, threshold: float = 0.5) -> BinStack:
         """A stack from one cells × bins array per ScoreBins field (predicted counts included).
 
+        Float arrays are taken as they are, not copied (a stack of thousands of
+        cells is large), and made read-only.
+
         >>> ones = np.ones((3, 10))
         >>> arrays = {name: ones for name in (*_OWN, *_PEND)}
         >>> BinStack.from_arrays(arrays).n_labelled.tolist()
@@ -117,7 +120,7 @@ class BinStack:
             raise ValueError(f"missing arrays: {', '.join(missing)}")
         out: dict[str, FloatArray] = {}
         for name in (*_OWN, *_PEND):
-            arr = np.array(arrays[name], dtype=np.float64)
+            arr = np.asarray(arrays[name], dtype=np.float64)  # float arrays are not copied
             if arr.ndim != 2:
                 raise ValueError(f"{name} must be 2-D (cells × bins), got shape {arr.shape}")
             bad = ~np.isfinite(arr)
@@ -259,9 +262,9 @@ def _binomial(share: FloatArray, n: FloatArray) -> FloatArray:
 def _f1(tp: FloatArray, fp: FloatArray, fn: FloatArray) -> FloatArray:
     d = 2 * tp + fp + fn
     ok = (d > 0) & (tp + fp + fn >= 2)
-    return np.where(
-        ok, np.sqrt(np.maximum(4 * tp * (fp + fn) * (tp + fp + fn), 0.0) / d**4), np.nan
-    )
+    # Python's pow, as f1_std_error: NumPy's vectorised pow can differ in the last bit.
+    d4 = np.fromiter((x**4 for x in d.tolist()), dtype=np.float64, count=d.size)
+    return np.where(ok, np.sqrt(np.maximum(4 * tp * (fp + fn) * (tp + fp + fn), 0.0) / d4), np.nan)
 
 
 def _mean(total: FloatArray, total_sq: FloatArray, n: FloatArray) -> FloatArray:
