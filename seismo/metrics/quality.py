@@ -3,9 +3,12 @@
 Reads the model-quality passes of the stored cohort state: per score bin (for
 classifiers) the members, and the labelled positives and negatives with their
 score and log sums; per cell (for regressors) the error sums. The cut-off is
-applied in the engine exactly as for the rates; Python rebuilds each cell's
-:class:`~seismo.metrics.classification.ScoreBins` or
-:class:`~seismo.metrics.regression.RegressionSums` and computes:
+applied in the engine exactly as for the rates; Python stacks every cell's
+score bins into one :class:`~seismo.metrics.quality_batch.BinStack` (computed
+for all cells at once, as the per-cell
+:class:`~seismo.metrics.classification.ScoreBins` functions would one by one)
+or rebuilds each cell's :class:`~seismo.metrics.regression.RegressionSums`,
+and computes:
 
 * realized values once every label of the window is in (``estimator`` =
   ``confirmed``);
@@ -296,7 +299,8 @@ def _classifier(
     out = []
     for i, cell in enumerate(cells):
         n_labelled, n_pending = int(labelled[i]), int(pending[i])
-        if n_labelled + n_pending == 0:
+        n = n_labelled + n_pending
+        if n == 0:
             continue
         value = {m: float(confirmed[m][i]) for m in names}
         se = {m: float(errors[m][i]) for m in names}
@@ -304,20 +308,7 @@ def _classifier(
             est = {k: clf.Estimate(v, v, v, "confirmed") for k, v in value.items()}
         else:  # without a calibration: no final value, no error of it
             est = found.get(i, none)
-        out.extend(
-            _rows(
-                otype,
-                names,
-                cell,
-                n_labelled + n_pending,
-                n_labelled,
-                n_pending,
-                value,
-                est,
-                cut,
-                se,
-            )
-        )
+        out.extend(_rows(otype, names, cell, n, n_labelled, n_pending, value, est, cut, se))
     return out
 
 
