@@ -228,6 +228,11 @@ def draw_positives(
     Where a bin's pending rows were served both decisions, the positives are
     split between them at random (hypergeometric: which rows turn positive is
     a uniform choice within the bin); ``flagged`` are those predicted positive.
+
+    >>> pend, flagged = np.array([0, 4, 10]), np.array([0, 4, 3])
+    >>> f, pos = draw_positives(pend, flagged, np.full(3, 0.5), 2, np.random.default_rng(0))
+    >>> pos.tolist(), f.tolist()
+    ([[0.0, 2.0, 4.0], [0.0, 0.0, 2.0]], [[0.0, 2.0, 1.0], [0.0, 0.0, 1.0]])
     """
     drawn = pend > 0  # only bins with pending rows cost a draw
     positives = np.zeros((draws, pend.shape[-1]))
@@ -294,7 +299,12 @@ def estimate(
 
 
 def estimator_name(labelled: float, calibration: Calibration) -> str:
-    """``cbpe`` or ``realized+cbpe``, with ``(uncalibrated)`` when the calibration failed."""
+    """``cbpe`` or ``realized+cbpe``, with ``(uncalibrated)`` when the calibration failed.
+
+    >>> cal = Calibration(np.full(4, 0.5), 0.2, 0.01, 0.2, n=5000, recalibrated=True)
+    >>> estimator_name(0, cal), estimator_name(120, cal)
+    ('cbpe(uncalibrated)', 'realized+cbpe(uncalibrated)')
+    """
     name = "cbpe" if labelled == 0 else "realized+cbpe"
     return name if calibration.ok else name + "(uncalibrated)"
 
@@ -307,6 +317,12 @@ def summarise(
     The point value is the centre, but for ``calibration_error`` the draws' mean
     (see :func:`estimate`); undefined draws are left out; the central ``level``
     of the draws is widened if need be to contain the centre.
+
+    >>> rng = np.random.default_rng(0)
+    >>> sims = {m: rng.normal(0.7, 0.02, size=400) for m in METRICS}
+    >>> e = summarise(dict.fromkeys(METRICS, 0.69), sims, 0.9, "cbpe")["accuracy"]
+    >>> e.estimator, e.estimate, round(e.low, 3), round(e.high, 3)
+    ('cbpe', 0.69, 0.671, 0.732)
     """
     alpha = (1.0 - level) / 2
     out: dict[str, Estimate] = {}

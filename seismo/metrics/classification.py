@@ -344,7 +344,13 @@ class Pending(NamedTuple):
 
 
 def pending(bins: ScoreBins) -> Pending:
-    """The pending rows' per-bin sums."""
+    """The pending rows' per-bin sums.
+
+    >>> nan = float("nan")
+    >>> p = pending(ScoreBins.from_arrays([0.3, 0.7, 0.8], [0, nan, nan], bins=10))
+    >>> p.n.tolist()[6:9], p.flagged.sum(), round(float(p.s.sum()), 2)
+    ([0.0, 1.0, 1.0], np.float64(2.0), 1.5)
+    """
     assert bins.pend_predicted is not None
     return Pending(
         bins.pend.astype(np.float64),
@@ -371,7 +377,13 @@ def folded(bins: ScoreBins, pos_flagged: ArrayLike, pos_other: ArrayLike) -> Lab
 
 
 def fold(own: Labelled, pend: Pending, pos_flagged: ArrayLike, pos_other: ArrayLike) -> Labelled:
-    """:func:`folded` on per-bin sums: ``own`` and ``pend`` broadcast against the counts."""
+    """:func:`folded` on per-bin sums: ``own`` and ``pend`` broadcast against the counts.
+
+    >>> cell = ScoreBins.from_arrays([0.3, 0.7, 0.7], [0, 1, float("nan")], bins=10)
+    >>> c = fold(labelled(cell), pending(cell), np.eye(10)[7], np.zeros(10))
+    >>> float(c.pos.sum()), float(c.tp.sum()), float(c.ssp.sum())
+    (2.0, 2.0, 1.4)
+    """
     flagged = np.asarray(pos_flagged, dtype=np.float64)
     positives = flagged + np.asarray(pos_other, dtype=np.float64)
     share = np.where(pend.n > 0, positives / np.maximum(pend.n, 1.0), 0.0)

@@ -138,7 +138,16 @@ class BinStack:
 
     @classmethod
     def from_cells(cls, cells: Sequence[ScoreBins]) -> BinStack:
-        """The cells stacked in order; they must share their bins and threshold."""
+        """The cells stacked in order; they must share their bins and threshold.
+
+        >>> rng = np.random.default_rng(0)
+        >>> s = rng.uniform(size=300)
+        >>> y = (rng.uniform(size=300) < s) * 1.0
+        >>> cells = [ScoreBins.from_arrays(s[:k], y[:k]) for k in (100, 300)]
+        >>> stack = BinStack.from_cells(cells)
+        >>> stack.n_labelled.tolist(), bool(np.all(stack.cell(1).pos == cells[1].pos))
+        ([100.0, 300.0], True)
+        """
         if not cells:
             raise ValueError("cannot stack no cells")
         if len({(c.bins, c.threshold) for c in cells}) > 1:
