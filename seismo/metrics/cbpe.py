@@ -13,6 +13,7 @@ sampling errors of :mod:`seismo.metrics.std_errors` are computed on.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -213,23 +214,36 @@ def expected(bins: ScoreBins, probability: FloatArray) -> Labelled:
 
 
 def _draw(bins: ScoreBins, p: FloatArray, draws: int, rng: np.random.Generator) -> Labelled:
-    """``draws`` realisations of the pending labels: Binomial(pend_b, p_b) positives per bin.
+    """``draws`` realisations of the pending labels (see :func:`draw_positives`)."""
+    assert bins.pend_predicted is not None
+    flagged, positives = draw_positives(bins.pend, bins.pend_predicted, p, draws, rng)
+    return folded(bins, flagged, positives - flagged)
+
+
+def draw_positives(
+    pend: IntArray, pend_predicted: IntArray, p: FloatArray, draws: int, rng: np.random.Generator
+) -> tuple[FloatArray, FloatArray]:
+    """(flagged, positives) per draw and bin: Binomial(pend_b, p_b) positives per bin.
 
     Where a bin's pending rows were served both decisions, the positives are
     split between them at random (hypergeometric: which rows turn positive is
-    a uniform choice within the bin).
+    a uniform choice within the bin); ``flagged`` are those predicted positive.
+
+    >>> pend, flagged = np.array([0, 4, 10]), np.array([0, 4, 3])
+    >>> f, pos = draw_positives(pend, flagged, np.full(3, 0.5), 2, np.random.default_rng(0))
+    >>> pos.tolist(), f.tolist()
+    ([[0.0, 2.0, 4.0], [0.0, 0.0, 2.0]], [[0.0, 2.0, 1.0], [0.0, 0.0, 1.0]])
     """
-    assert bins.pend_predicted is not None
-    drawn = bins.pend > 0  # only bins with pending rows cost a draw
-    positives = np.zeros((draws, bins.bins))
-    positives[:, drawn] = rng.binomial(bins.pend[drawn], p[drawn], size=(draws, int(drawn.sum())))
-    flagged = np.where(bins.pend_predicted == bins.pend, positives, 0.0)
-    mixed = (bins.pend_predicted > 0) & (bins.pend_predicted < bins.pend)
+    drawn = pend > 0  # only bins with pending rows cost a draw
+    positives = np.zeros((draws, pend.shape[-1]))
+    positives[:, drawn] = rng.binomial(pend[drawn], p[drawn], size=(draws, int(drawn.sum())))
+    flagged = np.where(pend_predicted == pend, positives, 0.0)
+    mixed = (pend_predicted > 0) & (pend_predicted < pend)
     if mixed.any():
-        good = np.broadcast_to(bins.pend_predicted[mixed], (draws, int(mixed.sum())))
-        bad = np.broadcast_to((bins.pend - bins.pend_predicted)[mixed], good.shape)
+        good = np.broadcast_to(pend_predicted[mixed], (draws, int(mixed.sum())))
+        bad = np.broadcast_to((pend - pend_predicted)[mixed], good.shape)
         flagged[:, mixed] = rng.hypergeometric(good, bad, positives[:, mixed].astype(np.int64))
-    return folded(bins, flagged, positives - flagged)
+    return flagged, positives
 
 
 def estimate(
@@ -280,9 +294,36 @@ def estimate(
     if bins.n_pending == 0:
         return {m: Estimate(float(v), float(v), float(v), "realized") for m, v in point.items()}
     sims = metrics(_draw(bins, p, draws, np.random.default_rng(seed)))
-    name = "cbpe" if bins.n_labelled == 0 else "realized+cbpe"
-    if not calibration.ok:
-        name += "(uncalibrated)"
+    name = estimator_name(bins.n_labelled, calibration)
+    return summarise(point, sims, level, name)
+
+
+def estimator_name(labelled: float, calibration: Calibration) -> str:
+    """``cbpe`` or ``realized+cbpe``, with ``(uncalibrated)`` when the calibration failed.
+
+    >>> cal = Calibration(np.full(4, 0.5), 0.2, 0.01, 0.2, n=5000, recalibrated=True)
+    >>> estimator_name(0, cal), estimator_name(120, cal)
+    ('cbpe(uncalibrated)', 'realized+cbpe(uncalibrated)')
+    """
+    name = "cbpe" if labelled == 0 else "realized+cbpe"
+    return name if calibration.ok else name + "(uncalibrated)"
+
+
+def summarise(
+    point: Mapping[str, FloatArray | float], sims: Mapping[str, FloatArray], level: float, name: str
+) -> dict[str, Estimate]:
+    """Each metric's estimate and interval from its point value and its draws (1-D).
+
+    The point value is the centre, but for ``calibration_error`` the draws' mean
+    (see :func:`estimate`); undefined draws are left out; the central ``level``
+    of the draws is widened if need be to contain the centre.
+
+    >>> rng = np.random.default_rng(0)
+    >>> sims = {m: rng.normal(0.7, 0.02, size=400) for m in METRICS}
+    >>> e = summarise(dict.fromkeys(METRICS, 0.69), sims, 0.9, "cbpe")["accuracy"]
+    >>> e.estimator, e.estimate, round(e.low, 3), round(e.high, 3)
+    ('cbpe', 0.69, 0.671, 0.732)
+    """
     alpha = (1.0 - level) / 2
     out: dict[str, Estimate] = {}
     for metric in METRICS:

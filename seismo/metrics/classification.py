@@ -326,6 +326,44 @@ def labelled(bins: ScoreBins) -> Labelled:
     )
 
 
+class Pending(NamedTuple):
+    """Per-bin sums over pending rows, as floats; bins on the last axis, any axes before.
+
+    ``n`` rows, ``flagged`` of them predicted positive; score, squared-score,
+    log and squared-log sums as in :class:`ScoreBins`.
+    """
+
+    n: FloatArray
+    flagged: FloatArray
+    s: FloatArray
+    s2: FloatArray
+    ls: FloatArray
+    l1s: FloatArray
+    ls2: FloatArray
+    l1s2: FloatArray
+
+
+def pending(bins: ScoreBins) -> Pending:
+    """The pending rows' per-bin sums.
+
+    >>> nan = float("nan")
+    >>> p = pending(ScoreBins.from_arrays([0.3, 0.7, 0.8], [0, nan, nan], bins=10))
+    >>> p.n.tolist()[6:9], p.flagged.sum(), round(float(p.s.sum()), 2)
+    ([0.0, 1.0, 1.0], np.float64(2.0), 1.5)
+    """
+    assert bins.pend_predicted is not None
+    return Pending(
+        bins.pend.astype(np.float64),
+        bins.pend_predicted.astype(np.float64),
+        bins.sum_score_pend,
+        bins.sum_sq_score_pend,
+        bins.sum_log_s_pend,
+        bins.sum_log_1ms_pend,
+        bins.sum_sq_log_s_pend,
+        bins.sum_sq_log_1ms_pend,
+    )
+
+
 def folded(bins: ScoreBins, pos_flagged: ArrayLike, pos_other: ArrayLike) -> Labelled:
     """The cell once its pending rows are labelled: of those predicted positive in
     bin ``b``, ``pos_flagged[..., b]`` turn out positive, of the others ``pos_other[..., b]``.
@@ -335,26 +373,34 @@ def folded(bins: ScoreBins, pos_flagged: ArrayLike, pos_other: ArrayLike) -> Lab
     sums are taken pro rata (their conditional expectation given the count).
     Counts may be fractional (expected counts) and carry leading draw axes.
     """
-    assert bins.pend_predicted is not None
+    return fold(labelled(bins), pending(bins), pos_flagged, pos_other)
+
+
+def fold(own: Labelled, pend: Pending, pos_flagged: ArrayLike, pos_other: ArrayLike) -> Labelled:
+    """:func:`folded` on per-bin sums: ``own`` and ``pend`` broadcast against the counts.
+
+    >>> cell = ScoreBins.from_arrays([0.3, 0.7, 0.7], [0, 1, float("nan")], bins=10)
+    >>> c = fold(labelled(cell), pending(cell), np.eye(10)[7], np.zeros(10))
+    >>> float(c.pos.sum()), float(c.tp.sum()), float(c.ssp.sum())
+    (2.0, 2.0, 1.4)
+    """
     flagged = np.asarray(pos_flagged, dtype=np.float64)
     positives = flagged + np.asarray(pos_other, dtype=np.float64)
-    pend = bins.pend.astype(np.float64)
-    share = np.where(pend > 0, positives / np.maximum(pend, 1.0), 0.0)
+    share = np.where(pend.n > 0, positives / np.maximum(pend.n, 1.0), 0.0)
     rest = 1.0 - share
-    own = labelled(bins)
     return Labelled(
         own.pos + positives,
-        own.neg + (pend - positives),
+        own.neg + (pend.n - positives),
         own.tp + flagged,
-        own.fp + (bins.pend_predicted - flagged),
-        own.ssp + share * bins.sum_score_pend,
-        own.ssn + rest * bins.sum_score_pend,
-        own.sqp + share * bins.sum_sq_score_pend,
-        own.sqn + rest * bins.sum_sq_score_pend,
-        own.lsp + share * bins.sum_log_s_pend,
-        own.l1n + rest * bins.sum_log_1ms_pend,
-        own.lsp2 + share * bins.sum_sq_log_s_pend,
-        own.l1n2 + rest * bins.sum_sq_log_1ms_pend,
+        own.fp + (pend.flagged - flagged),
+        own.ssp + share * pend.s,
+        own.ssn + rest * pend.s,
+        own.sqp + share * pend.s2,
+        own.sqn + rest * pend.s2,
+        own.lsp + share * pend.ls,
+        own.l1n + rest * pend.l1s,
+        own.lsp2 + share * pend.ls2,
+        own.l1n2 + rest * pend.l1s2,
     )
 
 

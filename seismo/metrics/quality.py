@@ -3,9 +3,12 @@
 Reads the model-quality passes of the stored cohort state: per score bin (for
 classifiers) the members, and the labelled positives and negatives with their
 score and log sums; per cell (for regressors) the error sums. The cut-off is
-applied in the engine exactly as for the rates; Python rebuilds each cell's
-:class:`~seismo.metrics.classification.ScoreBins` or
-:class:`~seismo.metrics.regression.RegressionSums` and computes:
+applied in the engine exactly as for the rates; Python stacks every cell's
+score bins into one :class:`~seismo.metrics.quality_batch.BinStack` (computed
+for all cells at once, as the per-cell
+:class:`~seismo.metrics.classification.ScoreBins` functions would one by one)
+or rebuilds each cell's :class:`~seismo.metrics.regression.RegressionSums`,
+and computes:
 
 * realized values once every label of the window is in (``estimator`` =
   ``confirmed``);
@@ -24,7 +27,6 @@ unlabelled loan is unknown, not good).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +37,10 @@ import pandas as pd
 from seismo.config import OutcomeType
 from seismo.metrics import cbpe
 from seismo.metrics import classification as clf
+from seismo.metrics import quality_batch as batch
 from seismo.metrics import regression as reg
-from seismo.metrics.cohorts import QUALITY_SUMS, SCORE_BINS, STATE_TABLE, quality_key
-from seismo.metrics.std_errors import classification_std_errors, regression_std_errors
+from seismo.metrics.cohorts import SCORE_BINS, STATE_TABLE, quality_key
+from seismo.metrics.std_errors import regression_std_errors
 from seismo.store.read import Store
 
 if TYPE_CHECKING:
@@ -85,12 +88,21 @@ _LABELS = {
     "mape": "MAPE",
     "bias": "bias",
 }
-_SUMS = ("n", *QUALITY_SUMS)
+#: The state's sums each kind of pass reads (of :data:`~seismo.metrics.cohorts.QUALITY_SUMS`).
+_CLASSIFIER_SUMS = ("n", "s", "s2", "ls", "l1s", "ls2", "l1s2")
+_REGRESSION_SUMS = ("n", "s", "e", "e1", "e2", "e4", "ep", "ep2", "npct")
+#: A cell: ((window start, window end), model version, attribute, value).
+Cell = tuple[tuple[datetime, datetime], Any, str, Any]
 
 
 def _groups(
-    store: Store, key: str, window_s: int, cut: datetime, unit: str
-) -> list[dict[str, Any]]:
+    store: Store, key: str, window_s: int, cut: datetime, unit: str, sums: tuple[str, ...]
+) -> pd.DataFrame:
+    """Per window start × version × segment × stratum × closed: the population's sums
+    (``pop_*``) and the live labelled positives' and negatives' (``pos_*``, ``neg_*``).
+
+    Regression passes read only ``pop_n`` of the population.
+    """
     s = store.table(STATE_TABLE)
     s = s.filter((s.pass_key == key) & (s.served_hour < cut))
     live = (s.obs_hour <= cut) & (s.sup_hour.isnull() | (s.sup_hour > cut))
@@ -102,7 +114,7 @@ def _groups(
         ("pos", (s.kind == "pos") & live),
         ("neg", (s.kind == "neg") & live),
     ):
-        for col in _SUMS:
+        for col in ("n",) if kind == "pop" and sums == _REGRESSION_SUMS else sums:
             aggs[f"{kind}_{col}"] = ibis.ifelse(cond, s[col].cast("float64"), zero).sum()
     grouped = s.group_by(
         window_start=s.served_hour.truncate(unit),
@@ -112,8 +124,7 @@ def _groups(
         stratum=s.stratum,
         closed=expired,
     ).aggregate(**aggs)
-    rows: list[dict[str, Any]] = grouped.to_pyarrow().to_pylist()
-    return rows
+    return grouped.to_pyarrow().to_pandas()
 
 
 _BIN_ARRAYS = (
@@ -189,20 +200,19 @@ def _bin_columns(df: pd.DataFrame, event: bool, first_positive: int) -> dict[str
 def _scatter(
     ids: np.ndarray, bins: np.ndarray, values: dict[str, np.ndarray], size: int
 ) -> dict[str, np.ndarray]:
+    """Sum the groups' values into cells × bins arrays, in row order (bincount adds in order)."""
+    flat = ids * SCORE_BINS + bins
     out = {}
     for name in _BIN_ARRAYS:
-        arr = np.zeros((size, SCORE_BINS))
-        np.add.at(arr, (ids, bins), values[name])
-        out[name] = arr
+        total = np.bincount(flat, weights=values[name], minlength=size * SCORE_BINS)
+        out[name] = total.reshape(size, SCORE_BINS)
     return out
 
 
-def _bins(acc: dict[str, np.ndarray], threshold: float, row: int = 0) -> clf.ScoreBins:
+def _stack(acc: dict[str, np.ndarray], threshold: float) -> batch.BinStack:
     # Counts are sums of whole numbers; rounding removes float dust from subtraction.
-    arrays: dict[str, Any] = {
-        k: (np.rint(v[row]) if k in _COUNT_ARRAYS else v[row]) for k, v in acc.items()
-    }
-    return clf.ScoreBins(**arrays, threshold=threshold)
+    arrays = {k: (np.rint(v) if k in _COUNT_ARRAYS else v) for k, v in acc.items()}
+    return batch.BinStack.from_arrays(arrays, threshold=threshold)
 
 
 def evaluate_quality(
@@ -222,13 +232,20 @@ def evaluate_quality(
     (:mod:`seismo.metrics.std_errors`).
     """
     window_s = int(otype.window.total_seconds())
-    rows = _groups(store, quality_key(otype.name), window_s, cut, windows.unit)
-    if otype.kind == "value":
-        return _regression(rows, otype, cut, windows, by, level)
-    event = otype.kind == "event"
-    df = pd.DataFrame(rows)
+    value = otype.kind == "value"
+    sums = _REGRESSION_SUMS if value else _CLASSIFIER_SUMS
+    df = _groups(store, quality_key(otype.name), window_s, cut, windows.unit, sums)
     if df.empty:
         return []
+    if value:
+        return _regression(df, otype, cut, windows, by, level)
+    return _classifier(df, otype, cut, windows, by, level, threshold)
+
+
+def _classifier_cells(
+    df: pd.DataFrame, event: bool, threshold: float, windows: Windows, by: list[str] | None
+) -> tuple[list[Cell], batch.BinStack, clf.ScoreBins]:
+    """The engine groups as cells: their keys, their bins stacked, and the mature bins."""
     first_positive = clf.threshold_bin(threshold, SCORE_BINS)
     values = _bin_columns(df, event, first_positive)
     score_bin = df["stratum"].astype(int).to_numpy() % SCORE_BINS
@@ -244,81 +261,96 @@ def evaluate_quality(
     keep = np.ones(len(df), dtype=bool)
     if by is not None:
         keep = df["attribute"].isin(["*", *by]).to_numpy()
-    df, score_bin = df[keep].copy(), score_bin[keep]
-    starts = {s: windows.span(s)[0] for s in df["window_start"].unique()}
-    df["window_start"] = df["window_start"].map(starts)  # count windows merge hourly groups
+    ids, cells = _cell_ids(df[keep], windows)
     values = {k: v[keep] for k, v in values.items()}
-    keys = ["window_start", "model_version", "attribute", "value"]
-    ids = df.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
-    firsts = df.drop_duplicates(keys)[keys].to_dict("records")
-    acc = _scatter(ids, score_bin, values, len(firsts))
-    cells = {
-        i: (windows.span(r["window_start"]), r["model_version"], r["attribute"], r["value"])
-        for i, r in enumerate(firsts)
-    }
+    stack = _stack(_scatter(ids, score_bin[keep], values, len(cells)), threshold)
+    return cells, stack, _stack(mature, threshold).cell(0)
+
+
+def _classifier(
+    df: pd.DataFrame,
+    otype: OutcomeType,
+    cut: datetime,
+    windows: Windows,
+    by: list[str] | None,
+    level: float,
+    threshold: float,
+) -> list[dict[str, Any]]:
+    event = otype.kind == "event"
+    cells, stack, mature = _classifier_cells(df, event, threshold, windows, by)
     names = RANKER_METRICS if event else CLASSIFIER_METRICS
     calibration = None
-    mature_bins = _bins(mature, threshold)
-    if mature_bins.n_labelled:
-        calibration = cbpe.fit_calibration(mature_bins, min_rows=min(1000, mature_bins.n_labelled))
+    if mature.n_labelled:
+        calibration = cbpe.fit_calibration(mature, min_rows=min(1000, mature.n_labelled))
+    labelled, pending = stack.n_labelled, stack.n_pending
+    confirmed = batch.realized(stack)
+    errors = batch.std_errors(stack)  # right for settled cells, replaced for the others
+    waiting = np.flatnonzero(pending > 0)
+    for column in errors.values():
+        column[waiting] = math.nan  # no final value without a calibration, no error of it
+    found: dict[int, dict[str, clf.Estimate]] = {}
+    if calibration is not None and waiting.size:
+        open_ = stack.take(waiting)
+        _put(errors, waiting, batch.std_errors(open_, calibration.probability))
+        seeds = [_seed(cells[i]) for i in waiting]
+        estimated = batch.estimates(open_, calibration, seeds, level=level, draws=500)
+        found = dict(zip(waiting.tolist(), estimated, strict=True))
+    none = {k: clf.Estimate(math.nan, math.nan, math.nan, "none") for k in clf.METRICS}
     out = []
-    for i, cell in cells.items():
-        bins = _bins(acc, threshold, i)
-        n = bins.n_labelled + bins.n_pending
+    for i, cell in enumerate(cells):
+        n_labelled, n_pending = int(labelled[i]), int(pending[i])
+        n = n_labelled + n_pending
         if n == 0:
             continue
-        confirmed = clf.realized(bins)
-        seed = _seed(cell)
-        if bins.n_pending == 0:
-            est = {k: clf.Estimate(v, v, v, "confirmed") for k, v in confirmed.items()}
-            se = classification_std_errors(bins, seed=seed)
-        elif calibration is not None:
-            est = cbpe.estimate(bins, calibration, level=level, draws=500, seed=seed)
-            se = classification_std_errors(bins, calibration.probability, seed=seed)
-        else:  # nothing to estimate the pending rows with: no final value, no error of it
-            est = {k: clf.Estimate(math.nan, math.nan, math.nan, "none") for k in confirmed}
-            se = {}
-        out.extend(
-            _rows(otype, names, cell, n, bins.n_labelled, bins.n_pending, confirmed, est, cut, se)
-        )
+        value = {m: float(confirmed[m][i]) for m in names}
+        se = {m: float(errors[m][i]) for m in names}
+        if n_pending == 0:
+            est = {k: clf.Estimate(v, v, v, "confirmed") for k, v in value.items()}
+        else:  # without a calibration: no final value, no error of it
+            est = found.get(i, none)
+        out.extend(_rows(otype, names, cell, n, n_labelled, n_pending, value, est, cut, se))
     return out
 
 
+def _put(into: dict[str, np.ndarray], rows: np.ndarray, values: dict[str, np.ndarray]) -> None:
+    for name, column in values.items():
+        into[name][rows] = column
+
+
 def _regression(
-    rows: list[dict[str, Any]],
+    df: pd.DataFrame,
     otype: OutcomeType,
     cut: datetime,
     windows: Windows,
     by: list[str] | None,
     level: float,
 ) -> list[dict[str, Any]]:
-    cells: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for r in rows:
-        if by is not None and r["attribute"] not in ("*", *by):
-            continue
-        cell = (windows.span(r["window_start"]), r["model_version"], r["attribute"], r["value"])
-        acc = cells[cell]
-        for col in _SUMS:
-            acc[col] += r[f"pos_{col}"] + r[f"neg_{col}"]
-        if not r["closed"]:
-            acc["pending"] += r["pop_n"] - r["pos_n"] - r["neg_n"]
+    if by is not None:
+        df = df[df["attribute"].isin(["*", *by])]
+    ids, cells = _cell_ids(df, windows)
+
+    def total(values: pd.Series[float]) -> np.ndarray:  # in row order, as a loop would add
+        return np.bincount(ids, weights=values.to_numpy(), minlength=len(cells))
+
+    acc = {col: total(df[f"pos_{col}"] + df[f"neg_{col}"]) for col in _REGRESSION_SUMS}
+    pending_rows = total((df["pop_n"] - df["pos_n"] - df["neg_n"]).where(~df["closed"], 0.0))
     out = []
-    for cell, acc in cells.items():
-        n = round(acc["n"])
-        pending = round(acc["pending"])
+    for i, cell in enumerate(cells):
+        n = round(acc["n"][i])
+        pending = round(pending_rows[i])
         if n + pending == 0:
             continue
         sums = reg.RegressionSums(
             n=n,
-            sum_abs_err=acc["e1"],
-            sum_sq_err=acc["e2"],
-            sum_abs_pct_err=acc["ep"],
-            n_pct=round(acc["npct"]),
-            sum_y=acc["s"] - acc["e"],
-            sum_yhat=acc["s"],
+            sum_abs_err=acc["e1"][i],
+            sum_sq_err=acc["e2"][i],
+            sum_abs_pct_err=acc["ep"][i],
+            n_pct=round(acc["npct"][i]),
+            sum_y=acc["s"][i] - acc["e"][i],
+            sum_yhat=acc["s"][i],
             n_pending=pending,
-            sum_quartic_err=acc["e4"],
-            sum_sq_pct_err=acc["ep2"],
+            sum_quartic_err=acc["e4"][i],
+            sum_sq_pct_err=acc["ep2"][i],
         )
         confirmed = reg.realized(sums) if n else dict.fromkeys(REGRESSION_METRICS, math.nan)
         est = (
@@ -331,6 +363,19 @@ def _regression(
             _rows(otype, REGRESSION_METRICS, cell, n + pending, n, pending, confirmed, est, cut, se)
         )
     return out
+
+
+def _cell_ids(df: pd.DataFrame, windows: Windows) -> tuple[np.ndarray, list[Cell]]:
+    """Each engine group's cell, and the cells in the order the groups first show them."""
+    keys = ["window_start", "model_version", "attribute", "value"]
+    starts = {s: windows.span(s)[0] for s in df["window_start"].unique()}
+    frame = df[keys].assign(window_start=df["window_start"].map(starts))  # count windows merge
+    ids = frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    cells: list[Cell] = [
+        (windows.span(r["window_start"]), r["model_version"], r["attribute"], r["value"])
+        for r in frame.drop_duplicates(keys).to_dict("records")
+    ]
+    return ids, cells
 
 
 def _rows(
