@@ -244,14 +244,16 @@ def test_every_page_has_a_json_twin(server: str) -> None:
     overview = json.loads(_get(f"{server}/api/overview"))
     alerts = {json.dumps(a["segment"], sort_keys=True): a for a in overview["attention"]}
     assert '{"age_group": "25-34"}' in alerts and '{"age_group": "55+"}' in alerts
+    # One card per group: the business figure leads, what else moved for it is said there.
     assert alerts['{"age_group": "25-34"}']["metric"] == "click_through_rate"
+    assert len(overview["attention"]) == len(alerts)
     figures = {f["metric"]: f for f in overview["figures"]}
     assert figures["click_through_rate"]["status"] == "stable"
     assert figures["purchase_conversion"]["provisional"] is True
     engineering = json.loads(_get(f"{server}/api/engineering?metric=purchase_conversion"))
     assert engineering["table"]["metric"] == "purchase_conversion"
-    assert {a["id"] for a in engineering["alerts"]} == {a["id"] for a in overview["attention"]}
-    assert all(a["adjusted_p"] < 1e-4 for a in engineering["alerts"])
+    assert {a["id"] for a in overview["attention"]} <= {a["id"] for a in engineering["alerts"]}
+    assert all(a["adjusted_p"] < 1e-4 for a in engineering["alerts"] if a["severity"] == "critical")
     # A second load reads the cached check: same computation, no new work.
     again = json.loads(_get(f"{server}/api/engineering"))
     assert again["computed_at"] == engineering["computed_at"]

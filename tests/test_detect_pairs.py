@@ -84,7 +84,8 @@ def check(store: Store, predictions: pa.Table, events: pa.Table) -> list:  # typ
 def test_a_drop_in_one_pair_is_named_by_the_pair(store: Store) -> None:
     (f,) = check(store, *clicks(seed=1, drop_in={"age_group": "25-34", "region": "south"}))
     assert f.segment == {"age_group": "25-34", "region": "south"}
-    assert f.since == START + timedelta(days=18)
+    # The change point is estimated (the day that maximises the evidence): within a day.
+    assert abs(f.since - (START + timedelta(days=18))) <= timedelta(days=1)
     assert f.current == pytest.approx(0.12, abs=0.03)
     # Its parents moved too, diluted (25-34 by a third of the drop): whichever was
     # clear enough to be a finding is named as related, not alerted on.

@@ -61,7 +61,9 @@ def _share(
     member = ibis.literal(True)
     for attribute, value in inner.items():
         member = member & (p[attribute].cast("string") == value)
-    row = p.aggregate(n=p.count(), k=member.cast("int64").sum()).to_pyarrow().to_pylist()[0]
+    # CASE, not a cast of the condition: PostgreSQL refuses CAST(TRUE AS BIGINT).
+    hit = ibis.ifelse(member, ibis.literal(1), ibis.literal(0))
+    row = p.aggregate(n=p.count(), k=hit.sum()).to_pyarrow().to_pylist()[0]
     return None if not row["n"] else (row["k"] or 0) / row["n"]
 
 

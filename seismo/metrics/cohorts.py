@@ -290,8 +290,7 @@ def choose_pairs(
     counts = p.aggregate(
         **{f"n{i}": text[s].nunique() for i, s in enumerate(segments)},
         **{
-            f"p{k}": (text[a] + PAIR_SEP + text[b]).nunique()
-            for k, (a, b) in enumerate(candidates)
+            f"p{k}": (text[a] + PAIR_SEP + text[b]).nunique() for k, (a, b) in enumerate(candidates)
         },
     )
     row = counts.to_pyarrow().to_pylist()[0]

@@ -20,7 +20,8 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from seismo.detect.findings import Finding
+from seismo.detect.adverse import family
+from seismo.detect.findings import Finding, segment_text
 from seismo.detect.wording import who
 from seismo.present.web import humanize
 from seismo.present.web.breakdown import fairness, segments, small_multiples
@@ -43,14 +44,15 @@ _DRIFT_WORDS = {
 def overview(snap: Snapshot) -> dict[str, Any]:
     """The business view: everything a merchandising team reads, top to bottom."""
     ctx = Context.of(snap)
+    cards = attention(ctx)
     return {
         "page": "overview",
         "as_of": snap.as_of,
         "empty": snap.empty,
         "volume": _volume(ctx),
         "periods": _periods(ctx),
-        "attention": attention(ctx),
-        "attention_summary": _summary(ctx),
+        "attention": cards,
+        "attention_summary": _summary(ctx, len(cards)),
         "figures": key_figures(ctx),
         "segments": segments(ctx),
         "small_multiples": small_multiples(ctx),
@@ -109,16 +111,38 @@ def _provisional_note(ctx: Context) -> str:
 
 
 def attention(ctx: Context) -> list[dict[str, Any]]:
-    """The findings as alert cards, most severe first, in plain sentences."""
-    return [_card(ctx, f) for f in ctx.snap.findings]
+    """The findings as alert cards, most severe first, in plain sentences.
+
+    Quality changes of one group are one card: the business figure leads (a
+    fall in click-through), and what else moved for the same group (the
+    model's calibration, its log loss) is said on the card, not on a card of
+    its own: one problem, one card.
+    """
+    cards: list[dict[str, Any]] = []
+    by_group: dict[str, dict[str, Any]] = {}
+    findings = sorted(
+        ctx.snap.findings,
+        key=lambda f: f.kind != "quality" or family(f.metric) != "business",
+    )
+    for f in findings:
+        key = segment_text(f.root or f.segment)
+        if f.kind == "quality" and key in by_group:
+            by_group[key]["also"].append(f.message)
+            continue
+        card = _card(ctx, f)
+        if f.kind == "quality":
+            by_group[key] = card
+        cards.append(card)
+    order = {id(c): i for i, c in enumerate(cards)}
+    rank = {"critical": 0, "warning": 1}
+    return sorted(cards, key=lambda c: (rank.get(c["severity"], 2), order[id(c)]))
 
 
-def _summary(ctx: Context) -> str:
-    """One sentence on where the problems are: everyone, or some groups only."""
+def _summary(ctx: Context, n: int) -> str:
+    """One sentence on where the problems are (``n`` cards): everyone, or some groups only."""
     findings = ctx.snap.findings
     if not findings:
         return ""
-    n = len(findings)
     head = f"{n} {'thing needs' if n == 1 else 'things need'} attention, most urgent first."
     if any(not f.segment for f in findings):
         return head
@@ -157,6 +181,7 @@ def _card(ctx: Context, f: Finding) -> dict[str, Any]:
         "current_text": _value_text(ctx, f, f.current),
         "meaning": _meaning(ctx, f),
         "action": f.action,
+        "also": [],
         "sure": _sure(ctx, f),
         "technical": (
             f"{f.test}; adjusted p = {f.adjusted_p:.2g}; n = {f.n_baseline:,}"
