@@ -67,7 +67,20 @@ WEEKLY = (1.15, 1.2, 1.2, 1.15, 1.1, 0.6, 0.25)
 HOURLY = (0, 0, 0, 0, 0, 0.2, 1, 3, 6, 8, 8, 7, 6, 7, 8, 8, 7, 5, 3, 2, 1.5, 1, 0.5, 0.1)
 HIDDEN_SD = 0.8
 #: The quality metrics of a label outcome, as seismo names them (``<outcome>_<metric>``).
-CLASSIFIER_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
+#: A shift the scores do not know moves all of them: the label's own rate, and how well
+#: the scores are calibrated to it, too.
+CLASSIFIER_METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "specificity",
+    "f1",
+    "roc_auc",
+    "log_loss",
+    "brier",
+    "positive_rate",
+    "calibration_in_the_large",
+)
 OUTCOME = "default"
 
 MAPPING_TOML = """\

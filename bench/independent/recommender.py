@@ -42,8 +42,17 @@ HOURLY = (
 )
 METRIC = {"click": "click_through_rate", "purchase": "purchase_conversion", "return": "return_rate"}
 #: What else a shift of each outcome moves in its cell, by this generator's mechanics.
+#: What else a planted shift moves in its cell. The scores are the click model's and do
+#: not learn of a click drop, so its calibration and log loss move with the clicks.
 IMPLIED = {
-    "click": ("purchase_conversion", "revenue_per_recommendation"),
+    "click": (
+        "purchase_conversion",
+        "revenue_per_recommendation",
+        "click_calibration_in_the_large",
+        "click_calibration_error",
+        "click_log_loss",
+        "click_brier",
+    ),
     "purchase": ("revenue_per_recommendation", "purchase_per_click"),
     "return": (),
 }

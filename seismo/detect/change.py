@@ -212,8 +212,15 @@ def series_of(table: pa.Table, cut: datetime, config: DetectConfig) -> list[Seri
     return out
 
 
-def _day_variance(r: dict[str, Any], rate: float | None = None) -> float:
+def _day_variance(
+    r: dict[str, Any], rate: float | None = None, per_row: float | None = None
+) -> float:
     """A day's variance: sampling (at ``rate`` for a share if given) or its nowcast's, the larger.
+
+    ``per_row``: for a metric that is not a share, the variance of one row
+    under "no change" (from the baseline days); the day's sampling variance is
+    then at least ``per_row / n``, so a day that dips for want of its rare
+    large values (an expensive purchase) does not look surer the lower it dips.
 
     >>> day = {"n": 400, "estimate": 0.2, "unit": "share", "estimate_low": 0.15}
     >>> round(_day_variance({**day, "estimate_high": 0.25}) * 1e4, 3)  # the nowcast's
@@ -231,7 +238,7 @@ def _day_variance(r: dict[str, Any], rate: float | None = None) -> float:
         v = float(r["estimate"] if rate is None else rate)
         sampling = max(v * (1 - v), 1.0 / n) / n
     elif se is not None and math.isfinite(se) and se > 0:
-        sampling = float(se) ** 2
+        sampling = max(float(se) ** 2, (per_row or 0.0) / n)
     else:
         return math.nan  # no sampling error known: such a metric cannot be tested
     return max(sampling, interval)
@@ -384,7 +391,11 @@ def scan_series(
     # The variances of "no change": a share's sampling variance at the baseline rate, so a
     # day that dips by chance is not judged more certain the lower it dips.
     rate = base.value if unit == "share" else None
-    v = np.array([_day_variance(r, rate) for r in s.days]) * phi
+    per_row = None
+    if rate is None:
+        n_base = np.array([float(r["n"]) for r in s.base])
+        per_row = float((n_base * n_base * np.array(base_var)).sum() / n_base.sum())
+    v = np.array([_day_variance(r, rate, per_row) for r in s.days]) * phi
     if not np.all(np.isfinite(v) & (v > 0)):
         return []
     x = np.array([float(r["estimate"]) for r in s.days])
