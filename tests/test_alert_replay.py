@@ -20,6 +20,7 @@ from seismo.cli import app
 from seismo.store import Store
 
 runner = CliRunner(env={"COLUMNS": "250"})
+CTR = "click_through_rate"
 NOT_CHANGED = "stored alerts were not changed; a check as of 2026-06-05 00:00 UTC is newer"
 
 
@@ -45,7 +46,7 @@ def test_check_as_of_an_earlier_day_prints_that_day_and_leaves_the_store_alone(
     assert said_then and not any(r["replay"] for r in said_then) and "replay" not in err
     code, out, err = check(store, "--as-of", "2026-06-04", "--format", "json")
     assert code == 1, err
-    young = next(r for r in json.loads(out) if r["segment"] == YOUNG)
+    young = next(r for r in json.loads(out) if r["segment"] == YOUNG and r["metric"] == CTR)
     assert (young["severity"], young["first_seen"]) == ("critical", "2026-06-02T23:00:00Z")
     before = stored(store)
 
@@ -57,7 +58,7 @@ def test_check_as_of_an_earlier_day_prints_that_day_and_leaves_the_store_alone(
     # Word for word what the check said on 2 June (the 25-34 drop a warning then, with
     # that day's figures), not what 4 June stored (critical, other figures) ...
     assert [r | {"replay": False} for r in records] == said_then
-    replayed = next(r for r in records if r["segment"] == YOUNG)
+    replayed = next(r for r in records if r["segment"] == YOUNG and r["metric"] == CTR)
     assert replayed["severity"] == "warning" and replayed["n_current"] != young["n_current"]
     assert replayed["first_seen"] == replayed["last_seen"] == "2026-06-02T23:00:00Z"
     assert stored(store) == before  # ... and the store is as 4 June left it
@@ -66,9 +67,15 @@ def test_check_as_of_an_earlier_day_prints_that_day_and_leaves_the_store_alone(
         assert runner.invoke(app, ["alerts", "ack", a["id"], "--by", "max", "--store", store])
     acked = stored(store)
     code, out, err = check(store, "--as-of", "2026-06-03")
-    assert code == 0, out  # everything firing on 3 June was being handled
+    # What fired on 3 June and was stored by then is being handled; the click
+    # calibration of 25-34, first stored by the 4 June check, was not known then.
+    assert code == 1, out
     assert f"replay as of 2026-06-04 00:00 UTC: {NOT_CHANGED}" in out
-    assert "2 alert(s) need attention" in out and out.count("(acknowledged)") == 2
+    assert "3 alert(s) need attention" in out and out.count("(acknowledged)") == 2
+    unhandled = [line for line in out.splitlines() if line.startswith("CRITICAL")]
+    assert [line for line in unhandled if "(acknowledged)" not in line] == [
+        line for line in unhandled if "Click predicted / observed rate" in line
+    ]
     assert stored(store) == acked
 
 

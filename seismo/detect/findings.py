@@ -64,6 +64,7 @@ class Finding:
     unit: str = "share"  # "share" (shown as %), "amount" or "score"
     root: dict[str, str] | None = None  # the segment this change is attributed to
     related: tuple[dict[str, str] | None, ...] = ()  # segments it drags along
+    outcome: str | None = None  # the outcome a quality metric is read from
     evidence: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -77,10 +78,13 @@ class Finding:
 
         Drift findings that began the same day are taken as one change in the
         data (a collection changeover moves category mix and price together).
+        Quality findings of one group read from one outcome are one problem: a
+        fall in click-through and the click probabilities it leaves miscalibrated.
         """
         if self.kind == "drift":
             return f"drift|{segment_text(self.segment)}|since={self.since:%Y-%m-%d}"
-        return f"{self.kind}|{self.metric}|{segment_text(self.root or self.segment)}"
+        what = f"outcome={self.outcome}" if self.outcome else self.metric
+        return f"{self.kind}|{what}|{segment_text(self.root or self.segment)}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str, sort_keys=True)

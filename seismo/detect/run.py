@@ -11,7 +11,7 @@ table, :mod:`seismo.detect.drift`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pyarrow as pa
@@ -24,6 +24,7 @@ from seismo.detect.gaps import GAP_TEST, gap_tests
 from seismo.detect.rootcause import attribute_roots
 from seismo.metrics.compute import compute_metrics, cutoff
 from seismo.metrics.exposure import compute_exposure
+from seismo.metrics.spec import default_metrics
 from seismo.store.read import Store
 
 __all__ = ["KINDS", "CheckResult", "Watch", "detect", "run_checks"]
@@ -104,10 +105,16 @@ def detect(
     alarm, critical = config.thresholds(cells)
     watch = Watch(cells, config.false_alarms_per_90_days, alarm, critical, config.window_days)
     changes = findings_of(quality, cut, config, "quality", watched=cells)
-    findings = attribute_roots(changes, store, config)
+    findings = _with_outcomes(attribute_roots(changes, store, config), store)
     findings += findings_of(gaps, cut, config, "fairness", watched=cells, label=GAP_TEST)
     if drift is not None:
         findings += drift_findings(drift, cut=cut)
     # Outcome-based findings first: a drop in quality is proven harm, drift an early warning.
     findings.sort(key=lambda f: (f.severity != "critical", f.kind == "drift", f.adjusted_p, f.key))
     return CheckResult(cut, findings, metrics, exposure, drift, watch)
+
+
+def _with_outcomes(findings: list[Finding], store: Store) -> list[Finding]:
+    """Each quality finding names the outcome its metric is read from (its alert group)."""
+    config = default_metrics(store.outcome_types(), store.attributes())
+    return [replace(f, outcome=config.outcome_of(f.metric)) for f in findings]

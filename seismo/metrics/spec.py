@@ -91,6 +91,23 @@ class MetricsConfig:
             ) from exc
         object.__setattr__(self, "threshold", float(self.threshold))
 
+    def outcome_of(self, metric: str) -> str | None:
+        """The outcome a metric of this config is read from (None: not one of its metrics).
+
+        A rate metric names its outcome; a model-quality metric is named
+        ``<outcome>_<measure>`` for an outcome its score predicts.
+
+        >>> rates = (RateMetric("conversion", "purchase"),)
+        >>> config = MetricsConfig(metrics=rates, quality=("click",))
+        >>> config.outcome_of("conversion"), config.outcome_of("click_auc"), config.outcome_of("x")
+        ('purchase', 'click', None)
+        """
+        for m in self.metrics:
+            if m.name == metric:
+                return m.outcome
+        prefixes = [o for o in self.quality if metric.startswith(f"{o}_")]
+        return max(prefixes, key=len) if prefixes else None
+
     def fingerprint(self) -> str:
         """Changes whenever a stored metric state built for this config becomes invalid."""
         parts = [repr(sorted(m.key for m in self.metrics)), repr(self.delay_strata)]

@@ -116,7 +116,8 @@ def attention(ctx: Context) -> list[dict[str, Any]]:
     Quality changes of one group are one card: the business figure leads (a
     fall in click-through), and what else moved for the same group (the
     model's calibration, its log loss) is said on the card, not on a card of
-    its own: one problem, one card.
+    its own: one problem, one card. Drift that began the same day is one
+    change in the data, one card too.
     """
     cards: list[dict[str, Any]] = []
     by_group: dict[str, dict[str, Any]] = {}
@@ -125,12 +126,12 @@ def attention(ctx: Context) -> list[dict[str, Any]]:
         key=lambda f: f.kind != "quality" or family(f.metric) != "business",
     )
     for f in findings:
-        key = segment_text(f.root or f.segment)
-        if f.kind == "quality" and key in by_group:
+        key = {"quality": segment_text(f.root or f.segment), "drift": f.group}.get(f.kind)
+        if key is not None and key in by_group:
             by_group[key]["also"].append(f.message)
             continue
         card = _card(ctx, f)
-        if f.kind == "quality":
+        if key is not None:
             by_group[key] = card
         cards.append(card)
     order = {id(c): i for i, c in enumerate(cards)}
@@ -182,6 +183,7 @@ def _card(ctx: Context, f: Finding) -> dict[str, Any]:
         "meaning": _meaning(ctx, f),
         "action": f.action,
         "also": [],
+        "also_title": "Changed the same day" if f.kind == "drift" else "Also for this group",
         "sure": _sure(ctx, f),
         "technical": (
             f"{f.test}; adjusted p = {f.adjusted_p:.2g}; n = {f.n_baseline:,}"
