@@ -6,6 +6,7 @@ import json
 import math
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -86,6 +87,17 @@ def test_clean_data_raises_no_alert() -> None:
     assert result.findings == []
 
 
+def _rounded(value: Any) -> Any:
+    """``value`` with every float to 9 significant digits."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
 def test_check_is_deterministic_and_does_not_duplicate(sim: Simulation, tmp_path: Path) -> None:
     path = str(tmp_path / "s.duckdb")
     runner = CliRunner()
@@ -95,7 +107,9 @@ def test_check_is_deterministic_and_does_not_duplicate(sim: Simulation, tmp_path
     first = runner.invoke(app, args)
     again = runner.invoke(app, args)
     assert first.exit_code == again.exit_code == 1  # a critical alert is firing
-    assert json.loads(first.stdout) == json.loads(again.stdout)
+    # Same alerts, words and figures (to 9 digits: DuckDB's threads may sum doubles
+    # in another order, which moves a ratio of sums in its last bits).
+    assert _rounded(json.loads(first.stdout)) == _rounded(json.loads(again.stdout))
     items = json.loads(first.stdout)
     required = {
         "id",

@@ -97,7 +97,7 @@ class MetricsConfig:
         A rate metric names its outcome; a model-quality metric is named
         ``<outcome>_<measure>`` for an outcome its score predicts.
 
-        >>> rates = (RateMetric("conversion", "purchase"),)
+        >>> rates = (RateMetric(name="conversion", outcome="purchase"),)
         >>> config = MetricsConfig(metrics=rates, quality=("click",))
         >>> config.outcome_of("conversion"), config.outcome_of("click_auc"), config.outcome_of("x")
         ('purchase', 'click', None)
