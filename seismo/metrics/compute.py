@@ -25,8 +25,6 @@ the as-of time (the end of the data, rounded up, by default).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,17 +32,19 @@ import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from numpy.typing import NDArray
 
 from seismo.config import OutcomeType
 from seismo.metrics.cohorts import AGGREGATE, STATE_TABLE, refresh
 from seismo.metrics.nowcast import (
     DelayModel,
+    Pending,
+    Posterior,
     blend,
-    draw_remaining,
     fit_delay_truncated,
+    nowcast,
+    posteriors,
     prior_from,
-    seeded_rng,
-    summarize_draws,
 )
 from seismo.metrics.quality import evaluate_quality
 from seismo.metrics.spec import MetricsConfig, RateMetric, default_metrics
@@ -79,15 +79,6 @@ RESULT_SCHEMA = pa.schema(
         ("as_of", pa.timestamp("us")),
     ]
 )
-
-
-@dataclass
-class _Cell:
-    pop: float = 0.0
-    pos: float = 0.0
-    pos_w: float = 0.0
-    neg: float = 0.0
-    pos_w2: float = 0.0
 
 
 def _anchor(s: Any, anchor_parent: bool, window_s: int, cut: datetime) -> tuple[Any, Any]:
@@ -255,21 +246,26 @@ def _evaluate_pass(
     models, rates = _delay_models(
         store, first.key, parent is not None, window_s, cut, config.min_events_per_stratum
     )
-    cells, strata_cells, pending = _collect(groups, windows, by, cut)
+    cells, strata, live = _collect(groups, windows, by, cut)
+    pending = _pending(cells, strata, live, models, rates)
+    posterior = posteriors(pending[0]) if pending is not None else None
     horizon = otype.window + (parent.window if parent else timedelta(0)) + HOUR
+    columns = ["start", "end", "model_version", "attribute", "value", *_SUMS]
+    table = {c: cells[c].to_list() for c in columns}
+    rows_of = list(zip(*table.values(), strict=True))
     out = []
-    for cell, c in cells.items():
-        if c.pop == 0:  # no member yet as of the cut-off (e.g. no purchase to be returned)
-            continue
-        (start, end), version, attribute, value = cell
-        final_at = end + horizon
-        open_n = c.pop - c.pos - c.neg
-        parent_open = parent is not None and cut < end + parent.window + HOUR
-        for m in metrics:
-            weighted = m.weight is not None
-            confirmed = c.pos_w if weighted else c.pos
-            settled = c.pos + c.neg
-            base = {
+    for m in metrics:
+        weighted = m.weight is not None
+        estimates = _estimates(cells, pending, posterior, models, weighted, level)
+        for row, (est, low, high, how) in zip(rows_of, estimates, strict=True):
+            start, end, version, attribute, value, pop, pos, pos_w, neg, pos_w2 = row
+            if pop == 0:  # no member yet as of the cut-off (e.g. no purchase to be returned)
+                continue
+            open_n = pop - pos - neg
+            parent_open = parent is not None and cut < end + parent.window + HOUR
+            confirmed = pos_w if weighted else pos
+            settled = pos + neg
+            record = {
                 "metric": m.name,
                 "label": m.title,
                 "unit": m.unit,
@@ -278,151 +274,169 @@ def _evaluate_pass(
                 "model_version": version,
                 "window_start": start,
                 "window_end": end,
-                "n": int(c.pop),
+                "n": int(pop),
                 "confirmed_n": int(settled),
                 "pending_n": int(open_n),
                 "confirmed_value": confirmed / settled if settled else None,
-                "observed_value": confirmed / c.pop if c.pop else None,
+                "observed_value": confirmed / pop,
+                "estimate": est,
+                "estimate_low": low,
+                "estimate_high": high,
+                "std_error": _std_error(pop, pos_w, pos_w2, weighted, est),
+                "estimator": how,
                 "final": bool(open_n == 0 and end <= cut and not parent_open),
-                "final_at": final_at,
+                "final_at": end + horizon,
                 "as_of": cut,
             }
-            base.update(
-                estimate := _estimate(
-                    c,
-                    strata_cells[cell],
-                    pending.get(cell, {}),
-                    models,
-                    rates,
-                    weighted,
-                    level,
-                    (m.name, cell),
-                )
-            )
-            base["std_error"] = _std_error(c, weighted, estimate["estimate"])
-            out.append(base)
+            out.append(record)
     return out
 
 
-def _std_error(c: _Cell, weighted: bool, value: float | None) -> float | None:
+def _std_error(
+    pop: float, pos_w: float, pos_w2: float, weighted: bool, value: float | None
+) -> float | None:
     """Sampling standard error of the final value (what a change test needs).
 
     Shares: binomial. Weighted rates (revenue per recommendation): from the
     second moment of the converters' weights, scaled up by the nowcast while
     conversions are still arriving.
     """
-    if value is None or c.pop == 0:
+    if value is None or pop == 0:
         return None
     if not weighted:
-        return math.sqrt(max(value * (1.0 - value), 0.0) / c.pop)
-    seen = c.pos_w / c.pop
+        return math.sqrt(max(value * (1.0 - value), 0.0) / pop)
+    seen = pos_w / pop
     scale = value / seen if seen > 0 else 1.0
-    second = c.pos_w2 / c.pop * scale
-    return math.sqrt(max(second - value * value, 0.0) / c.pop)
+    second = pos_w2 / pop * scale
+    return math.sqrt(max(second - value * value, 0.0) / pop)
 
 
-_Key = tuple[Any, ...]
+_SUMS = ["pop", "pos", "pos_w", "neg", "pos_w2"]
+_CELL = ["span", "model_version", "attribute", "value"]
 
 
 def _collect(
     groups: pa.Table, windows: Windows, by: list[str] | None, cut: datetime
-) -> tuple[
-    dict[_Key, _Cell],
-    dict[_Key, dict[str, _Cell]],
-    dict[_Key, dict[str, list[tuple[int, float, float, float]]]],
-]:
-    """Totals per cell and per (cell, stratum), and the pending rows' ages per stratum.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Totals per cell and per cell × stratum, and the open rows per anchor hour.
 
     Vectorised with pandas: the engine's groups can number a hundred thousand
-    (one per open anchor hour), the cells a few thousand.
+    (one per open anchor hour), the cells a few thousand. Every frame carries
+    ``cell``, the cell's row in the first.
     """
     df = groups.to_pandas()
     if by is not None:
         df = df[df["attribute"].isin([AGGREGATE, *by])]
     # Count windows span several engine groups: key them by the window's start.
-    starts = {start: windows.span(start)[0] for start in df["window_start"].unique()}
-    spans = {windows.span(start)[0]: windows.span(start) for start in starts}
-    df["span"] = df["window_start"].map(starts)
+    spans = {start: windows.span(start) for start in df["window_start"].unique()}
+    df["span"] = df["window_start"].map(lambda start: spans[start][0])
     closed = df["anchor"].isna()  # window closed: what did not happen, did not
     open_n = df["pop"] - df["pos"] - df["neg"]
     df["neg"] = df["neg"] + open_n.where(closed, 0)
-    keys = ["span", "model_version", "attribute", "value"]
-    sums = ["pop", "pos", "pos_w", "neg", "pos_w2"]
-
-    def cells_of(frame: pd.DataFrame) -> list[tuple[_Key, _Cell]]:
-        index = frame.index.to_list()
-        values = zip(*(frame[c].to_list() for c in sums), strict=True)
-        return [(key, _Cell(*v)) for key, v in zip(index, values, strict=True)]
-
-    cells: dict[_Key, _Cell] = {}
-    for key, cell in cells_of(df.groupby(keys, sort=False)[sums].sum()):
-        cells[(spans[key[0]], *key[1:])] = cell
-    strata_cells: dict[_Key, dict[str, _Cell]] = defaultdict(dict)
-    for key, cell in cells_of(df.groupby([*keys, "stratum"], sort=False)[sums].sum()):
-        strata_cells[(spans[key[0]], *key[1:-1])][key[-1]] = cell
-    pending: dict[_Key, dict[str, list[tuple[int, float, float, float]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    live = df[~closed & (open_n > 0)]
-    if len(live):
-        ages = ((cut - live["anchor"]) // pd.Timedelta(hours=1)).astype(int)
-        open_w = live["pop_w"] - live["pos_w"] - live["neg_w"]
-        open_w2 = live["pop_w2"] - live["pos_w2"] - live["neg_w2"]
-        rows = zip(
-            live["span"],
-            live["model_version"],
-            live["attribute"],
-            live["value"],
-            live["stratum"],
-            ages,
-            open_n[live.index],
-            open_w,
-            open_w2,
-            strict=True,
-        )
-        for start, version, attribute, value, stratum, age, n, w, w2 in rows:
-            pending[(spans[start], version, attribute, value)][stratum].append((age, n, w, w2))
-    return cells, strata_cells, pending
+    df["open_n"] = open_n.where(~closed, 0)
+    df["open_w"] = (df["pop_w"] - df["pos_w"] - df["neg_w"]).where(~closed, 0)
+    df["open_w2"] = (df["pop_w2"] - df["pos_w2"] - df["neg_w2"]).where(~closed, 0)
+    cells = df.groupby(_CELL, sort=False)[[*_SUMS, "open_w"]].sum().reset_index()
+    ends = {start: end for start, end in spans.values()}
+    cells["start"] = cells["span"]
+    cells["end"] = cells["span"].map(ends)
+    cell_of = pd.MultiIndex.from_frame(cells[_CELL])
+    df["cell"] = cell_of.get_indexer(pd.MultiIndex.from_frame(df[_CELL]))
+    strata = df.groupby(["cell", "stratum"], sort=False)[["pos", "neg"]].sum().reset_index()
+    live = df.loc[df["open_n"] > 0, ["cell", "stratum", "anchor", "open_n", "open_w", "open_w2"]]
+    live = live.assign(age=((cut - live["anchor"]) // pd.Timedelta(hours=1)).astype("int64"))
+    return cells, strata, live
 
 
-def _estimate(
-    c: _Cell,
-    by_stratum: dict[str, _Cell],
-    strata: dict[str, list[tuple[int, float, float, float]]],
+def _pending(
+    cells: pd.DataFrame,
+    strata: pd.DataFrame,
+    live: pd.DataFrame,
     models: dict[str, DelayModel],
     rates: dict[str, float],
+) -> tuple[Pending, NDArray[np.int64]] | None:
+    """The open rows of the pass as :class:`~seismo.metrics.nowcast.Pending` arrays.
+
+    Each stratum's own settled rows decide its rate, its own delays age its
+    open rows, and its mature rate centres its prior. With it, the cells (rows
+    of ``cells``) the arrays' cells are. ``None`` when nothing is open or no
+    delay has been learned yet (the cells then get bounds).
+    """
+    pooled = models.get("__pooled__")
+    if pooled is None or live.empty:
+        return None
+    live = live.sort_values(["cell", "stratum", "age"], kind="stable")
+    names = sorted(live["stratum"].unique())
+    slot = {name: i for i, name in enumerate(names)}
+    seen = np.empty(len(live))
+    for name, rows in live.groupby("stratum", sort=False).indices.items():
+        seen[rows] = models.get(name, pooled).seen_by(live["age"].to_numpy()[rows])
+    cell = live["cell"].to_numpy()
+    stratum = live["stratum"].map(slot).to_numpy()
+    new_group = np.r_[True, (cell[1:] != cell[:-1]) | (stratum[1:] != stratum[:-1])]
+    group_start = np.r_[np.flatnonzero(new_group), len(live)]
+    group_cell, group_slot = cell[new_group], stratum[new_group]
+    new_cell = np.r_[True, group_cell[1:] != group_cell[:-1]]
+    cell_start = np.r_[np.flatnonzero(new_cell), len(group_cell)]
+    settled = strata.assign(slot=strata["stratum"].map(slot)).dropna(subset=["slot"])
+    settled = settled.set_index(["cell", "slot"])
+    where = settled.index.get_indexer(pd.MultiIndex.from_arrays([group_cell, group_slot]))
+    priors = np.array(
+        [prior_from(rates.get(name, rates.get("__pooled__"))) for name in names], dtype=float
+    )
+    return Pending(
+        cell_start=cell_start,
+        group_start=group_start,
+        positives=settled["pos"].to_numpy(dtype=float)[where],
+        negatives=settled["neg"].to_numpy(dtype=float)[where],
+        prior=priors[group_slot],
+        slot=group_slot,
+        seen=seen,
+        count=live["open_n"].to_numpy(dtype=float),
+        weight=live["open_w"].to_numpy(dtype=float),
+        weight_sq=live["open_w2"].to_numpy(dtype=float),
+    ), group_cell[new_cell]
+
+
+def _estimates(
+    cells: pd.DataFrame,
+    pending: tuple[Pending, NDArray[np.int64]] | None,
+    posterior: Posterior | None,
+    models: dict[str, DelayModel],
     weighted: bool,
     level: float,
-    seed_key: tuple[Any, ...],
-) -> dict[str, Any]:
-    if c.pop == 0:
-        return {"estimate": None, "estimate_low": None, "estimate_high": None, "estimator": "none"}
-    confirmed = c.pos_w if weighted else c.pos
-    if not strata:
-        v = confirmed / c.pop
-        return {"estimate": v, "estimate_low": v, "estimate_high": v, "estimator": "confirmed"}
-    pooled = models.get("__pooled__")
-    if pooled is None:
+) -> list[tuple[float | None, float | None, float | None, str]]:
+    """Per cell: the nowcast of the final value, its interval and the estimator used."""
+    pop = cells["pop"].to_numpy(dtype=float)
+    confirmed = cells["pos_w" if weighted else "pos"].to_numpy(dtype=float)
+    open_n = pop - cells["pos"].to_numpy(dtype=float) - cells["neg"].to_numpy(dtype=float)
+    open_total = cells["open_w"].to_numpy(dtype=float) if weighted else open_n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        seen = confirmed / pop
+        ceiling = (confirmed + open_total) / pop
+    est, low, high = seen.copy(), seen.copy(), seen.copy()
+    how = np.where(open_n > 0, "bounds", "confirmed").astype(object)
+    if "__pooled__" not in models:
         # No mature cohort yet: the honest statement is a bound, none to all of the pending.
-        open_total = sum(w if weighted else n for d in strata.values() for _, n, w, _ in d)
-        low, high = confirmed / c.pop, (confirmed + open_total) / c.pop
-        return {"estimate": None, "estimate_low": low, "estimate_high": high, "estimator": "bounds"}
-    rng = seeded_rng(*seed_key)
-    remaining = np.zeros(1000)
-    # Each stratum's own settled rows decide its rate; its own delays age its pending rows.
-    for stratum, detail in sorted(strata.items()):
-        model = models.get(stratum, pooled)
-        arr = np.array(detail, dtype=np.float64)
-        remaining += draw_remaining(
-            positives=by_stratum[stratum].pos,
-            negatives=by_stratum[stratum].neg,
-            pending_age=arr[:, 0].astype(np.int64),
-            pending_count=arr[:, 1].astype(np.int64),
-            pending_weight=arr[:, 2] if weighted else None,
-            pending_weight_sq=arr[:, 3] if weighted else None,
-            delay=model,
-            rng=rng,
-            prior=prior_from(rates.get(stratum, rates.get("__pooled__"))),
+        est = np.where(open_n > 0, np.nan, est)
+        high = np.where(open_n > 0, ceiling, high)
+    elif pending is not None and posterior is not None:
+        arrays, rows = pending
+        mid, lo, hi = nowcast(
+            arrays,
+            posterior,
+            confirmed=confirmed[rows],
+            population=pop[rows],
+            weighted=weighted,
+            level=level,
         )
-    est, low, high = summarize_draws(confirmed, remaining, c.pop, level=level)
-    return {"estimate": est, "estimate_low": low, "estimate_high": high, "estimator": "delay-model"}
+        est[rows], low[rows], high[rows] = mid, lo, hi
+        how[rows] = "delay-model"
+    return [
+        (_value(e), _value(lo_), _value(hi_), str(h))
+        for e, lo_, hi_, h in zip(est, low, high, how, strict=True)
+    ]
+
+
+def _value(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)

@@ -39,22 +39,25 @@ exactly the converters that would have been seen by then.
 
 from __future__ import annotations
 
-import functools
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import ndtri
 
 __all__ = [
     "DelayModel",
+    "Pending",
+    "Posterior",
     "blend",
-    "draw_remaining",
     "fit_delay",
     "fit_delay_truncated",
+    "nowcast",
+    "poisson_quantile",
+    "posteriors",
     "prior_from",
     "seeded_rng",
-    "summarize_draws",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -172,121 +175,230 @@ def blend(own: DelayModel, pooled: DelayModel, *, prior_events: float) -> DelayM
 #: is still to come are evaluated on every ``_STRIDE``-th point and interpolated between.
 FINE_GRID = 240
 _STRIDE = 6
+_COARSE = (np.arange(200) + 0.5) / 200
+
+#: Draws of each cell's predictive distribution. They are Latin-hypercube levels,
+#: ``(i + 0.5) / DRAWS`` in a fixed random order per stratum and one for the arrival
+#: noise, shared by every cell: a cell's figures depend on its own data only (same
+#: data, same figures, whatever else is computed beside it), and stratified levels
+#: pin the tails down with far fewer draws than independent ones would.
+DRAWS = 500
+
+#: Entries (open anchor hours) evaluated at once: bounds the working memory of a pass.
+_CHUNK = 12_000
 
 
-@functools.lru_cache(maxsize=8192)
-def _posterior_cached(
-    positives: float, negatives: float, seen: bytes, pending: bytes, prior: tuple[float, float]
-) -> tuple[FloatArray, FloatArray]:
-    """:func:`_posterior_grid` remembered: the metrics of one pass share each cell's posterior."""
-    return _posterior_grid(positives, negatives, np.frombuffer(seen), np.frombuffer(pending), prior)
+@dataclass(frozen=True)
+class Pending:
+    """The open rows of one pass, as arrays: what :func:`nowcast` needs, for every cell at once.
+
+    A *group* is one stratum of one cell; an *entry* one open anchor hour of a
+    group. Groups are sorted by cell and entries by group: ``cell_start`` and
+    ``group_start`` are the offsets (length cells + 1 and groups + 1).
+    """
+
+    cell_start: NDArray[np.int64]
+    group_start: NDArray[np.int64]
+    positives: FloatArray  # per group: the stratum's settled converters in the cell
+    negatives: FloatArray
+    prior: FloatArray  # per group: Beta (a, b), shape (groups, 2)
+    slot: NDArray[np.int64]  # per group: the stratum's index (its own draw levels)
+    seen: FloatArray  # per entry: share of converters already seen at its age
+    count: FloatArray  # per entry: open rows, their weight and squared weight
+    weight: FloatArray
+    weight_sq: FloatArray
+
+    @property
+    def cells(self) -> int:
+        return len(self.cell_start) - 1
 
 
-def _posterior_grid(
-    positives: float,
-    negatives: float,
-    seen: FloatArray,
-    pending: FloatArray,
-    prior: tuple[float, float] = (0.5, 0.5),
-) -> tuple[FloatArray, FloatArray]:
-    """Grid over ``p`` and normalised posterior weights under a Beta ``prior``."""
-    a, b = prior
+@dataclass(frozen=True)
+class Posterior:
+    """Per group: the fine grid over ``p`` and the inverse CDF of ``p`` at the draw levels."""
 
-    def loglik(p: FloatArray) -> FloatArray:
-        pp = p[:, None]
-        ll = (positives + a - 1.0) * np.log(p) + (negatives + b - 1.0) * np.log1p(-p)
-        total: FloatArray = ll + (pending[None, :] * np.log1p(-pp * seen[None, :])).sum(axis=1)
-        return total
-
-    # A coarse pass finds where the posterior lives, a fine one resolves it there.
-    coarse = (np.arange(200) + 0.5) / 200
-    ll = loglik(coarse)
-    keep = np.flatnonzero(ll > ll.max() - 40.0)
-    lo = coarse[max(keep[0] - 1, 0)] - 0.5 / 200
-    hi = coarse[min(keep[-1] + 1, len(coarse) - 1)] + 0.5 / 200
-    fine = lo + (np.arange(FINE_GRID) + 0.5) * (hi - lo) / FINE_GRID
-    ll = loglik(fine)
-    w = np.exp(ll - ll.max())
-    return fine, w / w.sum()
+    grid: FloatArray  # (groups, FINE_GRID)
+    draw_index: NDArray[np.int64]  # (groups, DRAWS): a grid index per draw
 
 
-def draw_remaining(
+def _levels(rows: int) -> FloatArray:
+    """``rows`` independent orderings of the stratified levels ``(i + 0.5) / DRAWS``."""
+    rng = np.random.default_rng(20140824)  # fixed: the draws are part of the method
+    base = (np.arange(DRAWS) + 0.5) / DRAWS
+    return np.stack([rng.permutation(base) for _ in range(rows)])
+
+
+def _chunks(starts: NDArray[np.int64], limit: int) -> list[tuple[int, int]]:
+    """Runs of consecutive items whose members (``starts`` offsets) number at most ``limit``."""
+    out, lo = [], 0
+    items = len(starts) - 1
+    while lo < items:
+        hi = int(np.searchsorted(starts, starts[lo] + limit, side="right")) - 1
+        hi = min(max(hi, lo + 1), items)
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
+def _pending_loglik(p: FloatArray, pending: Pending, g0: int, g1: int) -> FloatArray:
+    """Per group, the sum over its entries of ``count · log(1 - p · F(age))`` at its grid ``p``."""
+    e0, e1 = int(pending.group_start[g0]), int(pending.group_start[g1])
+    local = pending.group_start[g0:g1] - e0
+    owner = np.repeat(np.arange(g1 - g0), np.diff(pending.group_start[g0 : g1 + 1]))
+    seen = pending.seen[e0:e1, None]
+    grid = p[None, :] if p.ndim == 1 else p[owner]
+    terms = pending.count[e0:e1, None] * np.log1p(-grid * seen)
+    summed: FloatArray = np.add.reduceat(terms, local, axis=0)
+    return summed
+
+
+def posteriors(pending: Pending) -> Posterior:
+    """The posterior of every group's rate ``p`` on a grid, and its draws (see the module)."""
+    groups = len(pending.positives)
+    grid = np.empty((groups, FINE_GRID))
+    index = np.empty((groups, DRAWS), dtype=np.int64)
+    levels = _levels(int(pending.slot.max()) + 1 if groups else 1)
+    a = pending.positives + pending.prior[:, 0] - 1.0
+    b = pending.negatives + pending.prior[:, 1] - 1.0
+    for g0, g1 in _chunks(pending.group_start, _CHUNK):
+
+        def loglik(p: FloatArray, g0: int = g0, g1: int = g1) -> FloatArray:
+            own = a[g0:g1, None] * np.log(p) + b[g0:g1, None] * np.log1p(-p)
+            total: FloatArray = own + _pending_loglik(p, pending, g0, g1)
+            return total
+
+        # A coarse pass finds where each posterior lives, a fine one resolves it there.
+        ll = loglik(_COARSE)
+        keep = ll > ll.max(axis=1, keepdims=True) - 40.0
+        first = np.argmax(keep, axis=1)
+        last = len(_COARSE) - 1 - np.argmax(keep[:, ::-1], axis=1)
+        lo = _COARSE[np.maximum(first - 1, 0)] - 0.5 / len(_COARSE)
+        hi = _COARSE[np.minimum(last + 1, len(_COARSE) - 1)] + 0.5 / len(_COARSE)
+        step = (hi - lo) / FINE_GRID
+        fine = lo[:, None] + (np.arange(FINE_GRID) + 0.5)[None, :] * step[:, None]
+        ll = loglik(fine)
+        w = np.exp(ll - ll.max(axis=1, keepdims=True))
+        cdf = np.cumsum(w, axis=1)
+        cdf /= cdf[:, -1:]
+        grid[g0:g1] = fine
+        # Inverse CDF at the sorted levels: level j takes the first grid point whose CDF
+        # reaches it, i.e. the number of grid points whose CDF is still below it.
+        rows = g1 - g0
+        first_level = np.clip(np.floor(cdf * DRAWS - 0.5).astype(np.int64) + 1, 0, DRAWS)
+        marks = np.bincount(
+            (np.arange(rows)[:, None] * (DRAWS + 1) + first_level).ravel(),
+            minlength=rows * (DRAWS + 1),
+        ).reshape(rows, DRAWS + 1)
+        by_level = np.minimum(np.cumsum(marks, axis=1)[:, :DRAWS], FINE_GRID - 1)
+        # ... then each stratum reads the levels in its own order.
+        order = np.argsort(np.argsort(levels, axis=1), axis=1)[pending.slot[g0:g1]]
+        index[g0:g1] = np.take_along_axis(by_level, order, axis=1)
+    return Posterior(grid=grid, draw_index=index)
+
+
+def _interpolation() -> tuple[NDArray[np.int64], FloatArray]:
+    """The sub-grid of nodes and the matrix that interpolates node values onto the fine grid."""
+    nodes = np.unique(np.append(np.arange(0, FINE_GRID, _STRIDE), FINE_GRID - 1))
+    fine = np.arange(FINE_GRID)
+    right = np.clip(np.searchsorted(nodes, fine), 1, len(nodes) - 1)
+    left = right - 1
+    t = (fine - nodes[left]) / (nodes[right] - nodes[left])
+    matrix = np.zeros((len(nodes), FINE_GRID))
+    matrix[left, fine] += 1.0 - t
+    matrix[right, fine] += t
+    return nodes, matrix
+
+
+def poisson_quantile(u: FloatArray, mean: FloatArray) -> FloatArray:
+    """The smallest ``k`` with ``P(Poisson(mean) <= k) >= u``, elementwise (exact, small means).
+
+    >>> [int(k) for k in poisson_quantile(np.array([0.01, 0.5, 0.99]), np.full(3, 4.0))]
+    [0, 4, 9]
+    """
+    out = np.zeros(u.shape)
+    flat_u, flat_m = u.ravel(), mean.ravel()
+    pmf = np.exp(-flat_m)
+    cdf = pmf.copy()
+    at = np.flatnonzero(flat_u > cdf)
+    pmf, cdf, uu, mm = pmf[at], cdf[at], flat_u[at], flat_m[at]
+    flat, k = out.reshape(-1), 0
+    while at.size:
+        k += 1
+        flat[at] = k
+        pmf = pmf * mm / k
+        cdf = cdf + pmf
+        keep = uu > cdf
+        if not keep.all():
+            at, pmf, cdf, uu, mm = at[keep], pmf[keep], cdf[keep], uu[keep], mm[keep]
+    return out
+
+
+def nowcast(
+    pending: Pending,
+    posterior: Posterior,
     *,
-    positives: float,
-    negatives: float,
-    pending_age: NDArray[np.int64],
-    pending_count: NDArray[np.int64],
-    pending_weight: FloatArray | None,
-    pending_weight_sq: FloatArray | None,
-    delay: DelayModel,
-    rng: np.random.Generator,
-    prior: tuple[float, float] = (0.5, 0.5),
-    draws: int = 1000,
-) -> FloatArray:
-    """Predictive draws of the (weighted) conversions still to arrive for one stratum.
+    confirmed: FloatArray,
+    population: FloatArray,
+    weighted: bool,
+    level: float = 0.9,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Median and central ``level`` interval of every cell's final value (one array each).
 
-    For each draw of ``p`` the pending rows convert independently with their
-    own conditional probability; their (weighted) sum is drawn from its exact
-    mean and variance, as a Poisson when the expected count is small (a sum of
-    rare Bernoullis) and a normal otherwise, which keeps the cost independent
-    of the number of pending rows.
+    For each draw of a stratum's ``p``, its open rows convert independently with
+    their own conditional probability ``p(1-F(a)) / (1-p·F(a))``. What is still to
+    come in a cell, summed over its strata, is drawn from its exact mean and
+    variance: as a Poisson when the expected count is small (a sum of rare
+    Bernoullis, and a sum of Poissons is one) and a normal otherwise, so the cost
+    does not grow with the number of open rows. The median, not the mean: a young
+    cohort's predictive distribution is skewed, and the median is the value the
+    final figure is as likely to fall below as above, always inside the interval.
 
-    >>> rng = np.random.default_rng(0)
     >>> m = fit_delay(np.arange(48), np.ones(48, dtype=np.int64), window_hours=48)
-    >>> d = draw_remaining(positives=30, negatives=600, pending_age=np.array([12]),
-    ...     pending_count=np.array([400]), pending_weight=None, pending_weight_sq=None,
-    ...     delay=m, rng=rng)
-    >>> 5 < float(d.mean()) < 25
+    >>> one = Pending(cell_start=np.array([0, 1]), group_start=np.array([0, 1]),
+    ...     positives=np.array([30.0]), negatives=np.array([600.0]),
+    ...     prior=np.array([[0.5, 0.5]]), slot=np.array([0]),
+    ...     seen=m.seen_by(np.array([12])), count=np.array([400.0]),
+    ...     weight=np.array([400.0]), weight_sq=np.array([400.0]))
+    >>> mid, low, high = nowcast(one, posteriors(one), confirmed=np.array([30.0]),
+    ...     population=np.array([1030.0]), weighted=False)
+    >>> bool(low[0] < mid[0] < high[0]) and 0.035 < float(mid[0]) < 0.06
     True
     """
-    count = np.asarray(pending_count, dtype=np.float64)
-    seen = delay.seen_by(np.asarray(pending_age))
-    if count.sum() == 0 or seen.min() >= 0.9999:  # nothing can still arrive
-        return np.zeros(draws)
-    seen = np.ascontiguousarray(seen, dtype=np.float64)
-    grid, weights = _posterior_cached(
-        float(positives), float(negatives), seen.tobytes(), count.tobytes(), tuple(prior)
-    )
-    p = rng.choice(grid, size=draws, p=weights)
-    # The mean and variance of what is still to come are smooth in p: computed on a
-    # sub-grid and interpolated, not once per draw (a draw costs one lookup, not a pass).
-    nodes = np.unique(np.append(grid[::_STRIDE], grid[-1]))
-    q = np.clip(nodes[:, None] * (1.0 - seen) / (1.0 - nodes[:, None] * seen), 0.0, 1.0)
-    if pending_weight is None:
-        w, w2 = count, count
-    else:
-        w = np.asarray(pending_weight, dtype=np.float64)
-        w2 = np.asarray(
-            pending_weight_sq if pending_weight_sq is not None else w * w, dtype=np.float64
-        )
-    mean = np.interp(p, nodes, q @ w)
-    var = np.maximum(np.interp(p, nodes, (q * (1.0 - q)) @ w2), 0.0)
-    if pending_weight is None:
-        small = mean < 30.0
-        out: FloatArray = np.empty(draws)
-        if small.any():
-            out[small] = rng.poisson(mean[small])
-        if not small.all():
-            out[~small] = np.rint(rng.normal(mean[~small], np.sqrt(var[~small])))
-        return np.clip(out, 0.0, count.sum())
-    weighted: FloatArray = np.clip(rng.normal(mean, np.sqrt(var)), 0.0, w.sum())
-    return weighted
-
-
-def summarize_draws(
-    confirmed: float, remaining: FloatArray, population: float, *, level: float = 0.9
-) -> tuple[float, float, float]:
-    """Median and central ``level`` interval of (confirmed + remaining) / population.
-
-    The median, not the mean: the predictive distribution of a young cohort is
-    skewed (few conversions seen, many possible), and the median is the value
-    the final figure is as likely to fall below as above; it is also always
-    inside the interval, which the mean of a lumpy distribution need not be.
-    """
-    final = (confirmed + remaining) / population
+    nodes, interpolate = _interpolation()
+    noise = _levels(int(pending.slot.max()) + 2 if len(pending.slot) else 2)[-1]
+    normal = ndtri(noise)
     tail = (1.0 - level) / 2.0
-    low, mid, high = np.quantile(final, [tail, 0.5, 1.0 - tail])
-    return float(mid), float(low), float(high)
+    out = np.empty((3, pending.cells))
+    for c0, c1 in _chunks(pending.cell_start, max(_CHUNK // 8, 1)):
+        g0, g1 = int(pending.cell_start[c0]), int(pending.cell_start[c1])
+        e0, e1 = int(pending.group_start[g0]), int(pending.group_start[g1])
+        owner = np.repeat(np.arange(g1 - g0), np.diff(pending.group_start[g0 : g1 + 1]))
+        p = posterior.grid[g0:g1][:, nodes][owner]
+        seen = pending.seen[e0:e1, None]
+        q = np.clip(p * (1.0 - seen) / (1.0 - p * seen), 0.0, 1.0)
+        w = (pending.weight if weighted else pending.count)[e0:e1, None]
+        w2 = (pending.weight_sq if weighted else pending.count)[e0:e1, None]
+        local = pending.group_start[g0:g1] - e0
+        mean_fine = np.add.reduceat(q * w, local, axis=0) @ interpolate
+        var_fine = np.add.reduceat(q * (1.0 - q) * w2, local, axis=0) @ interpolate
+        index = posterior.draw_index[g0:g1]
+        cells = pending.cell_start[c0:c1] - g0
+        mean = np.add.reduceat(np.take_along_axis(mean_fine, index, axis=1), cells, axis=0)
+        var = np.add.reduceat(np.take_along_axis(var_fine, index, axis=1), cells, axis=0)
+        var = np.maximum(var, 0.0)
+        ceiling = np.add.reduceat(w[:, 0], pending.group_start[pending.cell_start[c0:c1]] - e0)
+        if weighted:
+            remaining = mean + np.sqrt(var) * normal
+        else:
+            small = mean < 30.0
+            remaining = np.rint(mean + np.sqrt(var) * normal)
+            u = np.broadcast_to(noise, mean.shape)
+            remaining[small] = poisson_quantile(u[small], mean[small])
+        remaining = np.clip(remaining, 0.0, ceiling[:, None])
+        final = (confirmed[c0:c1, None] + remaining) / population[c0:c1, None]
+        low, mid, high = np.quantile(final, [tail, 0.5, 1.0 - tail], axis=1)
+        out[:, c0:c1] = mid, low, high
+    return out[0], out[1], out[2]
 
 
 def seeded_rng(*key: object) -> np.random.Generator:
