@@ -329,7 +329,7 @@ def _collect(
         df = df[df["attribute"].isin([AGGREGATE, *by])]
     # Count windows span several engine groups: key them by the window's start.
     spans = {start: windows.span(start) for start in df["window_start"].unique()}
-    df["span"] = df["window_start"].map(lambda start: spans[start][0])
+    df["span"] = df["window_start"].map({start: span[0] for start, span in spans.items()})
     closed = df["anchor"].isna()  # window closed: what did not happen, did not
     open_n = df["pop"] - df["pos"] - df["neg"]
     df["neg"] = df["neg"] + open_n.where(closed, 0)
@@ -344,7 +344,9 @@ def _collect(
     df["cell"] = cell_of.get_indexer(pd.MultiIndex.from_frame(df[_CELL]))
     strata = df.groupby(["cell", "stratum"], sort=False)[["pos", "neg"]].sum().reset_index()
     live = df.loc[df["open_n"] > 0, ["cell", "stratum", "anchor", "open_n", "open_w", "open_w2"]]
-    live = live.assign(age=((cut - live["anchor"]) // pd.Timedelta(hours=1)).astype("int64"))
+    anchor = live["anchor"].to_numpy(dtype="datetime64[us]")
+    age = (np.datetime64(cut, "us") - anchor) // np.timedelta64(1, "h")
+    live = live.assign(age=age.astype(np.int64))
     return cells, strata, live
 
 
