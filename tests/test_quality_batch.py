@@ -110,7 +110,9 @@ def test_click_cells_batch_equals_per_cell() -> None:
         want = _per_cell(df, otype, cut, windows, 0.5)
     assert got == want
     assert {r["estimator"] for r in got} >= {"confirmed", "realized+cbpe"}
-    assert any(" × " in (r["attribute"] or "") for r in got)
+    # click quality is kept per segment; pairs are watched on the click-through rate
+    assert {r["attribute"] for r in got} >= {None, "age_group", "region"}
+    assert not any(" × " in (r["attribute"] or "") for r in got)
 
 
 def test_a_cells_figures_do_not_depend_on_its_neighbours(tmp_path: Any) -> None:

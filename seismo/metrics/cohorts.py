@@ -67,7 +67,7 @@ _STATE_COLUMNS.update(dict.fromkeys(QUALITY_SUMS, "DOUBLE PRECISION"))
 #: How a classification pass's ``stratum`` encodes a row: score bin + SCORE_BINS × slot,
 #: slot 0 = no decision served, 1 = served negative, 2 = served positive.
 DECISION_SLOTS = ("none", "negative", "positive")
-_STATE_ENCODING = "score-bin+decision-slot"
+_STATE_ENCODING = "score-bin+decision-slot|rated-quality-without-pairs"
 _CLIP = 1e-15
 
 
@@ -373,6 +373,7 @@ def compute_into_state(
         kind = "regression" if types[outcome].kind == "value" else "classification"
         jobs.append((quality_key(outcome), outcome, None, None, None, kind))
     positive = store.positive_labels()
+    rated = {outcome for _, outcome, _, _, _, quality in jobs if quality is None}
     for key, outcome, condition, weight, strata, quality in jobs:
         expr = _row_level(
             store,
@@ -387,9 +388,14 @@ def compute_into_state(
             positive_labels=positive,
         )
         rows_sql = ibis.to_sql(expr, dialect=engine.kind)
+        # The quality of an outcome whose rate is kept too (a recommender's clicks) is kept
+        # per segment, not per pair: its rate per pair shows an intersection's trouble,
+        # and a hundred score bins per pair cell would make the state larger than the data.
+        # A classifier's label or a regressor's value has no rate pass: its pairs stay.
+        kept = [] if quality is not None and outcome in rated else pairs or []
         engine.execute(
             f"INSERT INTO {STATE_TABLE} ({cols}) "
-            + _grouping_sql(engine, rows_sql, key, segments, pairs or [])
+            + _grouping_sql(engine, rows_sql, key, segments, kept)
         )
 
 
