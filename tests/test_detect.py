@@ -250,6 +250,17 @@ def test_evidence_accumulates_from_the_day_the_change_began() -> None:
     assert f.since == change and f.current == pytest.approx(0.15)
 
 
+def test_a_change_older_than_the_window_is_dated_from_its_first_day() -> None:
+    # Returns doubled 40 days ago; the scan covers the last 28 judged days, all of them
+    # after the change. The alert still says when it began, and what it rose to since.
+    rates = [0.08] * 14 + [0.16] * 40
+    rows = cell_rows("south", rates, n=300, metric="return_rate", attribute="region")
+    cut = START + timedelta(days=len(rates))
+    (f,) = detect_changes(pa.Table.from_pylist(rows), cut=cut)
+    assert f.since == START + timedelta(days=14) and f.current == pytest.approx(0.16)
+    assert f.evidence["days_scanned"] == 28
+
+
 def test_young_days_count_for_less_and_do_not_end_an_alert() -> None:
     # Eight mature days show the drop; the two newest are nowcasts with wide intervals
     # that lean back toward the old rate: the alert holds, from the first day.

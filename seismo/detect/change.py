@@ -132,6 +132,9 @@ class Series:
     key: _Key
     base: list[dict[str, Any]]
     days: list[dict[str, Any]]
+    #: Judged days after the baseline and before the scanned ones: where a change that
+    #: began before the window is traced back to (its ``since``), not tested on.
+    earlier: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def row(self) -> dict[str, Any]:
@@ -197,18 +200,19 @@ def series_of(table: pa.Table, cut: datetime, config: DetectConfig) -> list[Seri
     out = []
     for key, rows in cells.items():
         judged = [r for r in rows if r["window_end"] <= cut and _mature(r, config)]
+        earlier: list[dict[str, Any]] = []
         if config.baseline == "deployment":
             limit = firsts[key[3]] + timedelta(days=config.baseline_days)
             base = [r for r in judged if r["window_end"] <= limit]
-            days = [r for r in judged if r["window_start"] >= limit]
+            after = [r for r in judged if r["window_start"] >= limit]
+            days, earlier = after[-config.window_days :], after[: -config.window_days]
         else:
             days = judged[-config.window_days :]
             start = days[0]["window_start"] if days else cut
             lo = start - timedelta(days=config.baseline_days)
             base = [r for r in judged if lo <= r["window_start"] < start]
-        days = days[-config.window_days :]
         if base and days:
-            out.append(Series(key, base, days))
+            out.append(Series(key, base, days, earlier))
     return out
 
 
@@ -419,11 +423,42 @@ def scan_series(
         current = None
         if found is not None:
             rows = s.days[found.start :]
+            if found.start == 0 and s.earlier:
+                rows = _traced_back(s, rows, rate, per_row, phi, base, base_null.var, sign)
             current = Side.pooled(rows, phi)
             if current.n < config.min_n:
                 found = None
         out.append(CellTest(s, sign, found, base, current))
     return out
+
+
+def _traced_back(
+    s: Series,
+    rows: list[dict[str, Any]],
+    rate: float | None,
+    per_row: float | None,
+    phi: float,
+    base: Side,
+    base_var: float,
+    sign: int,
+) -> list[dict[str, Any]]:
+    """The days since a change that was already under way on the first scanned day.
+
+    The scan is calibrated on the last ``window_days`` days, so its change day is
+    at best the first of them; when the days before hold the same shift, the
+    change began earlier. The same statistic over every judged day since the
+    baseline says where: its best change day, if that lies before the window.
+    The alarm itself stays the window's (the budget is calibrated for it).
+    """
+    every = s.earlier + s.days
+    v = np.array([_day_variance(r, rate, per_row) for r in every]) * phi
+    if not np.all(np.isfinite(v) & (v > 0)):
+        return rows
+    x = np.array([float(r["estimate"]) for r in every])
+    back = scan(x, v, base.value, base_var, sign=sign, window=len(every), binomial=rate is not None)
+    if back is None or back.start >= len(s.earlier):
+        return rows
+    return every[back.start :]
 
 
 def _at_rate(rows: list[dict[str, Any]], rate: float, phi: float) -> Side:
