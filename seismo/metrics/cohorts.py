@@ -418,26 +418,42 @@ def refresh(
     # A new state layout or encoding, or another reading of served labels, means a rebuild.
     layout = f"{','.join(_STATE_COLUMNS)}|{_STATE_ENCODING}|{','.join(store.positive_labels())}"
     fingerprint = f"{config.fingerprint()}|{','.join(segments)}|{pairs}|{layout}"
-    p = engine.param()
-    create_state(engine)
-    meta = dict(engine.query("SELECT key, value FROM seismo_meta WHERE key LIKE 'metric_state_%'"))
-    last = int(meta.get("metric_state_seq", "0"))
-    newest = int(engine.query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0])
-    rebuild = meta.get("metric_state_config") != fingerprint
-    if not rebuild and newest == last:
+    if _up_to_date(engine, fingerprint):
         return []
-    days: list[date] | None = None
-    if not rebuild:
-        rows = engine.query(
-            f"SELECT DISTINCT served_day FROM changes WHERE seq > {p} ORDER BY served_day", (last,)
-        )
-        days = [r[0] for r in rows]
+    p = engine.param()
+    # Read what is new under the writers' lock (see Engine.transaction): a refresh running
+    # beside another, or beside an ingest, counts every committed batch exactly once.
     with engine.transaction():
+        create_state(engine)
+        meta = dict(
+            engine.query("SELECT key, value FROM seismo_meta WHERE key LIKE 'metric_state_%'")
+        )
+        last = int(meta.get("metric_state_seq", "0"))
+        newest = int(engine.query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0])
+        rebuild = meta.get("metric_state_config") != fingerprint
+        if not rebuild and newest == last:
+            return []
+        days: list[date] | None = None
         if rebuild:
             engine.execute(f"DROP TABLE IF EXISTS {STATE_TABLE}")
             create_state(engine)
+        else:
+            rows = engine.query(
+                f"SELECT DISTINCT served_day FROM changes WHERE seq > {p} ORDER BY served_day",
+                (last,),
+            )
+            days = [r[0] for r in rows]
         compute_into_state(store, config, types, segments, days, pairs)
         for key, value in (("metric_state_seq", str(newest)), ("metric_state_config", fingerprint)):
             engine.execute(f"DELETE FROM seismo_meta WHERE key = {p}", (key,))
             engine.execute(f"INSERT INTO seismo_meta (key, value) VALUES ({p}, {p})", (key, value))
     return days
+
+
+def _up_to_date(engine: Engine, fingerprint: str) -> bool:
+    """Is the state built for this configuration and every stored batch (no lock taken)?"""
+    meta = dict(engine.query("SELECT key, value FROM seismo_meta WHERE key LIKE 'metric_state_%'"))
+    if meta.get("metric_state_config") != fingerprint:
+        return False
+    newest = int(engine.query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0])
+    return newest == int(meta.get("metric_state_seq", "0"))

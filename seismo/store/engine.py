@@ -14,6 +14,7 @@ engines treat identically; ingest converts every input to UTC first.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import uuid
@@ -93,7 +94,16 @@ class Engine:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """All or nothing: a batch either lands whole or leaves the store as it was."""
+        """All or nothing: a batch either lands whole or leaves the store as it was.
+
+        Writers of one store take turns. DuckDB allows one writing process per
+        file. On PostgreSQL, where many processes write at once, every write
+        transaction first takes the store's advisory lock (held to commit), so
+        batches get their sequence numbers in commit order, a metric refresh
+        sees every batch committed before it and none half-way, and tables are
+        created once: concurrent ingests, checks and refreshes store exactly
+        what running them one after another would. Reads never wait for it.
+        """
         if self.kind == "duckdb":
             self.raw.execute("BEGIN TRANSACTION")
             try:
@@ -104,7 +114,14 @@ class Engine:
             self.raw.execute("COMMIT")
         else:
             with self.raw.transaction():
+                with self.raw.cursor() as cur:
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
                 yield
+
+    @property
+    def lock_key(self) -> int:
+        """The store's advisory-lock key on PostgreSQL: one per schema of one database."""
+        return writer_lock_key(self.schema)
 
     @contextlib.contextmanager
     def stage(self, table: pa.Table, column_types: dict[str, str]) -> Iterator[str]:
@@ -150,6 +167,16 @@ class Engine:
             self.ibis.disconnect()
 
 
+def writer_lock_key(schema: str | None) -> int:
+    """The advisory-lock key seismo's writers of a PostgreSQL schema share (a signed int64).
+
+    >>> writer_lock_key("a") == writer_lock_key("a") != writer_lock_key("b")
+    True
+    """
+    digest = hashlib.blake2b(f"seismo-writer:{schema or ''}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def connect(store: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Engine:
     """Open the store's engine: a DuckDB file (created with its folder) or a PostgreSQL URL.
 
@@ -192,6 +219,9 @@ def _connect_postgres(url: str) -> Engine:
     with backend.con.cursor() as cur:
         cur.execute("SET TIME ZONE 'UTC'")
         if schema:
-            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+            # Two processes creating the same schema at once would collide: take turns.
+            with backend.con.transaction():
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (engine.lock_key,))
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
             cur.execute(f"SET search_path TO {quote(schema)}")
     return engine

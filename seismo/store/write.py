@@ -89,10 +89,14 @@ def write_batch(engine: Engine, batch: Batch, *, source_name: str | None = None)
     name = source_name or batch.source.name
     rows = batch.source.table.num_rows
     p = engine.param()
+    done = BatchResult(name, batch.shape, rows, 0, 0, already_ingested=True)
     if engine.query(f"SELECT 1 FROM batches WHERE batch_id = {p}", (batch.batch_id,)):
-        return BatchResult(name, batch.shape, rows, 0, 0, already_ingested=True)
+        return done
     now = datetime.now(UTC).replace(tzinfo=None)
     with engine.transaction():
+        # Asked again under the writers' lock: the same file sent twice at once lands once.
+        if engine.query(f"SELECT 1 FROM batches WHERE batch_id = {p}", (batch.batch_id,)):
+            return done
         register_outcome_types(engine, batch.outcome_types)
         if batch.positive_labels:
             register_positive_labels(engine, batch.positive_labels)
