@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from seismo.config import (
@@ -29,7 +28,7 @@ from seismo.config import (
     parse_duration,
 )
 from seismo.errors import SeismoError
-from seismo.present.console import Format, emit
+from seismo.present.console import Format, emit, safe
 
 if TYPE_CHECKING:
     from seismo.alerts import Delivery
@@ -102,7 +101,7 @@ def _period(window: str) -> Period:
 
 
 def _fail(exc: SeismoError) -> NoReturn:
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    err.print(f"[bold red]error:[/] {safe(exc)}", markup=True, highlight=False)
     raise typer.Exit(2)
 
 
@@ -208,6 +207,9 @@ def ingest(
     outcome_type: Annotated[
         list[str], typer.Option(help="Declare an outcome type NAME:KIND[:WINDOW] (repeat).")
     ] = [],  # noqa: B006
+    strict: Annotated[
+        bool, typer.Option(help="Refuse a file that re-sends a stored id with other content.")
+    ] = False,
     fmt: FormatOpt = "table",
 ) -> None:
     """Load prediction and outcome files into the store (idempotent; a bad file writes nothing)."""
@@ -236,7 +238,18 @@ def ingest(
         for path in paths:
             progress.update(task, description=f"ingesting {path.name}")
             try:
-                r = ingest_one(handle, path, mapping=chosen, exported_at=exported, shape=shape)
+                r = ingest_one(
+                    handle, path, mapping=chosen, exported_at=exported, shape=shape, strict=strict
+                )
+                if r.first_conflict:
+                    row, pid = r.first_conflict
+                    err.print(
+                        f"[yellow]warning:[/] {safe(path)}: {r.conflicts:,} re-sent id(s) differ"
+                        f" from what is stored (first: row {row}, id {safe(repr(pid))}); the"
+                        " stored predictions are kept (--strict refuses such files)",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
                 results.append(
                     {
                         "file": str(path),
@@ -244,12 +257,16 @@ def ingest(
                         "rows": r.rows,
                         "predictions_added": r.predictions_added,
                         "outcomes_added": r.outcomes_added,
-                        "note": "already ingested" if r.already_ingested else "",
+                        "note": "already ingested"
+                        if r.already_ingested
+                        else f"{r.conflicts:,} conflicting re-sends kept as stored"
+                        if r.conflicts
+                        else "",
                     }
                 )
             except SeismoError as exc:
                 failed += 1
-                err.print(f"[bold red]error:[/] {exc}", highlight=False)
+                err.print(f"[bold red]error:[/] {safe(exc)}", highlight=False)
                 results.append(
                     {
                         "file": str(path),
@@ -558,7 +575,7 @@ def demo(
     for f in report.snapshot.findings:
         colour = "red" if f.severity == "critical" else "yellow"
         console.print(
-            f"  [bold {colour}]{f.severity.upper()}[/] {escape(f.message)}", highlight=False
+            f"  [bold {colour}]{f.severity.upper()}[/] {safe(f.message)}", highlight=False
         )
     if not report.snapshot.findings:
         console.print("  nothing")
@@ -646,12 +663,12 @@ def check(
         handle.close()
     for d in deliveries:
         if not d.ok:
-            words = escape(_delivery_words(d))
+            words = safe(_delivery_words(d))
             err.print(f"[yellow]warning:[/] {words}", highlight=False, soft_wrap=True)
     note = replay_note(synced)
     if output != "table":
         if note:
-            err.print(note, markup=False, highlight=False, soft_wrap=True)
+            err.print(safe(note), highlight=False, soft_wrap=True)
         records = [
             {**alert_record(a, output), "replay": a.kind in synced.stale_kinds} for a in shown
         ]
@@ -659,7 +676,7 @@ def check(
     else:
         _print_alerts(shown, result.as_of, note)
         if result.watch is not None:
-            Console().print(f"[dim]{escape(result.watch.text())}[/]", highlight=False)
+            Console().print(f"[dim]{safe(result.watch.text())}[/]", highlight=False)
     if any(a.severity == "critical" and a.state == "firing" for a in shown):
         raise typer.Exit(1)
 
@@ -680,21 +697,21 @@ def _delivery_words(d: Delivery) -> str:
 def _print_alerts(active: list[Any], as_of: datetime, note: str | None = None) -> None:
     console = Console()
     if note:
-        console.print(f"[yellow]{escape(note)}[/]", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]{safe(note)}[/]", highlight=False, soft_wrap=True)
     if not active:
         console.print(f"As of {as_of:%Y-%m-%d %H:%M} UTC: nothing needs attention.")
         return
     console.print(f"As of {as_of:%Y-%m-%d %H:%M} UTC: {len(active)} alert(s) need attention.\n")
     for a in active:
         colour = "red" if a.severity == "critical" else "yellow"
-        state = "" if a.state == "firing" else f" [dim]({escape(a.state)})[/]"
+        state = "" if a.state == "firing" else f" [dim]({safe(a.state)})[/]"
         console.print(
-            f"[bold {colour}]{a.severity.upper()}[/] [dim]{a.id}[/]{state} {escape(a.message)}",
+            f"[bold {colour}]{a.severity.upper()}[/] [dim]{a.id}[/]{state} {safe(a.message)}",
             highlight=False,
         )
-        console.print(f"  [dim]what to do:[/] {escape(a.action)}", highlight=False)
+        console.print(f"  [dim]what to do:[/] {safe(a.action)}", highlight=False)
         console.print(
-            f"  [dim]{escape(_evidence_words(a))}; n = {a.n_baseline:,} baseline,"
+            f"  [dim]{safe(_evidence_words(a))}; n = {a.n_baseline:,} baseline,"
             f" {a.n_current:,} current[/]",
             highlight=False,
         )
@@ -932,7 +949,7 @@ def serve(
     try:
         from seismo.present.web import serve as run_server
     except ImportError as exc:
-        reason = escape(str(exc))
+        reason = safe(str(exc))
         err.print(f"[bold red]error:[/] the dashboard needs FastAPI, Uvicorn and Jinja2: {reason}")
         raise typer.Exit(2) from exc
     settings = _detect_settings(config)
@@ -972,5 +989,5 @@ def main() -> None:
     try:
         app()
     except SeismoError as exc:  # anything a command did not handle itself
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {safe(exc)}", highlight=False)
         sys.exit(2)

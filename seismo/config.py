@@ -30,11 +30,13 @@ __all__ = [
     "NEGATIVE_LABELS",
     "POSITIVE_LABELS",
     "RECOMMENDATIONS",
+    "Checks",
     "Mapping",
     "OutcomeColumns",
     "OutcomeEvents",
     "OutcomeType",
     "PredictionColumns",
+    "checks_from_dict",
     "load_mapping",
     "normalize_label",
     "parse_duration",
@@ -198,6 +200,78 @@ class OutcomeEvents:
             raise ConfigError("outcomes: give a 'value' column, a 'label' column, or both")
 
 
+Range = tuple[float | None, float | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Checks:
+    """What a row must look like to be believed (``[checks]`` in a mapping).
+
+    A batch holding a row that fails any of them is refused whole, with the
+    row, the column and the reason: one stray timestamp or price would
+    otherwise move every figure computed from it.
+
+    ``past``: the earliest time accepted is this long before the earlier of
+    the store's first prediction and the batch's own median time.
+    ``future``: the latest is now plus this (clocks drift; years do not).
+    ``score``: the range a served score must lie in; ``"auto"`` is [0, 1] (a
+    probability) unless the model predicts a value (an outcome of kind
+    ``value``), then any finite number. ``ranges``: per feature (or
+    ``latency_ms``), the least and greatest value accepted (None: no bound).
+    """
+
+    past: timedelta = timedelta(days=365)
+    future: timedelta = timedelta(days=1)
+    score: Range | Literal["auto", "any"] = "auto"
+    ranges: dict[str, Range] = field(default_factory=lambda: {"latency_ms": (0.0, None)})
+
+    def score_range(self, predicts_value: bool) -> Range | None:
+        """The range scores are held to (None: any finite number)."""
+        if self.score == "any" or (self.score == "auto" and predicts_value):
+            return None
+        return (0.0, 1.0) if self.score == "auto" else self.score
+
+
+def _range(name: str, value: Any) -> Range:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ConfigError(f"[checks] {name}: give [least, greatest], e.g. [0, 1000]")
+    bounds = []
+    for bound in value:
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int | float)):
+            raise ConfigError(f"[checks] {name}: bounds are numbers, not {bound!r}")
+        bounds.append(None if bound is None else float(bound))
+    low, high = bounds
+    if low is not None and high is not None and low > high:
+        raise ConfigError(f"[checks] {name}: the least value {low:g} exceeds the greatest {high:g}")
+    return low, high
+
+
+def checks_from_dict(data: dict[str, Any]) -> Checks:
+    """``[checks]`` of a mapping TOML.
+
+    >>> checks_from_dict({"past": "30d", "ranges": {"price": [0, None]}}).ranges["price"]
+    (0.0, None)
+    >>> checks_from_dict({"score": "maybe"})
+    Traceback (most recent call last):
+    ...
+    seismo.errors.ConfigError: [checks] score: "auto", "any" or [least, greatest], not 'maybe'
+    """
+    unknown = set(data) - {"past", "future", "score", "ranges"}
+    if unknown:
+        raise ConfigError(f"[checks]: unknown key(s) {sorted(unknown)}")
+    score = data.get("score", "auto")
+    if isinstance(score, str) and score not in ("auto", "any"):
+        raise ConfigError(f'[checks] score: "auto", "any" or [least, greatest], not {score!r}')
+    ranges: dict[str, Range] = {"latency_ms": (0.0, None)}
+    ranges.update({k: _range(k, v) for k, v in dict(data.get("ranges", {})).items()})
+    return Checks(
+        past=parse_duration(data.get("past", "365d")),
+        future=parse_duration(data.get("future", "1d")),
+        score=score if isinstance(score, str) else _range("score", score),  # type: ignore[arg-type]
+        ranges=ranges,
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Mapping:
     """Everything seismo needs to read one model's data."""
@@ -209,6 +283,7 @@ class Mapping:
     final: str | None = None
     outcomes: OutcomeEvents | None = None
     outcome_types: tuple[OutcomeType, ...] = ()
+    checks: Checks = field(default_factory=Checks)
 
     def __post_init__(self) -> None:
         if self.predictions is None and self.outcomes is None:
@@ -256,6 +331,9 @@ RECOMMENDATIONS = Mapping(
         OutcomeColumns(type="return", value="returned", timestamp="return_timestamp"),
     ),
     final="ground_truth_available",
+    checks=Checks(
+        ranges={"latency_ms": (0.0, None), "price_eur": (0.0, 100_000.0), "position": (0.0, None)}
+    ),
     outcome_types=(
         OutcomeType(name="click", window=timedelta(minutes=30), description="click on the item"),
         OutcomeType(name="purchase", window=timedelta(days=12), description="purchase of the item"),
@@ -291,7 +369,7 @@ def mapping_from_dict(data: dict[str, Any], *, source: str = "<mapping>") -> Map
 
 
 def _mapping_from_dict(data: dict[str, Any]) -> Mapping:
-    unknown = set(data) - {"model", "predictions", "outcomes", "outcome_types"}
+    unknown = set(data) - {"model", "predictions", "outcomes", "outcome_types", "checks"}
     if unknown:
         raise ConfigError(f"unknown section(s) {sorted(unknown)}")
     model = data.get("model", {})
@@ -330,4 +408,5 @@ def _mapping_from_dict(data: dict[str, Any]) -> Mapping:
         final=final,
         outcomes=outcomes,
         outcome_types=types,
+        checks=checks_from_dict(dict(data.get("checks", {}))),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from flat_rows import valid_flat, with_value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from seismo.config import RECOMMENDATIONS, checks_from_dict
 from seismo.errors import InputError, RowError
 from seismo.ingest import ingest
 from seismo.store import Store, open_store
@@ -135,9 +137,7 @@ def test_truncated_csv_names_the_line(seeded: Store, tmp_path: Path) -> None:
 
 def test_failure_after_schema_change_rolls_back_everything(store: Store, tmp_path: Path) -> None:
     """A batch that adds a column and then fails leaves neither column nor rows behind."""
-    from dataclasses import replace
-
-    from seismo.config import RECOMMENDATIONS, OutcomeEvents
+    from seismo.config import OutcomeEvents
 
     events = replace(
         RECOMMENDATIONS,
@@ -178,6 +178,73 @@ BAD_VALUES = {
     "recommendation_id": st.just("__dup__"),
 }
 
+_CONTROL = st.characters(min_codepoint=0, max_codepoint=31) | st.just("\x7f")
+#: Values that convert to the column's type but cannot be true (see seismo.ingest.plausible).
+IMPLAUSIBLE = {
+    "score": st.floats(1.0, 1e300, exclude_min=True) | st.floats(-1e300, 0.0, exclude_max=True),
+    "price_eur": st.floats(-1e300, 0.0, exclude_max=True) | st.floats(100_000.5, 1e300),
+    "position": st.integers(-(10**25), -1) | st.integers(2**63, 10**25),
+    "timestamp": st.integers(1000, 2024).map(lambda y: f"{y:04d}-03-01T10:00:00Z")
+    | st.integers(2028, 9999).map(lambda y: f"{y:04d}-03-01T10:00:00Z"),
+    "age_group": st.tuples(st.sampled_from(["18-24", ""]), _CONTROL).map("".join),
+    "recommendation_id": st.tuples(st.just("r"), _CONTROL, st.just("x")).map("".join),
+}
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(column=st.sampled_from(sorted(IMPLAUSIBLE)), row=st.integers(2, 20), data=st.data())
+def test_implausible_values_are_refused_with_their_row(
+    tmp_path: Path, column: str, row: int, data: st.DataObject
+) -> None:
+    """A value of the right type that cannot be true is refused, on its row, writing nothing."""
+    value = data.draw(IMPLAUSIBLE[column])
+    earlier = valid_flat(10, seed=5, start=datetime(2026, 4, 1))
+    ids = pa.array([f"s{i}" for i in range(earlier.num_rows)])
+    earlier = earlier.set_column(
+        earlier.column_names.index("recommendation_id"), "recommendation_id", ids
+    )
+    with open_store(":memory:") as store:
+        ingest(store, earlier)
+        before = snapshot(store)
+        with pytest.raises(RowError) as info:
+            ingest(store, with_value(valid_flat(), row, column, str(value)))
+        assert (info.value.row, info.value.column) == (row, column), str(info.value)
+        assert snapshot(store) == before
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("score", "0"), ("score", "1"), ("price_eur", "0"), ("position", str(2**62))],
+)
+def test_values_at_the_edge_of_plausible_are_stored_exactly(column: str, value: str) -> None:
+    with open_store(":memory:") as store:
+        ingest(store, with_value(valid_flat(), 3, column, value))
+        (stored,) = store.engine.query(
+            f'SELECT "{column}" FROM predictions WHERE prediction_id = ?', ("r0002",)
+        )[0]
+    assert float(stored) == float(value)
+
+
+def test_a_score_that_is_not_a_probability_is_accepted_when_declared(tmp_path: Path) -> None:
+    mapping = replace(RECOMMENDATIONS, checks=checks_from_dict({"score": "any"}))
+    with open_store(":memory:") as store:
+        ingest(store, with_value(valid_flat(), 3, "score", "3.5"), mapping=mapping)
+        assert store.engine.query("SELECT MAX(score) FROM predictions")[0][0] == 3.5
+
+
+def test_hostile_values_exit_2_and_print_safely(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from seismo.cli import app
+
+    path = write(with_value(valid_flat(), 4, "age_group", "25-34\x1b[2J"), tmp_path / "x.csv")
+    result = CliRunner().invoke(app, ["ingest", "--store", str(tmp_path / "s.duckdb"), str(path)])
+    assert result.exit_code == 2
+    assert "control character" in result.output and "\x1b" not in result.output
+    assert "\\x1b" in result.output  # shown as its code, not sent to the terminal
+
 
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -200,3 +267,26 @@ def test_generated_bad_rows_are_pinpointed(
             ingest(store, with_value(table, row, column, value))
         assert (info.value.row, info.value.column) == (row, column)
         assert store.count("predictions") == 0 and store.count("outcomes") == 0
+
+
+def test_re_sent_ids_with_other_content_are_counted_and_refused_when_strict(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from seismo.cli import app
+
+    store = str(tmp_path / "s.duckdb")
+    first = write(valid_flat(), tmp_path / "first.csv")
+    changed = with_value(with_value(valid_flat(), 3, "score", "0.99"), 7, "score", "0.01")
+    second = write(changed, tmp_path / "second.csv")
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", "--store", store, str(first)]).exit_code == 0
+    strict = runner.invoke(app, ["ingest", "--store", store, "--strict", str(second)])
+    assert strict.exit_code == 2 and "row 3" in strict.output and "other content" in strict.output
+    lenient = runner.invoke(app, ["ingest", "--store", store, "--format", "json", str(second)])
+    assert lenient.exit_code == 0
+    assert "2 re-sent id(s) differ" in lenient.output and "row 3" in lenient.output
+    with open_store(store) as handle:  # what was stored first is kept
+        stored = handle.engine.query("SELECT score FROM predictions WHERE prediction_id = 'r0002'")
+        assert stored[0][0] == float(valid_flat().column("score")[2].as_py())

@@ -30,7 +30,7 @@ from seismo.alerts.routing import Route, load_routes
 from seismo.alerts.store import acknowledge, get_alert, list_alerts, silence
 from seismo.config import parse_duration
 from seismo.errors import SeismoError
-from seismo.present.console import Format, emit
+from seismo.present.console import Format, emit, safe
 
 if TYPE_CHECKING:
     from seismo.store import Engine
@@ -313,7 +313,7 @@ def _attempt_text(attempt: Attempt | None) -> str:
 
 
 def _fail(exc: SeismoError) -> NoReturn:
-    _err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    _err.print(f"[bold red]error:[/] {safe(exc)}", markup=True, highlight=False)
     raise typer.Exit(2)
 
 
@@ -373,8 +373,7 @@ def _report(alert: Alert, output: Format, done: str) -> None:
         emit([alert_record(alert, output)], output)
         return
     Console().print(
-        f"Alert {alert.id} ({alert.metric_label} for {alert.who}) {done}.",
-        markup=False,
+        safe(f"Alert {alert.id} ({alert.metric_label} for {alert.who}) {done}."),
         highlight=False,
     )
 

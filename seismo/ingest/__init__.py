@@ -23,12 +23,15 @@ def ingest(
     exported_at: datetime | None = None,
     shape: str = "auto",
     name: str | None = None,
+    strict: bool = False,
 ) -> BatchResult:
     """Validate ``data`` (a path, or a pandas / Polars / Arrow table) and write it as one batch.
 
     Raises :class:`seismo.errors.InputError` (often a :class:`~seismo.errors.RowError`
     naming file, row, column and reason) and writes nothing when any row is bad.
-    Ingesting the same data again adds nothing.
+    Ingesting the same data again adds nothing; ids re-sent with other content
+    keep what is stored and are counted (``conflicts``), or with ``strict``
+    refuse the batch.
     """
     source = read_source(data, name=name)
     batch = prepare(
@@ -39,5 +42,6 @@ def ingest(
         exported_at=exported_at,
         shape=shape,
         store_positive_labels=store.positive_labels(),
+        store_first=store.engine.query("SELECT MIN(served_at) FROM predictions")[0][0],
     )
-    return write_batch(store.engine, batch)
+    return write_batch(store.engine, batch, strict=strict)

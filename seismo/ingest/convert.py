@@ -9,7 +9,7 @@ touches the store: a rejected batch has written nothing.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -18,6 +18,7 @@ import pyarrow as pa
 from seismo.config import NEGATIVE_LABELS, POSITIVE_LABELS, Mapping, OutcomeColumns, OutcomeType
 from seismo.errors import ConfigError, InputError, RowError
 from seismo.events import ROW, Batch, Source
+from seismo.ingest.plausible import NAMES, check_rows
 from seismo.store.schema import CORE_PREDICTION_COLUMNS
 
 __all__ = ["Batch", "prepare"]
@@ -61,7 +62,8 @@ def _conv(expr: str, dtype: str, source: pa.DataType) -> tuple[str, str]:
     if dtype == "int":
         return (
             f"TRY_CAST({expr} AS DOUBLE)",
-            "CASE WHEN isfinite({v}) AND {v} = ROUND({v}) THEN CAST({v} AS BIGINT) END",
+            # TRY_CAST: a whole number beyond 64 bits is "not a whole number", not a crash.
+            "CASE WHEN isfinite({v}) AND {v} = ROUND({v}) THEN TRY_CAST({v} AS BIGINT) END",
         )
     if dtype == "bool":
         return (
@@ -191,22 +193,31 @@ def prepare(
     exported_at: datetime | None = None,
     shape: str = "auto",
     store_positive_labels: tuple[str, ...] = (),
+    store_first: datetime | None = None,
 ) -> Batch:
     """Validate ``source`` against ``mapping``; raise :class:`RowError` on the first bad row.
 
     ``store_positive_labels``: the served labels the store already reads as
     positive (see :class:`~seismo.config.PredictionColumns`); a mapping that
-    declares others is refused.
+    declares others is refused. ``store_first``: when the store's first
+    prediction was served (what a row's time is judged against, with the
+    batch's own, see :mod:`seismo.ingest.plausible`).
     """
     columns = set(source.table.column_names)
     shape = _choose_shape(mapping, columns, shape, source.name)
     if source.table.num_rows == 0:
         raise InputError("no data rows", source=source.name)
+    latest = datetime.now(UTC).replace(tzinfo=None) + mapping.checks.future
+    if exported_at is not None and exported_at.replace(tzinfo=None) > latest:
+        raise InputError(
+            f"the export time {exported_at} lies in the future (after {latest:%Y-%m-%d %H:%M} UTC)",
+            source=source.name,
+        )
     checker = _Checker(source)
     try:
         types = {t.name: t for t in (*store_types.values(), *mapping.outcome_types)}
         if shape == "outcomes":
-            outcomes = _outcome_events(checker, mapping, types)
+            outcomes = _outcome_events(checker, mapping, types, store_first)
             return Batch(
                 source,
                 shape,
@@ -218,7 +229,10 @@ def prepare(
                 None,
             )
         positive = _positive_labels(mapping, store_positive_labels)
-        predictions, attributes = _predictions(checker, mapping, store_attributes, positive)
+        predicts_value = any(t.kind == "value" for t in types.values())
+        predictions, attributes = _predictions(
+            checker, mapping, store_attributes, positive, predicts_value, store_first
+        )
         outcomes = None
         if shape == "flat":
             exported_at = _exported_at(checker, mapping, exported_at)
@@ -300,6 +314,8 @@ def _predictions(
     mapping: Mapping,
     store_attributes: dict[str, tuple[str, str]],
     positive: tuple[str, ...] = (),
+    predicts_value: bool = False,
+    store_first: datetime | None = None,
 ) -> tuple[pa.Table, dict[str, tuple[str, str]]]:
     spec = mapping.predictions
     assert spec is not None
@@ -338,6 +354,15 @@ def _predictions(
     checker.convert(columns, required={"prediction_id", "served_at", "model_version"})
     if spec.label:
         _check_labels(checker, spec.label, positive)
+    check_rows(
+        checker,
+        columns,
+        mapping.checks,
+        times=["served_at", *(f"__t:{oc.type}" for oc in mapping.outcome_columns if oc.timestamp)],
+        names=[*NAMES, *spec.segments],
+        score_range=mapping.checks.score_range(predicts_value),
+        store_first=store_first,
+    )
 
     dup = checker.first(
         "FROM (SELECT *, COUNT(*) OVER (PARTITION BY prediction_id) AS n, "
@@ -496,7 +521,12 @@ def _pending(mapping: Mapping, types: dict[str, OutcomeType], oc: OutcomeColumns
     return f"{v} IS NULL AND {q(f'__v:{parent}')} IS DISTINCT FROM 0"
 
 
-def _outcome_events(checker: _Checker, mapping: Mapping, types: dict[str, OutcomeType]) -> pa.Table:
+def _outcome_events(
+    checker: _Checker,
+    mapping: Mapping,
+    types: dict[str, OutcomeType],
+    store_first: datetime | None = None,
+) -> pa.Table:
     spec = mapping.outcomes
     assert spec is not None
     columns: dict[str, tuple[str, str]] = {
@@ -510,6 +540,15 @@ def _outcome_events(checker: _Checker, mapping: Mapping, types: dict[str, Outcom
     if spec.label:
         columns["label"] = (spec.label, "string")
     checker.convert(columns, required={"prediction_id", "event_time", "outcome_type"})
+    check_rows(
+        checker,
+        columns,
+        mapping.checks,
+        times=["event_time"],
+        names=["prediction_id", "outcome_type", "label"],
+        score_range=None,
+        store_first=store_first,
+    )
     type_sql = "outcome_type" if spec.type_column else _lit(spec.type or "")
     known = ", ".join(_lit(n) for n in types) or "NULL"
     bad = checker.first(f"FROM typed WHERE {type_sql} NOT IN ({known})", type_sql)

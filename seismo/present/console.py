@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import re
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -20,9 +21,24 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-__all__ = ["Format", "emit", "fmt_value", "to_json"]
+__all__ = ["Format", "emit", "fmt_value", "safe", "to_json"]
 
 Format = Literal["table", "json", "csv"]
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: object) -> str:
+    r"""``text`` fit to print on a terminal through Rich: markup and control characters escaped.
+
+    Values come from user data: ``[bold]`` must print as text, and an escape
+    sequence (``ESC[2J`` clears the screen) as its visible code.
+
+    >>> safe("25-34\x1b[2J [b]x[/b]")
+    '25-34\\x1b[2J \\[b]x\\[/b]'
+    """
+    shown = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    return escape(shown)
 
 
 def _jsonable(value: Any) -> Any:
@@ -91,8 +107,8 @@ def emit(
     columns = list(rows[0]) if rows else []
     for c in columns:
         numeric = any(isinstance(r.get(c), int | float) for r in rows)
-        table.add_column(escape(c.replace("_", " ")), justify="right" if numeric else "left")
+        table.add_column(safe(c.replace("_", " ")), justify="right" if numeric else "left")
     for r in rows:
         # Values come from user data: escape them so '[bold]' or '<script>' print as text.
-        table.add_row(*(escape(fmt_value(r.get(c), percent=c in percent)) for c in columns))
+        table.add_row(*(safe(fmt_value(r.get(c), percent=c in percent)) for c in columns))
     console.print(table)

@@ -34,6 +34,10 @@ class BatchResult:
     predictions_added: int
     outcomes_added: int
     already_ingested: bool = False
+    #: Re-sent prediction ids whose content differs from what is stored (the stored is kept),
+    #: and the first of them as (row, id).
+    conflicts: int = 0
+    first_conflict: tuple[int, str] | None = None
 
 
 def register_outcome_types(engine: Engine, types: tuple[OutcomeType, ...]) -> None:
@@ -84,8 +88,15 @@ def _add_attributes(engine: Engine, attributes: dict[str, tuple[str, str]]) -> N
         )
 
 
-def write_batch(engine: Engine, batch: Batch, *, source_name: str | None = None) -> BatchResult:
-    """Write a validated :class:`~seismo.events.Batch` in one transaction."""
+def write_batch(
+    engine: Engine, batch: Batch, *, source_name: str | None = None, strict: bool = False
+) -> BatchResult:
+    """Write a validated :class:`~seismo.events.Batch` in one transaction.
+
+    A prediction id already stored keeps what was stored; one re-sent with other
+    content (time, version, score or served label) is counted as a conflict, and
+    with ``strict`` refuses the batch.
+    """
     name = source_name or batch.source.name
     rows = batch.source.table.num_rows
     p = engine.param()
@@ -101,11 +112,18 @@ def write_batch(engine: Engine, batch: Batch, *, source_name: str | None = None)
         if batch.positive_labels:
             register_positive_labels(engine, batch.positive_labels)
         seq = int(engine.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM changes")[0][0])
-        added_p = added_o = 0
+        added_p = added_o = conflicts = 0
+        first: tuple[int, str] | None = None
         if batch.predictions is not None:
             _add_attributes(engine, batch.attributes)
-            added_p = _insert_predictions(
-                engine, batch.predictions, batch.batch_id, batch.attributes, batch.source, seq
+            added_p, conflicts, first = _insert_predictions(
+                engine,
+                batch.predictions,
+                batch.batch_id,
+                batch.attributes,
+                batch.source,
+                seq,
+                strict,
             )
         if batch.outcomes is not None and batch.outcomes.num_rows:
             added_o = _insert_outcomes(
@@ -117,7 +135,7 @@ def write_batch(engine: Engine, batch: Batch, *, source_name: str | None = None)
             f" ingested_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
             (batch.batch_id, name, batch.shape, rows, added_p, added_o, now),
         )
-    return BatchResult(name, batch.shape, rows, added_p, added_o)
+    return BatchResult(name, batch.shape, rows, added_p, added_o, False, conflicts, first)
 
 
 def _types(table: pa.Table, attributes: dict[str, tuple[str, str]]) -> dict[str, str]:
@@ -132,10 +150,33 @@ def _insert_predictions(
     attributes: dict[str, tuple[str, str]],
     source: Source,
     seq: int,
-) -> int:
+    strict: bool = False,
+) -> tuple[int, int, tuple[int, str] | None]:
+    """Insert the new predictions; (added, conflicting re-sends, the first conflict)."""
     table = table.append_column("batch_id", pa.array([batch_id] * table.num_rows, pa.string()))
     cols = ", ".join(quote(c) for c in table.column_names if c != ROW)
     with engine.stage(table, _types(table, attributes)) as stage:
+        differs = " OR ".join(
+            f"p.{quote(c)} IS DISTINCT FROM s.{quote(c)}"
+            for c in ("served_at", "model_version", "score", "label")
+        )
+        clash = (
+            f"FROM {stage} s JOIN predictions p ON p.prediction_id = s.prediction_id "
+            f"WHERE {differs}"
+        )
+        conflicts = int(engine.query(f"SELECT COUNT(*) {clash}")[0][0])
+        first = None
+        if conflicts:
+            row = engine.query(f"SELECT s.{ROW}, s.prediction_id {clash} ORDER BY s.{ROW} LIMIT 1")
+            first = (int(row[0][0]), str(row[0][1]))
+            if strict:
+                raise source.row_error(
+                    first[0],
+                    None,
+                    f"this id is stored with other content ({conflicts:,} such row(s) in the "
+                    "batch); --strict refuses re-sent ids that changed",
+                    first[1],
+                )
         # Outcomes may arrive before their prediction; once it does, they must not precede it.
         early = engine.query(
             f"SELECT s.{ROW}, s.prediction_id FROM {stage} s JOIN outcomes o "
@@ -157,7 +198,8 @@ def _insert_predictions(
             f"INSERT INTO changes (seq, served_day) "
             f"SELECT DISTINCT {int(seq)}, CAST(s.served_at AS DATE) {new}"
         )
-        return engine.execute(f"INSERT INTO predictions ({cols}) SELECT {cols} {new}")
+        added = engine.execute(f"INSERT INTO predictions ({cols}) SELECT {cols} {new}")
+        return added, conflicts, first
 
 
 def _insert_outcomes(
