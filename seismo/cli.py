@@ -79,12 +79,15 @@ def parse_as_of(text: str | None) -> datetime | None:
         return None
     try:
         if len(text) == 10:
-            day = datetime.fromisoformat(text).date()
-            return datetime.combine(day, time.max)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime.combine(datetime.fromisoformat(text).date(), time.max)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise typer.BadParameter(f"--as-of {text!r} is not an ISO 8601 date or time") from exc
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    moment = moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    if not datetime(1970, 1, 1) <= moment < datetime(9000, 1, 1):
+        raise typer.BadParameter(f"--as-of {text!r}: give a moment between 1970 and 9000")
+    return moment
 
 
 def _format(value: str) -> Format:
@@ -424,7 +427,8 @@ def metrics(
     as_of: AsOfOpt = None,
     window: Annotated[str, typer.Option(help="hour, day, week or month.")] = "day",
     every: Annotated[
-        int | None, typer.Option(help="Windows of (at least) N predictions instead of periods.")
+        int | None,
+        typer.Option(min=1, help="Windows of (at least) N predictions instead of periods."),
     ] = None,
     by: Annotated[
         list[str] | None, typer.Option(help="Segment attribute to show (repeat; default all).")
@@ -468,6 +472,13 @@ def metrics(
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        offered = set(table.column("metric").to_pylist())
+        unknown = [m for m in metric if m not in offered]
+        if unknown and offered:
+            raise typer.BadParameter(
+                f"--metric {', '.join(map(repr, unknown))}: not a metric of this store "
+                f"(it offers {', '.join(sorted(offered))})"
+            )
         table = table.filter(pc.is_in(table.column("metric"), value_set=pa.array(metric)))
     if out is not None:
         _write_table(table, out)

@@ -50,6 +50,9 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+_LONGEST = timedelta(days=36_525)
+
+
 def parse_duration(text: str | int | float | timedelta) -> timedelta:
     """Parse ``"90s"``, ``"30m"``, ``"1h"``, ``"11d"``, ``"2w"`` (a number means seconds).
 
@@ -65,7 +68,10 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     match = _DURATION.match(text)
     if not match:
         raise ConfigError(f"cannot read duration {text!r}: use a number and s, m, h, d or w")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if not seconds < _LONGEST.total_seconds():
+        raise ConfigError(f"duration {text!r} is longer than seismo can count (100 years)")
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -287,6 +287,19 @@ def hooks() -> Iterator[Hooks]:
             if self.path == "/hang":
                 state.release.wait(10)
                 return
+            if self.path == "/moved":  # a POST redirected: following it would lose the body
+                self.send_response(302)
+                self.send_header("Location", "/json")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if self.path == "/drip":  # answers, one byte at a time, forever
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"." * 200:
+                    if state.release.wait(0.1):
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                return
             status = 500 if self.path == "/fail" else 200
             reply = b"server exploded" if status == 500 else b"ok"
             self.send_response(status)
@@ -321,6 +334,20 @@ def two_groups(engine: Engine) -> SyncResult:
     """One critical aggregate alert and a warning for a segment whose value is hostile."""
     findings = [finding(segment=None, severity="critical"), finding(segment={"region": XSS})]
     return sync(engine, findings, as_of=T0)
+
+
+def test_webhooks_refuse_redirects_and_dripping_answers(duck: Engine, hooks: Hooks) -> None:
+    routes: list[Route] = [
+        WebhookRoute(url=f"{hooks.url}/moved", name="moved"),
+        WebhookRoute(url=f"{hooks.url}/drip", name="drip", timeout=0.5),
+    ]
+    sync(duck, [finding(segment=None, severity="critical")], as_of=T0)
+    started = time.monotonic()
+    moved, drip = notify(duck, routes)
+    assert time.monotonic() - started < 3  # one deadline for the whole answer, not per read
+    assert not moved.ok and moved.status == 302 and "not followed" in (moved.error or "")
+    assert "/json" not in hooks.received  # the POST was not turned into anything else
+    assert not drip.ok and drip.error == "no answer within 0.5 s"
 
 
 def test_webhooks_log_and_failures_are_each_reported(

@@ -45,8 +45,6 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +53,7 @@ from urllib.parse import urlsplit
 
 from seismo.alerts.model import SEVERITY_RANK
 from seismo.alerts.notification import Notification
+from seismo.alerts.post import Refused, post
 from seismo.config import parse_duration
 from seismo.detect.findings import Severity
 from seismo.errors import ConfigError
@@ -123,15 +122,8 @@ class WebhookRoute:
 
     def send(self, notification: Notification) -> int | None:
         data = json.dumps(self.body(notification), sort_keys=True).encode("utf-8")
-        request = urllib.request.Request(
-            self.url,
-            data=data,
-            method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "seismo"},
-        )
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            response.read(1024)
-            return int(response.status)
+        headers = {"Content-Type": "application/json", "User-Agent": "seismo"}
+        return post(self.url, data, headers, self.timeout)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,19 +139,12 @@ class SlackRoute(WebhookRoute):
 def describe_failure(exc: Exception, route: Route) -> tuple[str, bool, int | None]:
     """A failed send in words, whether the route is unreachable (vs. refused this one),
     and the HTTP status when there was one."""
-    if isinstance(exc, urllib.error.HTTPError):
-        try:
-            body = exc.read(300).decode("utf-8", "replace").strip()
-        except Exception:  # the body is a courtesy; the status says enough
-            body = ""
-        finally:
-            exc.close()
-        return f"HTTP {exc.code} {exc.reason}" + (f": {body}" if body else ""), False, int(exc.code)
-    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    if isinstance(reason, TimeoutError):
+    if isinstance(exc, Refused):
+        return str(exc), False, exc.status
+    if isinstance(exc, TimeoutError):
         return f"no answer within {getattr(route, 'timeout', DEFAULT_TIMEOUT):g} s", True, None
-    if isinstance(exc, urllib.error.URLError):
-        return f"cannot connect: {reason}", True, None
+    if isinstance(exc, OSError):
+        return f"cannot connect: {exc}", True, None
     return f"{type(exc).__name__}: {exc}", False, None
 
 
