@@ -290,3 +290,42 @@ def test_re_sent_ids_with_other_content_are_counted_and_refused_when_strict(
     with open_store(store) as handle:  # what was stored first is kept
         stored = handle.engine.query("SELECT score FROM predictions WHERE prediction_id = 'r0002'")
         assert stored[0][0] == float(valid_flat().column("score")[2].as_py())
+
+
+LABELS_WITHOUT_TIMES = """
+[model]
+name = "credit"
+[predictions]
+id = "id"
+timestamp = "ts"
+model_version = "v"
+score = "p"
+outcomes = [{ type = "default", value = "defaulted" }]
+[outcome_types.default]
+kind = "label"
+window = "90d"
+"""
+
+
+def test_flat_labels_without_a_time_column_are_stored(tmp_path: Path) -> None:
+    from seismo.config import load_mapping
+
+    (tmp_path / "m.toml").write_text(LABELS_WITHOUT_TIMES, encoding="utf-8")
+    path = tmp_path / "f.csv"
+    path.write_text(
+        "id,ts,v,p,defaulted\na,2026-10-01T10:00:00Z,v1,0.2,1\nb,2026-10-02T10:00:00Z,v1,0.3,\n"
+    )
+    with open_store(":memory:") as store:
+        result = ingest(store, path, mapping=load_mapping(tmp_path / "m.toml"))
+        assert (result.predictions_added, result.outcomes_added) == (2, 1)
+
+
+def test_unterminated_quote_says_so_on_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
+    rows = valid_flat(3).to_pylist()
+    header = ",".join(rows[0])
+    lines = [",".join("" if v is None else str(v) for v in r.values()) for r in rows]
+    path.write_text("\n".join([header, lines[0], '"' + lines[1], lines[2]]) + "\n")
+    with open_store(":memory:") as store, pytest.raises(RowError) as info:
+        ingest(store, path)
+    assert info.value.line == 3 and "unterminated quote" in info.value.reason

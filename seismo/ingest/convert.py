@@ -111,12 +111,14 @@ class _Checker:
     def fail(self, row: int, column: str | None, reason: str, value: Any = None) -> RowError:
         return self.source.row_error(row, column, reason, value)
 
+    def one(self, sql: str) -> tuple[Any, ...] | None:
+        """The first row of ``sql``, the result read to its end (the connection is free after)."""
+        rows = self.con.execute(sql).fetchall()
+        return tuple(rows[0]) if rows else None
+
     def first(self, sql_from_where: str, columns: str = "") -> tuple[Any, ...] | None:
         extra = f", {columns}" if columns else ""
-        row = self.con.execute(
-            f"SELECT {ROW}{extra} {sql_from_where} ORDER BY {ROW} LIMIT 1"
-        ).fetchone()
-        return tuple(row) if row else None
+        return self.one(f"SELECT {ROW}{extra} {sql_from_where} ORDER BY {ROW} LIMIT 1")
 
     def convert(self, columns: dict[str, tuple[str, str]], required: set[str]) -> None:
         """Create table ``typed`` with ``alias -> conv(user column, dtype)``; check values."""
@@ -147,7 +149,7 @@ class _Checker:
             f"CREATE TABLE typed AS SELECT {ROW}, {', '.join(outer)}, {', '.join(flags)} "
             f"FROM (SELECT {ROW}, {', '.join(inner)} FROM src)"
         )
-        found = self.con.execute(f"SELECT {', '.join(probes)} FROM typed").fetchone() or ()
+        found = self.one(f"SELECT {', '.join(probes)} FROM typed") or ()
         aliases = list(columns)
         bad = sorted(
             (row, aliases[k // 2], k % 2 == 1) for k, row in enumerate(found) if row is not None
@@ -171,11 +173,11 @@ class _Checker:
             return "float"
         for dtype in ("float", "bool"):
             first, finish = _conv(q(user), dtype, arrow_type)
-            ok = self.con.execute(
+            ok = self.one(
                 f"SELECT COUNT(*) FILTER (WHERE {_present(q(user), arrow_type)} AND "
                 f"({finish.format(v='v')}) IS NULL) = 0 "
                 f"FROM (SELECT {first} AS v, {q(user)} FROM src)"
-            ).fetchone()
+            )
             if ok and ok[0]:
                 return dtype
         return "string"
@@ -413,7 +415,7 @@ def _prediction_schema(schema: pa.Schema, attributes: dict[str, tuple[str, str]]
 
 def _exported_at(checker: _Checker, mapping: Mapping, given: datetime | None) -> datetime:
     stamps = ["served_at"] + [f'"__t:{oc.type}"' for oc in mapping.outcome_columns if oc.timestamp]
-    latest = checker.con.execute(f"SELECT MAX(GREATEST({', '.join(stamps)})) FROM typed").fetchone()
+    latest = checker.one(f"SELECT MAX(GREATEST({', '.join(stamps)})) FROM typed")
     newest = latest[0] if latest else None
     if given is None:
         if newest is None:

@@ -40,7 +40,7 @@ def earliest_allowed(checker: _Checker, column: str, checks: Checks, store_first
 
     The median, not the minimum, so that stray rows cannot vouch for themselves.
     """
-    row = checker.con.execute(f"SELECT quantile_disc({_q(column)}, 0.5) FROM typed").fetchone()
+    row = checker.one(f"SELECT quantile_disc({_q(column)}, 0.5) FROM typed")
     anchors = [t for t in (row[0] if row else None, store_first) if t is not None]
     return min(anchors) - checks.past if anchors else None
 

@@ -123,12 +123,13 @@ def _header(path: Path) -> str:
 def _csv_error(message: str, source: str) -> InputError:
     """Turn DuckDB's multi-paragraph CSV error into one line naming the line and reason."""
     match = _CSV_LINE.search(message)
-    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
     reason = "the CSV parser could not read this file (is it a CSV file?)"
-    for i, ln in enumerate(lines):
-        if ln.startswith("Original Line:") and i + 1 < len(lines):
-            reason = lines[i + 1]
-            break
+    # DuckDB's message: "CSV Error on Line: N", "Original Line: ..." (the row, which can
+    # span lines), the reason on a line of its own, then "Possible fixes: ...".
+    before, fixes, _ = message.partition("Possible fixes")
+    said = [ln.strip() for ln in before.splitlines() if ln.strip()]
+    if fixes and said and not said[-1].startswith(("Original Line:", "Invalid Input Error")):
+        reason = said[-1]
     if "Expected Number of Columns" in reason or "unterminated quote" in reason:
         reason += " (truncated or malformed row)"
     if "unicode" in reason.lower():
