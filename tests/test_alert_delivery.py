@@ -26,6 +26,7 @@ from seismo.alerts import (
     alert_id,
     build_notifications,
     delivery_status,
+    list_alerts,
     load_policy,
     notify,
     read_entries,
@@ -106,11 +107,13 @@ def test_the_dashboard_keeps_its_notifications_for_the_routes(
         assert [a.attempt for a in s.attempts] == list(range(1, len(expected) + 1))
 
 
-def test_check_delivers_and_retries_what_the_dashboard_synced(
+def test_check_delivers_and_retries_beside_the_served_dashboard(
     seed_store_file: Path, receiver: Receiver, tmp_path: Path
 ) -> None:
     store = copy_of(seed_store_file, tmp_path)
-    snap = SnapshotCache(store).get()  # the served dashboard
+    snap = SnapshotCache(store).get()  # the served dashboard: it changes no alert
+    with open_store(store) as handle:
+        assert read_entries(handle.engine) == [] and list_alerts(handle.engine) == []
     config = tmp_path / "seismo.toml"
     config.write_text(
         f'[alerts]\nretry_after = "1s"\n\n[[alerts.routes]]\ntype = "webhook"\n'

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -190,16 +191,48 @@ def connect(store: str | os.PathLike[str] | None = None, *, read_only: bool = Fa
     path = url.removeprefix("duckdb://")
     if path != ":memory:":
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    try:
-        backend = ibis.duckdb.connect(path, read_only=read_only)
-    except Exception as exc:  # duckdb raises its own IOException family
-        raise StoreError(f"cannot open the DuckDB store at {path}: {exc}") from exc
+    backend = _open_duckdb(path, read_only)
     backend.con.execute("SET TimeZone = 'UTC'")
     # DuckDB would take 80% of RAM for its buffers; seismo shares the machine with the
     # model it watches, so cap it (it spills to disk beyond) unless told otherwise.
     limit = os.environ.get("SEISMO_DUCKDB_MEMORY", "1500MB")
     backend.con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
     return Engine(url=path, kind="duckdb", ibis=backend)
+
+
+#: How long a process waits for another one that has the DuckDB file open (``seismo serve``
+#: computing a page, a check) before it gives up and says who holds it.
+LOCK_WAIT_SECONDS = 60.0
+_HOLDER = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+
+
+def _open_duckdb(path: str, read_only: bool) -> Any:
+    """The DuckDB backend on ``path``, waiting (bounded) while another process holds the file.
+
+    DuckDB lets one process at a time open a file for writing. Waiting out a
+    holder that is busy for seconds (a check, a page being computed) beats
+    failing; a holder that stays is named, with what to do.
+    """
+    wait = float(os.environ.get("SEISMO_LOCK_WAIT", LOCK_WAIT_SECONDS))
+    deadline = time.monotonic() + max(wait, 0.0)
+    pause = 0.05
+    while True:
+        try:
+            return ibis.duckdb.connect(path, read_only=read_only)
+        except Exception as exc:  # duckdb raises its own IOException family
+            held = _HOLDER.search(str(exc))
+            if "Could not set lock" not in str(exc):
+                raise StoreError(f"cannot open the DuckDB store at {path}: {exc}") from exc
+            if time.monotonic() >= deadline:
+                who = f"process {held.group(2)} ({held.group(1)})" if held else "another process"
+                raise StoreError(
+                    f"the DuckDB store {path} is in use by {who} and stayed so for {wait:g} s. "
+                    "A DuckDB file has one writer at a time: wait for that process to finish, "
+                    "stop it, or use a PostgreSQL store for several writers at once "
+                    "(SEISMO_LOCK_WAIT sets how long to wait)"
+                ) from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
 
 def _connect_postgres(url: str) -> Engine:

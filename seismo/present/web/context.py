@@ -211,7 +211,12 @@ class Context:
     def alert_of(self, f: Finding) -> dict[str, Any]:
         """Identity and life of a finding's alert, as stored (when the store knows this check)."""
         stored = self.stored.get(f.key)
-        known = stored is not None and stored.last_seen == self.snap.as_of
+        # A synced snapshot knows its alerts as of its own check; an unsynced one (a served
+        # page) shows the life of any alert the last check left active.
+        known = stored is not None and (
+            stored.last_seen == self.snap.as_of
+            or (not self.snap.synced and stored.state != "resolved")
+        )
         return {
             "id": stored.id if stored else alert_id(f.key),
             "state": stored.state if stored and known else "firing",

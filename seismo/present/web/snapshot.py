@@ -13,7 +13,10 @@ recomputes only when it moves, so a page load costs two tiny queries (the
 version, and the ``alerts`` table, whose states ``seismo alerts ack`` may have
 changed meanwhile) and never touches the events. The store is opened per
 request and closed again, so ``seismo ingest`` can write to a DuckDB file
-between page loads (DuckDB admits one writing process at a time).
+between page loads (DuckDB admits one writing process at a time; a writer
+waits for a page being computed, see :func:`seismo.store.engine.connect`).
+A served page changes no alert (``sync_alerts`` is off): alerts are the
+business of ``seismo check``.
 """
 
 from __future__ import annotations
@@ -170,10 +173,14 @@ class SnapshotCache:
         *,
         as_of: datetime | None = None,
         detect: DetectConfig | None = None,
+        sync_alerts: bool = False,
     ) -> None:
         self.store = store
         self.as_of = as_of
         self.detect = detect
+        #: Off for the served dashboard: a page view (a GET) changes no alert; the pages
+        #: show each finding with its stored alert's life as the last ``seismo check`` left it.
+        self.sync_alerts = sync_alerts
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
 
@@ -191,7 +198,9 @@ class SnapshotCache:
                     version,
                     references,
                 ):
-                    current = compute_snapshot(store, as_of=self.as_of, detect=self.detect)
+                    current = compute_snapshot(
+                        store, as_of=self.as_of, detect=self.detect, sync_alerts=self.sync_alerts
+                    )
                 else:
                     alerts = tuple(list_alerts(store.engine))
                     if alerts != current.alerts:  # acknowledged or silenced meanwhile
