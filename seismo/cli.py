@@ -951,11 +951,15 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     config: ConfigOpt = None,
+    allowed_host: Annotated[
+        list[str],
+        typer.Option(help="A host name the dashboard answers to, besides local ones (repeat)."),
+    ] = [],  # noqa: B006
 ) -> None:
     """Serve the dashboard: business view at /, engineering detail at /engineering, JSON at /api.
 
-    Runs a check (metrics, detection, alert sync) when the data changed since the
-    last one, so the pages always show current findings.
+    Computes the findings again when the data changed since the last page, so the
+    pages always show current findings; a page changes no alert (run seismo check).
     """
     try:
         from seismo.present.web import serve as run_server
@@ -965,7 +969,7 @@ def serve(
         raise typer.Exit(2) from exc
     settings = _detect_settings(config)
     err.print(f"seismo dashboard on http://{host}:{port}/ (Ctrl+C to stop)", highlight=False)
-    run_server(store, host=host, port=port, detect=settings)
+    run_server(store, host=host, port=port, detect=settings, allowed_hosts=tuple(allowed_host))
 
 
 @app.command()

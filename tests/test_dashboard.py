@@ -332,6 +332,20 @@ def test_segment_values_are_shown_as_text(evil_store: Path, tmp_path: Path) -> N
     assert "<script" not in report and "&lt;script&gt;alert(" in report
 
 
+def test_only_its_own_host_names_are_answered(evil_store: Path) -> None:
+    """A page elsewhere that points its own name at this machine (DNS rebinding) gets 400."""
+    app = create_app(str(evil_store), allowed_hosts=("monitor.example.com",))
+    client = TestClient(app)
+    for host, status in (
+        ("localhost:8000", 200),
+        ("127.0.0.1:8000", 200),
+        ("monitor.example.com", 200),
+        ("attacker.example.net", 400),
+        ("monitor.example.com.attacker.example.net", 400),
+    ):
+        assert client.get("/healthz", headers={"host": host}).status_code == status, host
+
+
 def test_segment_values_render_as_text_in_chromium(evil_store: Path, browser: Any) -> None:
     client = TestClient(create_app(str(evil_store)))
     page = _page(browser)

@@ -45,12 +45,16 @@ __all__ = [
 
 
 def create_app(
-    store: str | None = None, *, as_of: datetime | None = None, cache: _Cache | None = None
+    store: str | None = None,
+    *,
+    as_of: datetime | None = None,
+    cache: _Cache | None = None,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> FastAPI:
     """The dashboard's FastAPI app (see :func:`seismo.present.web.app.create_app`)."""
     from seismo.present.web.app import create_app as build
 
-    return build(store, as_of=as_of, cache=cache)
+    return build(store, as_of=as_of, cache=cache, allowed_hosts=allowed_hosts)
 
 
 def serve(
@@ -60,8 +64,9 @@ def serve(
     port: int = 8000,
     as_of: datetime | None = None,
     detect: DetectConfig | None = None,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> None:
     """Serve the dashboard until interrupted (see :func:`seismo.present.web.app.serve`)."""
     from seismo.present.web.app import serve as run
 
-    run(store, host=host, port=port, as_of=as_of, detect=detect)
+    run(store, host=host, port=port, as_of=as_of, detect=detect, allowed_hosts=allowed_hosts)

@@ -26,6 +26,7 @@ from typing import Any
 
 from fastapi import FastAPI, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from seismo.detect.change import DetectConfig
 from seismo.present.web.render import render_page, render_report, to_json
@@ -42,17 +43,28 @@ CSP = (
 _HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
 
 
+#: Host names a local dashboard answers to (``--allowed-host`` adds others).
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1", "testserver")
+
+
 def create_app(
     store: str | None = None,
     *,
     as_of: datetime | None = None,
     cache: SnapshotCache | None = None,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> FastAPI:
-    """The dashboard app over ``store`` (a DuckDB path or database URL; None: the default)."""
+    """The dashboard app over ``store`` (a DuckDB path or database URL; None: the default).
+
+    Requests whose ``Host`` is not a local name or one of ``allowed_hosts`` get
+    400: a web page elsewhere that points a name of its own at this machine
+    (DNS rebinding) cannot read the dashboard through the visitor's browser.
+    """
     snapshots = cache or SnapshotCache(store, as_of=as_of)
     pages = _Pages()
     # No /docs or /redoc: FastAPI serves them with JavaScript from a CDN.
     app = FastAPI(title="seismo", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=[*LOCAL_HOSTS, *allowed_hosts])
     app.state.snapshots = snapshots
 
     @app.get("/", response_class=HTMLResponse)
@@ -139,11 +151,16 @@ def serve(
     port: int = 8000,
     as_of: datetime | None = None,
     detect: DetectConfig | None = None,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> None:
-    """Run the dashboard with Uvicorn until interrupted; the first check starts at once."""
+    """Run the dashboard with Uvicorn until interrupted; the first check starts at once.
+
+    Listening on an address other than loopback answers to that address too.
+    """
     import uvicorn
 
     cache = SnapshotCache(store, as_of=as_of, detect=detect)
-    app = create_app(cache=cache)
+    bound = () if host in ("127.0.0.1", "localhost", "::1") else (host,)
+    app = create_app(cache=cache, allowed_hosts=(*bound, *allowed_hosts))
     cache.warm()
     uvicorn.run(app, host=host, port=port, log_level="info")
