@@ -178,7 +178,12 @@ def writer_lock_key(schema: str | None) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def connect(store: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Engine:
+def connect(
+    store: str | os.PathLike[str] | None = None,
+    *,
+    read_only: bool = False,
+    wait: float | None = None,
+) -> Engine:
     """Open the store's engine: a DuckDB file (created with its folder) or a PostgreSQL URL.
 
     A PostgreSQL URL may carry ``?schema=NAME`` to keep seismo's tables in
@@ -191,7 +196,7 @@ def connect(store: str | os.PathLike[str] | None = None, *, read_only: bool = Fa
     path = url.removeprefix("duckdb://")
     if path != ":memory:":
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    backend = _open_duckdb(path, read_only)
+    backend = _open_duckdb(path, read_only, wait)
     backend.con.execute("SET TimeZone = 'UTC'")
     # DuckDB would take 80% of RAM for its buffers; seismo shares the machine with the
     # model it watches, so cap it (it spills to disk beyond) unless told otherwise.
@@ -206,14 +211,15 @@ LOCK_WAIT_SECONDS = 60.0
 _HOLDER = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
 
 
-def _open_duckdb(path: str, read_only: bool) -> Any:
+def _open_duckdb(path: str, read_only: bool, wait: float | None = None) -> Any:
     """The DuckDB backend on ``path``, waiting (bounded) while another process holds the file.
 
     DuckDB lets one process at a time open a file for writing. Waiting out a
     holder that is busy for seconds (a check, a page being computed) beats
     failing; a holder that stays is named, with what to do.
     """
-    wait = float(os.environ.get("SEISMO_LOCK_WAIT", LOCK_WAIT_SECONDS))
+    if wait is None:
+        wait = float(os.environ.get("SEISMO_LOCK_WAIT", LOCK_WAIT_SECONDS))
     deadline = time.monotonic() + max(wait, 0.0)
     pause = 0.05
     while True:

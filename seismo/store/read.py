@@ -141,8 +141,12 @@ class Store:
         self.close()
 
 
-def open_store(store: str | os.PathLike[str] | None = None) -> Store:
-    """Open (and create if needed) the store: a DuckDB path, a PostgreSQL URL, or the default."""
-    engine = connect(store)
+def open_store(store: str | os.PathLike[str] | None = None, *, wait: float | None = None) -> Store:
+    """Open (and create if needed) the store: a DuckDB path, a PostgreSQL URL, or the default.
+
+    ``wait``: how long to wait for another process holding a DuckDB file
+    (default ``SEISMO_LOCK_WAIT``, 60 s).
+    """
+    engine = connect(store, wait=wait)
     create_schema(engine)
     return Store(engine)

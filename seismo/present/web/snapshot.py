@@ -33,12 +33,17 @@ from seismo.config import OutcomeType
 from seismo.detect.change import DetectConfig
 from seismo.detect.findings import Finding
 from seismo.detect.run import KINDS, Watch, run_checks
+from seismo.errors import StoreError
 from seismo.metrics.compute import RESULT_SCHEMA
 from seismo.metrics.spec import default_metrics
 from seismo.present.web.figures import Series, SeriesKey, index
 from seismo.store import Store, open_store
 
 __all__ = ["Snapshot", "SnapshotCache", "compute_snapshot", "data_version"]
+
+#: Seconds a page load waits for a process holding a DuckDB store before it shows the
+#: pages it already has.
+PAGE_WAIT = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,7 +195,15 @@ class SnapshotCache:
         The same object comes back while neither changed, so callers may keep
         what they derived from it (the app keeps the rendered pages).
         """
-        with open_store(self.store) as store:
+        try:
+            handle = open_store(self.store, wait=None if self._snapshot is None else PAGE_WAIT)
+        except StoreError:
+            if self._snapshot is None:
+                raise
+            # Another process (a check, an ingest) holds the DuckDB file: the last pages
+            # beat an error; the next load after it is done shows what it changed.
+            return self._snapshot
+        with handle as store:
             version, references = data_version(store), references_stamp(store)
             with self._lock:
                 current = self._snapshot
