@@ -94,8 +94,8 @@ def csv_files(draw: st.DrawFn, text: bytes) -> bytes:
     rnd = random.Random(draw(st.integers(0, 2**32)))
     for _ in range(draw(st.integers(1, 6))):
         action = draw(st.sampled_from(["flip", "cut", "dup", "swap", "cell", "inject", "drop"]))
-        if action == "flip" and text:
-            data = bytearray(b"\n".join(lines))
+        data = bytearray(b"\n".join(lines))
+        if action == "flip" and data:
             for _ in range(draw(st.integers(1, 20))):
                 data[rnd.randrange(len(data))] = rnd.randrange(256)
             lines = bytes(data).split(b"\n")
@@ -110,11 +110,11 @@ def csv_files(draw: st.DrawFn, text: bytes) -> bytes:
             lines[i], lines[j] = lines[j], lines[i]
         elif action == "cell" and len(lines) > 1:
             i = rnd.randrange(1, len(lines))
-            cells = lines[i].split(b",")
+            cells = lines[i].split(b",") or [b""]
             value = draw(st.sampled_from(HOSTILE)).encode("utf-8", "surrogatepass")
             cells[rnd.randrange(len(cells))] = value
             lines[i] = b",".join(cells)
-        elif action == "inject":
+        elif action == "inject" and lines:
             i = rnd.randrange(len(lines))
             lines[i] = lines[i] + draw(st.sampled_from([b'"', b",", b";", b"\t", b"\r", b"\x00"]))
         elif action == "drop" and lines:
