@@ -133,7 +133,10 @@ class Engine:
             try:
                 yield name
             finally:
-                self.raw.unregister(name)
+                # In a transaction a failure aborted, DuckDB refuses even this; the error
+                # that aborted it is the one to report.
+                with contextlib.suppress(Exception):
+                    self.raw.unregister(name)
             return
         cols = ", ".join(f"{quote(c)} {column_types[c]}" for c in table.column_names)
         with self.raw.cursor() as cur:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from seismo.config import OutcomeType
-from seismo.errors import ConfigError, StoreError
+from seismo.errors import ConfigError, SeismoError, StoreError
 from seismo.events import ROW, Batch, Source
 from seismo.store.engine import Engine, quote
 from seismo.store.schema import CORE_PREDICTION_COLUMNS, OUTCOME_COLUMNS, sql_type
@@ -104,6 +104,32 @@ def write_batch(
     if engine.query(f"SELECT 1 FROM batches WHERE batch_id = {p}", (batch.batch_id,)):
         return done
     now = datetime.now(UTC).replace(tzinfo=None)
+    try:
+        return _write(engine, batch, name, rows, now, done, strict)
+    except SeismoError:
+        raise
+    except Exception as exc:  # the engine's own: a full disk, a lost connection
+        raise StoreError(
+            f"{name}: the store could not take this batch, nothing of it was written: "
+            f"{_first_line(exc)}"
+        ) from exc
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _write(
+    engine: Engine,
+    batch: Batch,
+    name: str,
+    rows: int,
+    now: datetime,
+    done: BatchResult,
+    strict: bool,
+) -> BatchResult:
+    p = engine.param()
     with engine.transaction():
         # Asked again under the writers' lock: the same file sent twice at once lands once.
         if engine.query(f"SELECT 1 FROM batches WHERE batch_id = {p}", (batch.batch_id,)):
