@@ -260,11 +260,7 @@ def ingest(
                         "rows": r.rows,
                         "predictions_added": r.predictions_added,
                         "outcomes_added": r.outcomes_added,
-                        "note": "already ingested"
-                        if r.already_ingested
-                        else f"{r.conflicts:,} conflicting re-sends kept as stored"
-                        if r.conflicts
-                        else "",
+                        "note": _ingest_note(r),
                     }
                 )
             except SeismoError as exc:
@@ -285,6 +281,17 @@ def ingest(
     emit(results, output, title="Ingested")
     if failed:
         raise typer.Exit(2)
+
+
+def _ingest_note(r: Any) -> str:
+    if r.already_ingested:
+        return "already ingested"
+    notes = []
+    if r.quarantined:
+        notes.append(f"{r.quarantined:,} implausible row(s) quarantined")
+    if r.conflicts:
+        notes.append(f"{r.conflicts:,} conflicting re-sends kept as stored")
+    return "; ".join(notes)
 
 
 @app.command()

@@ -230,6 +230,10 @@ class Checks:
     future: timedelta = timedelta(days=1)
     score: Range | Literal["auto", "any"] = "auto"
     ranges: dict[str, Range] = field(default_factory=lambda: {"latency_ms": (0.0, None)})
+    #: ``reject``: a batch with an implausible row is refused whole; ``quarantine``: such
+    #: rows are set aside (the store's ``quarantine`` table, with row, column and reason)
+    #: and the rest of the batch is stored.
+    implausible: Literal["reject", "quarantine"] = "reject"
 
     def score_range(self, predicts_value: bool) -> Range | None:
         """The range scores are held to (None: any finite number)."""
@@ -262,12 +266,15 @@ def checks_from_dict(data: dict[str, Any]) -> Checks:
     ...
     seismo.errors.ConfigError: [checks] score: "auto", "any" or [least, greatest], not 'maybe'
     """
-    unknown = set(data) - {"past", "future", "score", "ranges"}
+    unknown = set(data) - {"past", "future", "score", "ranges", "implausible"}
     if unknown:
         raise ConfigError(f"[checks]: unknown key(s) {sorted(unknown)}")
     score = data.get("score", "auto")
     if isinstance(score, str) and score not in ("auto", "any"):
         raise ConfigError(f'[checks] score: "auto", "any" or [least, greatest], not {score!r}')
+    implausible = data.get("implausible", "reject")
+    if implausible not in ("reject", "quarantine"):
+        raise ConfigError(f'[checks] implausible: "reject" or "quarantine", not {implausible!r}')
     ranges: dict[str, Range] = {"latency_ms": (0.0, None)}
     ranges.update({k: _range(k, v) for k, v in dict(data.get("ranges", {})).items()})
     return Checks(
@@ -275,6 +282,7 @@ def checks_from_dict(data: dict[str, Any]) -> Checks:
         future=parse_duration(data.get("future", "1d")),
         score=score if isinstance(score, str) else _range("score", score),  # type: ignore[arg-type]
         ranges=ranges,
+        implausible=implausible,
     )
 
 

@@ -54,3 +54,6 @@ class Batch:
     outcome_types: tuple[OutcomeType, ...]
     exported_at: datetime | None
     positive_labels: tuple[str, ...] = ()  # declared by the mapping: served labels read positive
+    #: Implausible rows set aside (``[checks] implausible = "quarantine"``): row, column,
+    #: value, reason.
+    quarantined: tuple[dict[str, object], ...] = ()

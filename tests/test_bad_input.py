@@ -329,3 +329,22 @@ def test_unterminated_quote_says_so_on_its_line(tmp_path: Path) -> None:
     with open_store(":memory:") as store, pytest.raises(RowError) as info:
         ingest(store, path)
     assert info.value.line == 3 and "unterminated quote" in info.value.reason
+
+
+def test_implausible_rows_can_be_quarantined_instead(tmp_path: Path) -> None:
+    mapping = replace(RECOMMENDATIONS, checks=checks_from_dict({"implausible": "quarantine"}))
+    table = with_value(valid_flat(), 3, "score", "1.7")
+    table = with_value(table, 9, "timestamp", "2999-01-01T00:00:00Z")
+    table = with_value(table, 12, "age_group", "55+\x1b[2J")
+    with open_store(":memory:") as store:
+        result = ingest(store, table, mapping=mapping)
+        assert (result.predictions_added, result.quarantined) == (17, 3)
+        held = store.engine.query(
+            "SELECT row_number, column_name, reason FROM quarantine ORDER BY row_number"
+        )
+        assert [(r, c) for r, c, _ in held] == [(3, "score"), (9, "timestamp"), (12, "age_group")]
+        assert "outside the accepted range" in held[0][2] and "future" in held[1][2]
+        stored = {r[0] for r in store.engine.query("SELECT prediction_id FROM predictions")}
+        assert "r0002" not in stored and "r0000" in stored
+        again = ingest(store, table, mapping=mapping)  # the same file again adds nothing
+        assert again.already_ingested and store.count("quarantine") == 3

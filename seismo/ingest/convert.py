@@ -219,7 +219,7 @@ def prepare(
     try:
         types = {t.name: t for t in (*store_types.values(), *mapping.outcome_types)}
         if shape == "outcomes":
-            outcomes = _outcome_events(checker, mapping, types, store_first)
+            outcomes, held = _outcome_events(checker, mapping, types, store_first)
             return Batch(
                 source,
                 shape,
@@ -229,10 +229,11 @@ def prepare(
                 outcomes,
                 mapping.outcome_types,
                 None,
+                quarantined=tuple(held),
             )
         positive = _positive_labels(mapping, store_positive_labels)
         predicts_value = any(t.kind == "value" for t in types.values())
-        predictions, attributes = _predictions(
+        predictions, attributes, held = _predictions(
             checker, mapping, store_attributes, positive, predicts_value, store_first
         )
         outcomes = None
@@ -249,6 +250,7 @@ def prepare(
             mapping.outcome_types,
             exported_at,
             positive if mapping.predictions and mapping.predictions.positive_label else (),
+            tuple(held),
         )
     finally:
         checker.close()
@@ -318,7 +320,7 @@ def _predictions(
     positive: tuple[str, ...] = (),
     predicts_value: bool = False,
     store_first: datetime | None = None,
-) -> tuple[pa.Table, dict[str, tuple[str, str]]]:
+) -> tuple[pa.Table, dict[str, tuple[str, str]], list[dict[str, Any]]]:
     spec = mapping.predictions
     assert spec is not None
     columns = {core: (user, _CORE_DTYPES[core]) for core, user in spec.core().items()}
@@ -356,7 +358,7 @@ def _predictions(
     checker.convert(columns, required={"prediction_id", "served_at", "model_version"})
     if spec.label:
         _check_labels(checker, spec.label, positive)
-    check_rows(
+    held = check_rows(
         checker,
         columns,
         mapping.checks,
@@ -391,7 +393,7 @@ def _predictions(
     if isinstance(table, pa.RecordBatchReader):
         table = table.read_all()
     table = table.cast(_prediction_schema(table.schema, attributes))
-    return table, attributes
+    return table, attributes, held
 
 
 def _prediction_schema(schema: pa.Schema, attributes: dict[str, tuple[str, str]]) -> pa.Schema:
@@ -528,7 +530,7 @@ def _outcome_events(
     mapping: Mapping,
     types: dict[str, OutcomeType],
     store_first: datetime | None = None,
-) -> pa.Table:
+) -> tuple[pa.Table, list[dict[str, Any]]]:
     spec = mapping.outcomes
     assert spec is not None
     columns: dict[str, tuple[str, str]] = {
@@ -542,7 +544,7 @@ def _outcome_events(
     if spec.label:
         columns["label"] = (spec.label, "string")
     checker.convert(columns, required={"prediction_id", "event_time", "outcome_type"})
-    check_rows(
+    held = check_rows(
         checker,
         columns,
         mapping.checks,
@@ -595,7 +597,7 @@ def _outcome_events(
         f"{label} AS label, CASE WHEN {absent} THEN NULL ELSE event_time END AS event_time, "
         f"event_time AS observed_at FROM typed ORDER BY {ROW}"
     ).to_arrow_table()
-    return _outcome_table(table)
+    return _outcome_table(table), held
 
 
 def _outcome_table(table: pa.Table | pa.RecordBatchReader) -> pa.Table:

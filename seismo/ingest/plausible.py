@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from seismo.config import Checks, Range
 from seismo.errors import InputError
+from seismo.events import ROW
 
 if TYPE_CHECKING:
     from seismo.ingest.convert import _Checker
@@ -54,20 +55,38 @@ def check_rows(
     names: list[str],
     score_range: Range | None,
     store_first: datetime | None,
-) -> None:
+) -> list[dict[str, Any]]:
     """Refuse the batch on the first implausible value of ``columns`` (alias -> user, dtype).
 
     ``times``: the timestamp aliases, the first one the batch's own time (served
     at, or an outcome's event time); ``names``: the aliases that name things.
+    With ``checks.implausible == "quarantine"`` every implausible row is taken
+    out of the batch instead and returned (row, column, value, reason), the
+    first reason found for each.
     """
     _nested(checker, columns, names)
+    held: dict[int, dict[str, Any]] = {}
+    quarantine = checks.implausible == "quarantine"
+
+    def _refuse(condition: str, alias: str, user: str, reason: str) -> None:
+        if not quarantine:
+            _first_refused(checker, condition, alias, user, reason)
+            return
+        rows = checker.con.execute(
+            f"SELECT {ROW}, {_q(alias)} FROM typed WHERE {condition} ORDER BY {ROW}"
+        ).fetchall()
+        for row, value in rows:
+            held.setdefault(
+                int(row),
+                {"row": int(row), "column": user, "value": _shown(value), "reason": reason},
+            )
+
     now = datetime.now(UTC).replace(tzinfo=None)
     latest = now + checks.future
     earliest = earliest_allowed(checker, times[0], checks, store_first) if times else None
     for alias in times:
         user = columns[alias][0]
         _refuse(
-            checker,
             f"{_q(alias)} > TIMESTAMP '{latest.isoformat()}'",
             alias,
             user,
@@ -76,7 +95,6 @@ def check_rows(
         )
         if earliest is not None:
             _refuse(
-                checker,
                 f"{_q(alias)} < TIMESTAMP '{earliest.isoformat()}'",
                 alias,
                 user,
@@ -85,7 +103,7 @@ def check_rows(
             )
     for alias, (user, dtype) in columns.items():
         if dtype == "float":
-            _refuse(checker, f"NOT isfinite({_q(alias)})", alias, user, "is not a finite number")
+            _refuse(f"NOT isfinite({_q(alias)})", alias, user, "is not a finite number")
     bounded = dict(checks.ranges)
     if score_range is not None and "score" in columns:
         bounded["score"] = score_range
@@ -101,7 +119,6 @@ def check_rows(
         for op, bound in (("<", low), (">", high)):
             if bound is not None:
                 _refuse(
-                    checker,
                     f"{_q(alias)} {op} {float(bound)!r}",
                     alias,
                     columns[alias][0],
@@ -110,19 +127,25 @@ def check_rows(
     for alias in names:
         if alias in columns:
             _refuse(
-                checker,
                 _CONTROL.format(v=_q(alias)),
                 alias,
                 columns[alias][0],
                 "holds a control character (names and segment values are printed)",
             )
+    if held:
+        rows = ", ".join(str(r) for r in sorted(held))
+        checker.con.execute(f"DELETE FROM typed WHERE {ROW} IN ({rows})")
+    return [held[r] for r in sorted(held)]
 
 
-def _refuse(checker: _Checker, condition: str, alias: str, user: str, reason: str) -> None:
+def _shown(value: Any) -> Any:
+    return value.isoformat(sep=" ") if isinstance(value, datetime) else value
+
+
+def _first_refused(checker: _Checker, condition: str, alias: str, user: str, reason: str) -> None:
     bad = checker.first(f"FROM typed WHERE {condition}", _q(alias))
     if bad:
-        value = bad[1].isoformat(sep=" ") if isinstance(bad[1], datetime) else bad[1]
-        raise checker.fail(bad[0], user, reason, value)
+        raise checker.fail(bad[0], user, reason, _shown(bad[1]))
 
 
 def _nested(checker: _Checker, columns: dict[str, tuple[str, str]], names: list[str]) -> None:

@@ -90,6 +90,9 @@ def _ddl() -> list[str]:
         " shape VARCHAR, rows BIGINT, predictions_added BIGINT, outcomes_added BIGINT,"
         " ingested_at TIMESTAMP)",
         "CREATE TABLE IF NOT EXISTS changes (seq BIGINT NOT NULL, served_day DATE NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS quarantine (batch_id VARCHAR NOT NULL, source VARCHAR,"
+        " row_number BIGINT, column_name VARCHAR, value VARCHAR, reason VARCHAR,"
+        " quarantined_at TIMESTAMP)",
         "CREATE TABLE IF NOT EXISTS reference_sets (model_version VARCHAR PRIMARY KEY,"
         " model_name VARCHAR, source VARCHAR, digest VARCHAR NOT NULL, rows BIGINT,"
         " registered_at TIMESTAMP)",

@@ -38,6 +38,8 @@ class BatchResult:
     #: and the first of them as (row, id).
     conflicts: int = 0
     first_conflict: tuple[int, str] | None = None
+    #: Implausible rows set aside in the ``quarantine`` table, not stored.
+    quarantined: int = 0
 
 
 def register_outcome_types(engine: Engine, types: tuple[OutcomeType, ...]) -> None:
@@ -155,13 +157,29 @@ def _write(
             added_o = _insert_outcomes(
                 engine, batch.outcomes, batch.batch_id, name, batch.source, seq
             )
+        for q in batch.quarantined:
+            engine.execute(
+                "INSERT INTO quarantine (batch_id, source, row_number, column_name, value,"
+                f" reason, quarantined_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
+                (
+                    batch.batch_id,
+                    name,
+                    q["row"],
+                    q["column"],
+                    None if q["value"] is None else str(q["value"]),
+                    q["reason"],
+                    now,
+                ),
+            )
         engine.execute(
             "INSERT INTO batches (batch_id, source, shape, rows, predictions_added,"
             " outcomes_added,"
             f" ingested_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
             (batch.batch_id, name, batch.shape, rows, added_p, added_o, now),
         )
-    return BatchResult(name, batch.shape, rows, added_p, added_o, False, conflicts, first)
+    return BatchResult(
+        name, batch.shape, rows, added_p, added_o, False, conflicts, first, len(batch.quarantined)
+    )
 
 
 def _types(table: pa.Table, attributes: dict[str, tuple[str, str]]) -> dict[str, str]:
