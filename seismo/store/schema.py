@@ -30,6 +30,9 @@
 
 from __future__ import annotations
 
+import re
+import threading
+
 from seismo.store.engine import Engine, quote
 
 __all__ = ["CORE_PREDICTION_COLUMNS", "SCHEMA_VERSION", "create_schema", "sql_type"]
@@ -109,9 +112,21 @@ def _ddl() -> list[str]:
     ]
 
 
+#: Threads of one process (the dashboard's pages and its warm-up) open the store at once;
+#: two transactions creating the same table conflict in DuckDB's catalog, so they take turns.
+_CREATING = threading.Lock()
+_TABLES = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")
+
+
 def create_schema(engine: Engine) -> None:
-    """Create missing tables; existing ones are left as they are."""
-    with engine.transaction():
+    """Create missing tables; existing ones are left as they are (nothing is written then)."""
+    wanted = {m.group(1) for m in map(_TABLES.match, _ddl()) if m}
+    present = engine.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    )
+    if wanted <= {str(r[0]) for r in present}:
+        return
+    with _CREATING, engine.transaction():
         for statement in _ddl():
             engine.execute(statement)
         if engine.kind == "postgres":
