@@ -145,8 +145,9 @@ def main() -> None:
         "--cache", type=Path, default=None, help="read/write each check's metric tables here"
     )
     parser.add_argument("--budget", type=float, default=1.0, help="false alarms per 90 days")
+    parser.add_argument("--min-maturity", type=float, default=0.5, help="[detect] min_maturity")
     args = parser.parse_args()
-    config = DetectConfig(false_alarms_per_90_days=args.budget)
+    config = DetectConfig(false_alarms_per_90_days=args.budget, min_maturity=args.min_maturity)
     total_alerts = total_days = 0
     watched = 0
     started = time.perf_counter()

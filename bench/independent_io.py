@@ -22,6 +22,7 @@ from bench.independent import Data, write
 from bench.independent.judge import Seen, parse_time
 from seismo import RECOMMENDATIONS, Mapping, ingest, load_mapping
 from seismo.alerts import list_alerts, sync
+from seismo.detect.change import DetectConfig
 from seismo.detect.run import KINDS, CheckResult, run_checks
 from seismo.store import Store
 
@@ -97,6 +98,7 @@ def replay(
     *,
     alerts: bool = True,
     stop: Callable[[datetime, list[Seen]], bool] | None = None,
+    config: DetectConfig | None = None,
 ) -> Replay:
     """Run the check as of each moment of ``days``, in time order (as a scheduler would).
 
@@ -106,7 +108,7 @@ def replay(
     checks: list[dict[str, Any]] = []
     active: set[str] = set()
     for at in days:
-        result = run_checks(store, as_of=at)
+        result = run_checks(store, as_of=at, config=config)
         if alerts:
             sync(store.engine, result.findings, as_of=at, kinds=set(KINDS))
         today: list[Seen] = []

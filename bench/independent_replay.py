@@ -39,6 +39,7 @@ from bench.independent import SCENARIOS, build
 from bench.independent.judge import judge, segment_text, shift_outcomes
 from bench.independent_io import load, midnights, replay
 from seismo import open_store
+from seismo.detect.change import DetectConfig
 
 #: First day checked (1-based): once the deployment period's outcomes can be final.
 DEFAULT_FIRST = {"recommender": 28, "classifier": 140, "regressor": 20}
@@ -60,7 +61,10 @@ def run_one(scenario: str, seed: int, args: argparse.Namespace) -> list[dict[str
         meta = load(store, data, folder, reference=args.reference)
         loaded = time.perf_counter()
         first = min(args.first or DEFAULT_FIRST[scenario], meta["days"])
-        result = replay(store, midnights(meta, first))
+        config = (
+            DetectConfig(min_maturity=args.min_maturity) if args.min_maturity is not None else None
+        )
+        result = replay(store, midnights(meta, first), config=config)
     done = time.perf_counter()
     shifts = meta["shifts"]
     findings = []
@@ -152,6 +156,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/seismo-independent"))
     parser.add_argument("--jsonl", type=Path, default=None, help="default: WORKDIR/replay.jsonl")
     parser.add_argument("--verify-asof", action="store_true")
+    parser.add_argument(
+        "--min-maturity", type=float, default=None, help="[detect] min_maturity (default 0.5)"
+    )
     args = parser.parse_args()
     if args.verify_asof:
         from bench.independent_asof import main as verify
