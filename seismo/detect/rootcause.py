@@ -179,60 +179,7 @@ def attribute_roots(
         keep, fold = pair
         roots.remove(fold)
         explained[keep.key] += [fold, *explained.pop(fold.key)]
-    # A segment where two changes overlap (tablets, and 25-34 in one region, for tablets in
-    # that region) moves by both: neither explains it alone, together they may.
-    while (joint := _jointly_explained(roots, store, config)) is not None:
-        keep, fold = joint
-        roots.remove(fold)
-        explained[keep.key] += [fold, *explained.pop(fold.key)]
     return _finish(roots, explained)
-
-
-def _overlaps(a: dict[str, str] | None, b: dict[str, str] | None) -> bool:
-    """Can a row belong to both segments (no attribute with two different values)?"""
-    if a is None or b is None:
-        return True
-    return all(b.get(k, v) == v for k, v in a.items())
-
-
-def _jointly_explained(
-    roots: list[Finding], store: Store, config: DetectConfig
-) -> tuple[Finding, Finding] | None:
-    """A (kept, folded) pair: a root whose change the other roots overlapping it account for.
-
-    For a root ``f`` overlapped by at least two other roots on its metric and
-    direction, each moving its rows by its own relative change, ``f`` would
-    have moved to ``baseline · Π (1 + s_r · δ_r)`` with ``s_r`` the share of
-    ``f``'s current rows in root ``r``. If ``f``'s current value is not clearly
-    (at ``explain_alpha``) away from that, the others explain it, and it is
-    related to the strongest of them.
-    """
-    for f in sorted(roots, key=lambda f: abs(f.statistic)):
-        if not f.segment or f.baseline == 0 or f.current_low is None or f.current_high is None:
-            continue
-        others = [
-            r
-            for r in roots
-            if r is not f
-            and (r.kind, r.metric, r.direction) == (f.kind, f.metric, f.direction)
-            and r.segment
-            and _overlaps(r.segment, f.segment)
-            and r.baseline != 0
-        ]
-        if len(others) < 2:
-            continue
-        expected = f.baseline
-        for r in others:
-            both = {**f.segment, **(r.segment or {})}
-            share = _share(store, both, f.segment, f.window_start, f.window_end)
-            if share is None:
-                break
-            expected *= 1.0 + share * (r.current - r.baseline) / r.baseline
-        else:
-            se = (f.current_high - f.current_low) / (2 * 1.645)
-            if se > 0 and 2 * norm.sf(abs(f.current - expected) / se) > config.explain_alpha:
-                return max(others, key=lambda r: abs(r.statistic)), f
-    return None
 
 
 def _nested_roots(roots: list[Finding], store: Store) -> tuple[Finding, Finding] | None:
