@@ -109,9 +109,13 @@ def _stored(url: str) -> dict[str, int]:
         }
 
 
+#: A metric refresh: what every test races against the writers.
+METRICS = ("metrics", "--metric", "click_through_rate", "--format", "json")
+
+
 def _metric_n(url: str) -> int:
     """Recommendations counted by the click-through rate over all days (aggregate cells)."""
-    proc = _seismo(url, "metrics", "--metric", "click_through_rate", "--format", "json")
+    proc = _seismo(url, *METRICS)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-2000:]
     return sum(int(r["n"]) for r in json.loads(out) if not r["segment"])
@@ -137,8 +141,7 @@ def test_concurrent_ingests_and_refreshes_count_every_row_once(
     finally:
         drop_pg_schema(other_schema)
     # Two refreshes racing right after the ingests: each figure counts each row once.
-    metric = ("metrics", "--metric", "click_through_rate", "--format", "json")
-    _together(schema, url, [metric, metric])
+    _together(schema, url, [METRICS, METRICS])
     assert _metric_n(url) == stored["predictions"]
 
 
@@ -149,6 +152,5 @@ def test_a_batch_committed_during_a_refresh_is_counted_by_the_next(
     first, second, exported_at = halves
     ingest = ("ingest", "--exported-at", exported_at)
     assert _seismo(url, *ingest, str(first)).wait(timeout=600) == 0
-    metric = ("metrics", "--metric", "click_through_rate", "--format", "json")
-    _together(schema, url, [metric, (*ingest, str(second)), metric])
+    _together(schema, url, [METRICS, (*ingest, str(second)), METRICS])
     assert _metric_n(url) == _stored(url)["predictions"]

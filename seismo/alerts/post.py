@@ -90,7 +90,7 @@ def post(url: str, data: bytes, headers: dict[str, str], deadline: float) -> int
     conn.close()
     if "error" in outcome:
         error = outcome["error"]
-        if isinstance(error, socket.timeout | TimeoutError):
+        if isinstance(error, TimeoutError):  # socket.timeout is TimeoutError
             raise TimeoutError(f"no complete answer within {deadline:g} s") from error
         raise error
     status, reason, body, location = outcome["answer"]

@@ -399,10 +399,10 @@ def scan_series(
     if rate is None:
         n_base = np.array([float(r["n"]) for r in s.base])
         per_row = float((n_base * n_base * np.array(base_var)).sum() / n_base.sum())
-    v = np.array([_day_variance(r, rate, per_row) for r in s.days]) * phi
-    if not np.all(np.isfinite(v) & (v > 0)):
+    days = _values(s.days, rate, per_row, phi)
+    if days is None:
         return []
-    x = np.array([float(r["estimate"]) for r in s.days])
+    x, v = days
     base_null = Side.pooled(s.base, phi) if rate is None else _at_rate(s.base, rate, phi)
     out = []
     for sign in directions(row["metric"], unit, kind, config):
@@ -432,6 +432,16 @@ def scan_series(
     return out
 
 
+def _values(
+    rows: list[dict[str, Any]], rate: float | None, per_row: float | None, phi: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The days' values and their variances under "no change" (None: a day cannot be weighed)."""
+    v = np.array([_day_variance(r, rate, per_row) for r in rows]) * phi
+    if not np.all(np.isfinite(v) & (v > 0)):
+        return None
+    return np.array([float(r["estimate"]) for r in rows]), v
+
+
 def _traced_back(
     s: Series,
     rows: list[dict[str, Any]],
@@ -451,10 +461,10 @@ def _traced_back(
     The alarm itself stays the window's (the budget is calibrated for it).
     """
     every = s.earlier + s.days
-    v = np.array([_day_variance(r, rate, per_row) for r in every]) * phi
-    if not np.all(np.isfinite(v) & (v > 0)):
+    days = _values(every, rate, per_row, phi)
+    if days is None:
         return rows
-    x = np.array([float(r["estimate"]) for r in every])
+    x, v = days
     back = scan(x, v, base.value, base_var, sign=sign, window=len(every), binomial=rate is not None)
     if back is None or back.start >= len(s.earlier):
         return rows

@@ -101,9 +101,6 @@ def check_rows(
                 f"is more than {_days(checks.past)} before the rest of the data (earliest "
                 f"believed: {earliest:%Y-%m-%d}); set [checks] past to accept older rows",
             )
-    for alias, (user, dtype) in columns.items():
-        if dtype == "float":
-            _refuse(f"NOT isfinite({_q(alias)})", alias, user, "is not a finite number")
     bounded = dict(checks.ranges)
     if score_range is not None and "score" in columns:
         bounded["score"] = score_range

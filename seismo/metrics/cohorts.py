@@ -425,11 +425,8 @@ def refresh(
     # beside another, or beside an ingest, counts every committed batch exactly once.
     with engine.transaction():
         create_state(engine)
-        meta = dict(
-            engine.query("SELECT key, value FROM seismo_meta WHERE key LIKE 'metric_state_%'")
-        )
+        meta, newest = _position(engine)
         last = int(meta.get("metric_state_seq", "0"))
-        newest = int(engine.query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0])
         rebuild = meta.get("metric_state_config") != fingerprint
         if not rebuild and newest == last:
             return []
@@ -450,10 +447,15 @@ def refresh(
     return days
 
 
+def _position(engine: Engine) -> tuple[dict[str, str], int]:
+    """What the state records of itself (``metric_state_*``), and the newest batch stored."""
+    meta = dict(engine.query("SELECT key, value FROM seismo_meta WHERE key LIKE 'metric_state_%'"))
+    newest = int(engine.query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0])
+    return meta, newest
+
+
 def _up_to_date(engine: Engine, fingerprint: str) -> bool:
     """Is the state built for this configuration and every stored batch (no lock taken)?"""
-    meta = dict(engine.query("SELECT key, value FROM seismo_meta WHERE key LIKE 'metric_state_%'"))
-    if meta.get("metric_state_config") != fingerprint:
-        return False
-    newest = int(engine.query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0])
-    return newest == int(meta.get("metric_state_seq", "0"))
+    meta, newest = _position(engine)
+    same = meta.get("metric_state_config") == fingerprint
+    return same and newest == int(meta.get("metric_state_seq", "0"))

@@ -250,7 +250,7 @@ def _evaluate_pass(
     pending = _pending(cells, strata, live, models, rates)
     posterior = posteriors(pending[0]) if pending is not None else None
     horizon = otype.window + (parent.window if parent else timedelta(0)) + HOUR
-    columns = ["start", "end", "model_version", "attribute", "value", *_SUMS]
+    columns = ["span", "end", "model_version", "attribute", "value", *_SUMS]
     table = {c: cells[c].to_list() for c in columns}
     rows_of = list(zip(*table.values(), strict=True))
     out = []
@@ -337,9 +337,7 @@ def _collect(
     df["open_w"] = (df["pop_w"] - df["pos_w"] - df["neg_w"]).where(~closed, 0)
     df["open_w2"] = (df["pop_w2"] - df["pos_w2"] - df["neg_w2"]).where(~closed, 0)
     cells = df.groupby(_CELL, sort=False)[[*_SUMS, "open_w"]].sum().reset_index()
-    ends = {start: end for start, end in spans.values()}
-    cells["start"] = cells["span"]
-    cells["end"] = cells["span"].map(ends)
+    cells["end"] = cells["span"].map(dict(spans.values()))  # span: the window's start
     cell_of = pd.MultiIndex.from_frame(cells[_CELL])
     df["cell"] = cell_of.get_indexer(pd.MultiIndex.from_frame(df[_CELL]))
     strata = df.groupby(["cell", "stratum"], sort=False)[["pos", "neg"]].sum().reset_index()
@@ -360,9 +358,9 @@ def _pending(
     """The open rows of the pass as :class:`~seismo.metrics.nowcast.Pending` arrays.
 
     Each stratum's own settled rows decide its rate, its own delays age its
-    open rows, and its mature rate centres its prior. With it, the cells (rows
-    of ``cells``) the arrays' cells are. ``None`` when nothing is open or no
-    delay has been learned yet (the cells then get bounds).
+    open rows, and its mature rate centres its prior. Returned with the row of
+    ``cells`` each of the arrays' cells stands for; ``None`` when nothing is
+    open or no delay has been learned yet (the cells then get bounds).
     """
     pooled = models.get("__pooled__")
     if pooled is None or live.empty:

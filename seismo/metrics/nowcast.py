@@ -28,8 +28,8 @@ own conversions arrive they outweigh it.
 the interval is *predictive* for the final value: draws of ``p``, then of how
 many pending rows will still convert (Binomial with the conditional
 probability ``p(1-F(a)) / (1-p·F(a))``), so it covers the realised final rate,
-not just the parameter. Draws are seeded from the cell's key: same data, same
-figures.
+not just the parameter. The draws are stratified levels shared by every cell
+(:data:`DRAWS`): same data, same figures, whatever else is computed beside.
 
 Time is in whole hours: a pending row's age ``k`` is the cut-off hour minus
 its anchor hour, and ``F(k)`` is the share of converters whose lag (the
@@ -258,6 +258,8 @@ def posteriors(pending: Pending) -> Posterior:
     grid = np.empty((groups, FINE_GRID))
     index = np.empty((groups, DRAWS), dtype=np.int64)
     levels = _levels(int(pending.slot.max()) + 1 if groups else 1)
+    # Each stratum reads the sorted levels in its own order: the rank of its i-th level.
+    ranks = np.argsort(np.argsort(levels, axis=1), axis=1)
     a = pending.positives + pending.prior[:, 0] - 1.0
     b = pending.negatives + pending.prior[:, 1] - 1.0
     for g0, g1 in _chunks(pending.group_start, _CHUNK):
@@ -290,9 +292,7 @@ def posteriors(pending: Pending) -> Posterior:
             minlength=rows * (DRAWS + 1),
         ).reshape(rows, DRAWS + 1)
         by_level = np.minimum(np.cumsum(marks, axis=1)[:, :DRAWS], FINE_GRID - 1)
-        # ... then each stratum reads the levels in its own order.
-        order = np.argsort(np.argsort(levels, axis=1), axis=1)[pending.slot[g0:g1]]
-        index[g0:g1] = np.take_along_axis(by_level, order, axis=1)
+        index[g0:g1] = np.take_along_axis(by_level, ranks[pending.slot[g0:g1]], axis=1)
     return Posterior(grid=grid, draw_index=index)
 
 

@@ -160,7 +160,7 @@ def serve(
     import uvicorn
 
     cache = SnapshotCache(store, as_of=as_of, detect=detect)
-    bound = () if host in ("127.0.0.1", "localhost", "::1") else (host,)
+    bound = () if host in LOCAL_HOSTS else (host,)
     app = create_app(cache=cache, allowed_hosts=(*bound, *allowed_hosts))
     cache.warm()
     uvicorn.run(app, host=host, port=port, log_level="info")
