@@ -277,10 +277,31 @@ def ingest(
                     }
                 )
             progress.advance(task)
+        if any(r["predictions_added"] or r["outcomes_added"] for r in results):
+            progress.update(task, description="updating the metric state")
+            _update_state(handle)
     handle.close()
     emit(results, output, title="Ingested")
     if failed:
         raise typer.Exit(2)
+
+
+def _update_state(handle: Any) -> None:
+    """Fold the new batches into the metric state, so the next check only evaluates it.
+
+    The batches are stored whatever happens here: a state that cannot be
+    brought up to date now is rebuilt by the next command that reads metrics.
+    """
+    from seismo.metrics.compute import update_state
+
+    try:
+        update_state(handle)
+    except SeismoError as exc:
+        err.print(
+            f"[yellow]warning:[/] the files are stored, but the metric state was not updated:"
+            f" {safe(exc)}",
+            highlight=False,
+        )
 
 
 def _ingest_note(r: Any) -> str:

@@ -65,6 +65,33 @@ def test_simulate_ingest_status_round(tmp_path: Path) -> None:
     assert code == 0 and "Outcome completeness" in out
 
 
+def test_ingest_keeps_the_metric_state_current(tmp_path: Path) -> None:
+    """An ingest folds its batch into the metric state: the next check only evaluates it."""
+    from seismo.metrics.compute import update_state
+    from seismo.store import open_store
+
+    store = str(tmp_path / "s.duckdb")
+    data = tmp_path / "data"
+    run("simulate", "--out", str(data), "--days", "4", "--per-day", "150")
+    code, _, err = run(
+        "ingest", str(data / "production-recommendations-sample.csv"), "--store", store
+    )
+    assert code == 0, err
+    with open_store(store) as s:
+        assert update_state(s) == [], "the state was left behind the ingest"
+    # Late outcomes for the served days: the ingest recomputes exactly those days.
+    code, _, err = run("ingest", str(data / "final-outcomes.csv"), "--store", store)
+    assert code == 0, err
+    with open_store(store) as s:
+        assert update_state(s) == []
+        n = s.engine.query(
+            "SELECT SUM(n) FROM metric_cohorts"
+            " WHERE pass_key = 'click|' AND kind <> 'pop' AND attribute = '*'"
+        )
+        stored = s.engine.query("SELECT COUNT(*) FROM outcomes WHERE outcome_type = 'click'")
+        assert n == stored
+
+
 def test_bad_input_exits_2_and_names_row_and_column(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     pacsv.write_csv(with_value(valid_flat(), 6, "price_eur", "cheap"), path)

@@ -373,30 +373,38 @@ def compute_into_state(
         kind = "regression" if types[outcome].kind == "value" else "classification"
         jobs.append((quality_key(outcome), outcome, None, None, None, kind))
     positive = store.positive_labels()
+    if engine.kind == "duckdb":
+        # The state's row order means nothing (every read groups it): letting DuckDB insert
+        # in any order saves it a sort of millions of rows.
+        engine.execute("SET preserve_insertion_order = false")
     rated = {outcome for _, outcome, _, _, _, quality in jobs if quality is None}
-    for key, outcome, condition, weight, strata, quality in jobs:
-        expr = _row_level(
-            store,
-            outcome=outcome,
-            condition=condition,
-            weight=weight,
-            segments=segments,
-            strata=strata,
-            days=days,
-            has_corrections=has_corrections,
-            quality=quality,
-            positive_labels=positive,
-        )
-        rows_sql = ibis.to_sql(expr, dialect=engine.kind)
-        # The quality of an outcome whose rate is kept too (a recommender's clicks) is kept
-        # per segment, not per pair: its rate per pair shows an intersection's trouble,
-        # and a hundred score bins per pair cell would make the state larger than the data.
-        # A classifier's label or a regressor's value has no rate pass: its pairs stay.
-        kept = [] if quality is not None and outcome in rated else pairs or []
-        engine.execute(
-            f"INSERT INTO {STATE_TABLE} ({cols}) "
-            + _grouping_sql(engine, rows_sql, key, segments, kept)
-        )
+    try:
+        for key, outcome, condition, weight, strata, quality in jobs:
+            expr = _row_level(
+                store,
+                outcome=outcome,
+                condition=condition,
+                weight=weight,
+                segments=segments,
+                strata=strata,
+                days=days,
+                has_corrections=has_corrections,
+                quality=quality,
+                positive_labels=positive,
+            )
+            rows_sql = ibis.to_sql(expr, dialect=engine.kind)
+            # The quality of an outcome whose rate is kept too (a recommender's clicks) is kept
+            # per segment, not per pair: its rate per pair shows an intersection's trouble,
+            # and a hundred score bins per pair cell would make the state larger than the data.
+            # A classifier's label or a regressor's value has no rate pass: its pairs stay.
+            kept = [] if quality is not None and outcome in rated else pairs or []
+            engine.execute(
+                f"INSERT INTO {STATE_TABLE} ({cols}) "
+                + _grouping_sql(engine, rows_sql, key, segments, kept)
+            )
+    finally:
+        if engine.kind == "duckdb":
+            engine.execute("RESET preserve_insertion_order")
 
 
 def _has_corrections(engine: Engine) -> bool:

@@ -25,7 +25,7 @@ the as-of time (the end of the data, rounded up, by default).
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import ibis
@@ -183,6 +183,17 @@ def _delay_models(
         if stratum != "__pooled__":
             models[stratum] = blend(model, pooled, prior_events=minimum / 2)
     return models, rates
+
+
+def update_state(store: Store) -> list[date] | None:
+    """Bring the metric state up to date with the stored batches (what an ingest ends with).
+
+    The state is what every metric, check and page reads; maintaining it as
+    batches arrive keeps a check's cost to evaluating it. Returns the served
+    days recomputed (None: all of them, a rebuild; empty: it was current).
+    """
+    types = store.outcome_types()
+    return refresh(store, default_metrics(types, store.attributes()), types)
 
 
 def compute_metrics(
