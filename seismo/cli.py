@@ -680,43 +680,31 @@ def check(
     and leaves the stored alerts alone (it says so). With `--config`, every
     notification not yet delivered to a route is sent (failed ones are retried).
     """
-    from seismo.alerts import found_alerts, load_policy, load_routes, notify, replay_note, sync
-    from seismo.alerts.command import alert_record
-    from seismo.detect.run import KINDS, run_checks
-    from seismo.detect.settings import load_detect_config
+    from seismo.api import check as run_check
 
     output = _format(fmt)
     moment = parse_as_of(as_of)
     handle = _open(store)
     try:
-        routes = load_routes(config) if config else []
-        policy = load_policy(config) if config else None
-        settings = load_detect_config(config)
-        result = run_checks(handle, as_of=moment, config=settings)
-        synced = sync(handle.engine, result.findings, as_of=result.as_of, kinds=set(KINDS))
-        shown = found_alerts(handle.engine, result.findings, synced)
-        deliveries = notify(handle.engine, routes, policy=policy) if routes else []
+        result = run_check(handle, as_of=moment, config=config)
     except SeismoError as exc:
         _fail(exc)
     finally:
         handle.close()
-    for d in deliveries:
+    for d in result.deliveries:
         if not d.ok:
             words = safe(_delivery_words(d))
             err.print(f"[yellow]warning:[/] {words}", highlight=False, soft_wrap=True)
-    note = replay_note(synced)
+    note = result.note
     if output != "table":
         if note:
             err.print(safe(note), highlight=False, soft_wrap=True)
-        records = [
-            {**alert_record(a, output), "replay": a.kind in synced.stale_kinds} for a in shown
-        ]
-        emit(records, output)
+        emit(result.records(flat=output == "csv"), output)
     else:
-        _print_alerts(shown, result.as_of, note)
+        _print_alerts(list(result.alerts), result.as_of, note)
         if result.watch is not None:
             Console().print(f"[dim]{safe(result.watch.text())}[/]", highlight=False)
-    if any(a.severity == "critical" and a.state == "firing" for a in shown):
+    if result.critical:
         raise typer.Exit(1)
 
 
@@ -889,25 +877,20 @@ def drift(
     fmt: FormatOpt = "table",
 ) -> None:
     """Drift of inputs, scores and recommendation mix per window against the training reference."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from seismo.detect.drift import compute_drift
+    from seismo.api import compute_drift
 
     output = _format(fmt)
     period = _period(window)
     moment = parse_as_of(as_of)
     handle = _open(store)
     try:
-        table = compute_drift(handle, as_of=moment, period=period, by=by)
+        table = compute_drift(
+            handle, as_of=moment, period=period, by=by, features=feature, drifted_only=drifted_only
+        ).to_arrow()
     except SeismoError as exc:
         _fail(exc)
     finally:
         handle.close()
-    if feature:
-        table = table.filter(pc.is_in(table.column("feature"), value_set=pa.array(feature)))
-    if drifted_only:
-        table = table.filter(table.column("drifted"))
     if out is not None:
         _write_table(table, out, _drift_records)
     if output != "table":

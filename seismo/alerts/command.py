@@ -360,12 +360,7 @@ def _state_words(alert: Alert, now: datetime) -> str:
 def alert_record(alert: Alert, output: Format) -> dict[str, Any]:
     """The alert's record for ``--format``; for CSV, nested values (segment, evidence) as
     JSON text."""
-    record = alert.to_record()
-    if output == "csv":
-        for key in ("segment", "root", "evidence"):
-            value = record[key]
-            record[key] = None if value is None else json.dumps(value, sort_keys=True)
-    return record
+    return alert.to_flat_record() if output == "csv" else alert.to_record()
 
 
 def _report(alert: Alert, output: Format, done: str) -> None:

@@ -12,6 +12,7 @@ the same ids, which is what lets people quote an id in a ticket.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
@@ -221,6 +222,15 @@ class Alert:
             "action": self.action,
             "evidence": self.evidence,
         }
+
+    def to_flat_record(self) -> dict[str, Any]:
+        """:meth:`to_record` with the nested values (segment, root, evidence) as JSON text:
+        one flat row, as CSV and tables hold it."""
+        record = self.to_record()
+        for key in ("segment", "root", "evidence"):
+            value = record[key]
+            record[key] = None if value is None else json.dumps(value, sort_keys=True)
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Alert:

@@ -48,6 +48,9 @@ CORE_FEATURES = {
 
 @dataclasses.dataclass(frozen=True)
 class ReferenceResult:
+    """What registering a reference did: its model version, rows, watched features, and
+    whether it was added (False: this very reference was already registered)."""
+
     model_version: str
     rows: int
     features: int
@@ -78,7 +81,16 @@ def add_reference(
     replace: bool = False,
     name: str | None = None,
 ) -> ReferenceResult:
-    """Validate and profile ``data`` (a path or frame) as the reference of a model version."""
+    """Validate and profile ``data`` (a path or frame) as the reference of a model version.
+
+    ``data`` is checked as an ingest checks predictions (a bad row raises
+    :class:`~seismo.errors.InputError` naming it, and nothing is written);
+    only its profile is stored. The model version is the data's (one only) or
+    ``model_version``. Registering the same reference again adds nothing; a
+    different one for a version that has one is refused unless ``replace``.
+    Drift (:func:`seismo.compute_drift`, :func:`seismo.check`) is measured
+    against it.
+    """
     if mapping.predictions is None:
         raise ConfigError("a reference needs a mapping with a [predictions] section")
     spec = mapping.predictions
@@ -105,7 +117,8 @@ def add_reference(
     versions = sorted({v for v in table.column("model_version").to_pylist() if v is not None})
     if len(versions) != 1:
         raise InputError(
-            f"the reference holds model versions {versions}; pass --model-version to name one",
+            f"the reference holds model versions {versions};"
+            " name one with --model-version (model_version=)",
             source=source.name,
         )
     present = {c for c in CORE_FEATURES if table.column(c).null_count < table.num_rows}

@@ -83,7 +83,7 @@ def write_reference(engine: Engine, ref: Reference, *, replace: bool = False) ->
         if known and not replace:
             raise InputError(
                 f"model version {ref.model_version!r} already has a reference ({known[0][1]});"
-                " pass --replace to register this one instead",
+                " pass --replace (replace=True) to register this one instead",
                 source=ref.source,
             )
         for table in _TABLES:

@@ -8,6 +8,7 @@ and ``as_of`` give the same bytes.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from seismo.detect.change import DetectConfig
 from seismo.present.web.render import render_report
 from seismo.present.web.snapshot import Snapshot, compute_snapshot
-from seismo.store import open_store
+from seismo.store import Store, open_store
 
 __all__ = ["ReportResult", "write_report"]
 
@@ -30,20 +31,24 @@ class ReportResult:
 
 
 def write_report(
-    out: str | Path,
+    out: str | os.PathLike[str],
     *,
-    store: str | None = None,
+    store: str | Store | None = None,
     as_of: datetime | None = None,
     detect: DetectConfig | None = None,
 ) -> ReportResult:
     """Run a check on ``store`` as of ``as_of`` (syncing the alerts) and write the report.
 
-    The sync notifies nobody; its notifications wait in the outbox for the
-    next ``seismo check`` with routes (:mod:`seismo.alerts.outbox`).
+    ``store`` is an open :class:`~seismo.store.Store` (left open) or where to
+    open one. The sync notifies nobody; its notifications wait in the outbox
+    for the next ``seismo check`` with routes (:mod:`seismo.alerts.outbox`).
     """
     path = Path(out)
-    with open_store(store) as handle:
-        snap = compute_snapshot(handle, as_of=as_of, detect=detect)
+    if isinstance(store, Store):
+        snap = compute_snapshot(store, as_of=as_of, detect=detect)
+    else:
+        with open_store(store) as handle:
+            snap = compute_snapshot(handle, as_of=as_of, detect=detect)
     html = render_report(snap)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = html.encode("utf-8")
