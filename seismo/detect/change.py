@@ -73,8 +73,11 @@ class DetectConfig:
 
     #: Expected false alerts per 90 days for the whole store, every cell and look counted.
     false_alarms_per_90_days: float = 1.0
-    #: The longest run of days a change is scanned over (and that the budget is calibrated for).
+    #: The run of days a change is scanned over (and that the budget is calibrated for) ...
     window_days: int = 28
+    #: ... reaching further back over days whose truth is still arriving, up to this many:
+    #: a default rate whose labels take months keeps gaining evidence on days long past.
+    max_window_days: int = 120
     baseline: Literal["deployment", "trailing"] = "deployment"
     baseline_days: int = 14
     min_relative: float = 0.2
@@ -102,6 +105,8 @@ class DetectConfig:
             raise ValueError("false_alarms_per_90_days must be positive")
         if self.window_days < 1 or self.baseline_days < 1:
             raise ValueError("window_days and baseline_days must be at least 1")
+        if self.max_window_days < self.window_days:
+            raise ValueError("max_window_days must be at least window_days")
         if not 0.0 <= self.min_maturity <= 1.0:
             raise ValueError("min_maturity must lie between 0 and 1")
         if self.baseline not in ("deployment", "trailing"):
@@ -115,10 +120,10 @@ class DetectConfig:
         """(alarm, critical) thresholds on the standardised shift for ``cells`` watched.
 
         ``days``: the days a cell's scan covers (fewer candidate change days,
-        a lower threshold); by default the full window.
+        a lower threshold; more, a higher one); by default ``window_days``.
         """
         rate = self.rate(cells)
-        window = min(self.window_days, days or self.window_days)
+        window = min(self.max_window_days, days or self.window_days)
         return threshold(rate, window), threshold(rate / self.critical_factor, window)
 
 
@@ -205,15 +210,33 @@ def series_of(table: pa.Table, cut: datetime, config: DetectConfig) -> list[Seri
             limit = firsts[key[3]] + timedelta(days=config.baseline_days)
             base = [r for r in judged if r["window_end"] <= limit]
             after = [r for r in judged if r["window_start"] >= limit]
-            days, earlier = after[-config.window_days :], after[: -config.window_days]
+            span = _span(after, config)
+            days, earlier = after[-span:], after[:-span]
         else:
-            days = judged[-config.window_days :]
+            days = judged[-_span(judged, config) :]
             start = days[0]["window_start"] if days else cut
             lo = start - timedelta(days=config.baseline_days)
             base = [r for r in judged if lo <= r["window_start"] < start]
         if base and days:
             out.append(Series(key, base, days, earlier))
     return out
+
+
+def _span(rows: list[dict[str, Any]], config: DetectConfig) -> int:
+    """How many of the newest days are scanned: ``window_days``, and every day not yet final.
+
+    A day whose truth is still arriving can still show a change that began on
+    it, so it stays in the scan (up to ``max_window_days``); with outcomes known
+    within days this is the plain window.
+
+    >>> config = DetectConfig(window_days=3, max_window_days=5)
+    >>> _span([{"final": f} for f in [True] * 4 + [False] * 2], config)
+    3
+    >>> _span([{"final": f} for f in [False] * 8], config)
+    5
+    """
+    pending = next((i for i, r in enumerate(reversed(rows)) if r["final"]), len(rows))
+    return max(1, min(max(config.window_days, pending), config.max_window_days))
 
 
 def _day_variance(
@@ -412,7 +435,7 @@ def scan_series(
             base.value,
             base_null.var,
             sign=sign,
-            window=config.window_days,
+            window=len(x),
             binomial=unit == "share",
             min_effect=(
                 minimum_effect(row["metric"], unit, base.value, config, scale)
@@ -546,7 +569,7 @@ def findings_of(
     for t in tests:
         if t.scan is None or t.current is None or not t.material:
             continue
-        days = min(config.window_days, len(t.series.days))
+        days = len(t.series.days)
         alarm, critical = config.thresholds(watched, days)
         if t.scan.z < alarm:
             continue

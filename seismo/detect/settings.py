@@ -4,6 +4,7 @@
 [detect]
 false_alarms_per_90_days = 1      # for the whole store, every cell and daily look
 window_days = 28                  # how far back a change is followed
+max_window_days = 120             # ... and over days whose truth is still arriving
 baseline_days = 14                # the deployment period changes are measured against
 min_relative = 0.2                # smallest change worth an alert, share of the baseline
 min_maturity = 0.5                # judge a day once half its expected outcomes are in
@@ -36,7 +37,7 @@ _NUMBERS = {
     "gap_min_relative",
     "explain_alpha",
 }
-_INTEGERS = {"window_days", "baseline_days", "min_n"}
+_INTEGERS = {"window_days", "max_window_days", "baseline_days", "min_n"}
 _FLAGS = {"adverse_only", "pairs"}
 
 
