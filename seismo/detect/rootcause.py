@@ -127,7 +127,62 @@ def _nested(store: Store, parent: Finding, child: Finding) -> str | None:
         return None
     rest = (rest_cur - rest_base) / abs(rest_base)
     own = (child.current - child.baseline) / abs(child.baseline)
+    # Concentrated only when the rest clearly moved less than half as much as the child: a
+    # child's young, noisy figure that happens to overshoot its parent's does not make it
+    # the root of a change that covers the whole parent.
+    shortfall = abs(own) / 2 - math.copysign(1.0, own) * rest
+    se = _relative_se(child) / 2
+    se = math.hypot(se, _rest_relative_se(parent, child, s_base, s_cur, rest_base, rest_cur))
+    if math.isfinite(se) and se > 0:
+        return "concentrated" if shortfall / se > _CLEARLY else "broad"
     return "broad" if rest * own > 0 and abs(rest) >= abs(own) / 2 else "concentrated"
+
+
+#: One-sided z a child's change must clear over half its parent's rest to be called its own.
+_CLEARLY = 1.645
+
+
+def _var(low: float | None, high: float | None) -> float:
+    """The variance of a figure from its 90% interval (infinite when it has none)."""
+    if low is None or high is None:
+        return math.inf
+    return ((high - low) / (2 * 1.645)) ** 2
+
+
+def _relative_se(f: Finding) -> float:
+    """The standard error of ``f``'s relative change, current / baseline - 1 (delta method)."""
+    b, c = f.baseline, f.current
+    vb, vc = _var(f.baseline_low, f.baseline_high), _var(f.current_low, f.current_high)
+    if b == 0:
+        return math.inf
+    return math.sqrt(vc + (c / b) ** 2 * vb) / abs(b)
+
+
+def _rest_relative_se(
+    parent: Finding, child: Finding, s_base: float, s_cur: float, rest_base: float, rest_cur: float
+) -> float:
+    """The standard error of the relative change of the parent's rows outside the child.
+
+    The parent is the child and the rest mixed, the two independent:
+    ``var(parent) = s² var(child) + (1 - s)² var(rest)``; what the child
+    explains of the parent's variance is taken out (at least a tenth of the
+    parent's is kept, so a rounding of the intervals cannot make it vanish).
+    """
+
+    def rest_var(low_p: float | None, high_p: float | None, vc: float, s: float) -> float:
+        vp = _var(low_p, high_p)
+        return max(vp - s * s * vc, 0.1 * vp) / (1.0 - s) ** 2
+
+    vb = rest_var(
+        parent.baseline_low,
+        parent.baseline_high,
+        _var(child.baseline_low, child.baseline_high),
+        s_base,
+    )
+    vc = rest_var(
+        parent.current_low, parent.current_high, _var(child.current_low, child.current_high), s_cur
+    )
+    return math.sqrt(vc + (rest_cur / rest_base) ** 2 * vb) / abs(rest_base)
 
 
 def _inside(small: dict[str, str] | None, big: dict[str, str] | None) -> bool:

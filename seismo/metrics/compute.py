@@ -392,18 +392,23 @@ def _pending(
     settled = strata.assign(slot=strata["stratum"].map(slot)).dropna(subset=["slot"])
     settled = settled.set_index(["cell", "slot"])
     where = settled.index.get_indexer(pd.MultiIndex.from_arrays([group_cell, group_slot]))
+    positives = settled["pos"].to_numpy(dtype=float)[where]
+    negatives = settled["neg"].to_numpy(dtype=float)[where]
+    count = live["open_n"].to_numpy(dtype=float)
+    rows = positives + negatives + np.add.reduceat(count, group_start[:-1])
+    centre = [rates.get(name, rates.get("__pooled__")) for name in names]
     priors = np.array(
-        [prior_from(rates.get(name, rates.get("__pooled__"))) for name in names], dtype=float
-    )
+        [prior_from(centre[k], n) for k, n in zip(group_slot, rows, strict=True)], dtype=float
+    ).reshape(-1, 2)
     return Pending(
         cell_start=cell_start,
         group_start=group_start,
-        positives=settled["pos"].to_numpy(dtype=float)[where],
-        negatives=settled["neg"].to_numpy(dtype=float)[where],
-        prior=priors[group_slot],
+        positives=positives,
+        negatives=negatives,
+        prior=priors,
         slot=group_slot,
         seen=seen,
-        count=live["open_n"].to_numpy(dtype=float),
+        count=count,
         weight=live["open_w"].to_numpy(dtype=float),
         weight_sq=live["open_w2"].to_numpy(dtype=float),
     ), group_cell[new_cell]

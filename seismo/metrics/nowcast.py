@@ -20,8 +20,10 @@ stratum's ``F``; otherwise a cohort's pending rows, over-represented by slow
 deciders, would be treated as fast ones and the nowcast biased low.
 
 Uncertainty: the posterior of ``p`` is computed on a grid. Its prior is a
-weak Beta centred on the stratum's rate in mature cohorts (worth
-``PRIOR_STRENGTH`` rows): when a cohort is hours old and its slow stratum has
+weak Beta centred on the stratum's rate in mature cohorts, worth
+``PRIOR_STRENGTH`` rows or a quarter of the cohort's own rows if that is fewer
+(a small segment's day is not pulled toward the whole store by a prior
+several times its size): when a cohort is hours old and its slow stratum has
 shown almost nothing yet, the data cannot tell 1% from 50%, and the sensible
 guess is "like before", not the Jeffreys prior's 50%; as soon as the cohort's
 own conversions arrive they outweigh it.
@@ -62,19 +64,28 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
-#: Weight of the prior from mature cohorts, in rows (see the module docstring).
+#: Weight of the prior from mature cohorts, in rows at most (see the module docstring) ...
 PRIOR_STRENGTH = 30.0
+#: ... and at most this share of the cohort's own rows: a small segment's day is not
+#: pulled toward the whole store's rate by a prior several times its size.
+PRIOR_SHARE = 0.25
 
 
-def prior_from(rate: float | None) -> tuple[float, float]:
-    """A Beta prior worth ``PRIOR_STRENGTH`` rows centred on ``rate`` (Jeffreys if unknown).
+def prior_from(rate: float | None, rows: float | None = None) -> tuple[float, float]:
+    """A Beta prior centred on ``rate`` (Jeffreys if unknown), for a cohort of ``rows``.
+
+    Worth ``PRIOR_STRENGTH`` rows, or ``PRIOR_SHARE`` of the cohort's if fewer
+    (never less than one row).
 
     >>> prior_from(0.1)
     (3.0, 27.0)
+    >>> prior_from(0.1, rows=40)
+    (1.0, 9.0)
     """
     if rate is None or not 0.0 < rate < 1.0:
         return (0.5, 0.5)
-    return (PRIOR_STRENGTH * rate, PRIOR_STRENGTH * (1.0 - rate))
+    strength = PRIOR_STRENGTH if rows is None else min(max(PRIOR_SHARE * rows, 1.0), PRIOR_STRENGTH)
+    return (strength * rate, strength * (1.0 - rate))
 
 
 @dataclass(frozen=True)
