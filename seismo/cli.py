@@ -626,17 +626,10 @@ def demo(
     )
 
 
-KEY_FIGURES = (
-    "click_through_rate",
-    "purchase_conversion",
-    "return_rate",
-    "revenue_per_recommendation",
-)
-
-
 def _print_key_figures(table: Any, console: Console, *, days: int) -> None:
     """The business figures of the last days: final, or provisional with their nowcast."""
-    rows = [r for r in table.to_pylist() if r["attribute"] is None and r["metric"] in KEY_FIGURES]
+    figures = RECOMMENDATIONS.words.figures  # the demo is the seed scenario's own
+    rows = [r for r in table.to_pylist() if r["attribute"] is None and r["metric"] in figures]
     if not rows:
         return
     starts = sorted({r["window_start"] for r in rows})[-days:]
@@ -644,7 +637,7 @@ def _print_key_figures(table: Any, console: Console, *, days: int) -> None:
     view = []
     for start in starts:
         line: dict[str, Any] = {"day": start}
-        for name in KEY_FIGURES:
+        for name in figures:
             r = by_cell.get((start, name))
             if r is None or r["estimate"] is None:
                 line[name] = "—"

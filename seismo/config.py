@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from seismo.errors import ConfigError
+from seismo.words import NEUTRAL, Words, words_from_dict
 
 __all__ = [
     "NEGATIVE_LABELS",
@@ -298,6 +299,9 @@ class Mapping:
     outcomes: OutcomeEvents | None = None
     outcome_types: tuple[OutcomeType, ...] = ()
     checks: Checks = field(default_factory=Checks)
+    #: How people talk about this model (``[words]``; see :mod:`seismo.words`). Not part of
+    #: the repr, so batch ids (a hash of the mapping) stay as they were before it existed.
+    words: Words = field(default=NEUTRAL, repr=False)
 
     def __post_init__(self) -> None:
         if self.predictions is None and self.outcomes is None:
@@ -348,6 +352,29 @@ RECOMMENDATIONS = Mapping(
     checks=Checks(
         ranges={"latency_ms": (0.0, None), "price_eur": (0.0, 100_000.0), "position": (0.0, None)}
     ),
+    words=Words(
+        prediction="recommendation",
+        subject="customer",
+        item="item",
+        columns={
+            "price_eur": "price",
+            "item_id": "recommended items",
+            "sustainability_preference": "sustainability preference",
+        },
+        who={
+            "age_group": "customers aged {v}",
+            "customer_type": "{v} customers",
+            "region": "customers in {v}",
+            "device": "customers on {v}",
+            "sustainability_preference": "customers with a {v} sustainability preference",
+        },
+        figures={
+            "click_through_rate": "Share of recommendations that were clicked",
+            "purchase_conversion": "Share of recommendations that led to a purchase",
+            "return_rate": "Share of bought items that were sent back (lower is better)",
+            "revenue_per_recommendation": "Sales per recommendation shown",
+        },
+    ),
     outcome_types=(
         OutcomeType(name="click", window=timedelta(minutes=30), description="click on the item"),
         OutcomeType(name="purchase", window=timedelta(days=12), description="purchase of the item"),
@@ -383,7 +410,7 @@ def mapping_from_dict(data: dict[str, Any], *, source: str = "<mapping>") -> Map
 
 
 def _mapping_from_dict(data: dict[str, Any]) -> Mapping:
-    unknown = set(data) - {"model", "predictions", "outcomes", "outcome_types", "checks"}
+    unknown = set(data) - {"model", "predictions", "outcomes", "outcome_types", "checks", "words"}
     if unknown:
         raise ConfigError(f"unknown section(s) {sorted(unknown)}")
     model = data.get("model", {})
@@ -423,4 +450,5 @@ def _mapping_from_dict(data: dict[str, Any]) -> Mapping:
         outcomes=outcomes,
         outcome_types=types,
         checks=checks_from_dict(dict(data.get("checks", {}))),
+        words=words_from_dict(dict(data.get("words", {}))),
     )

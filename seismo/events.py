@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from seismo.config import OutcomeType
 from seismo.errors import RowError
+from seismo.words import NEUTRAL, Words
 
 __all__ = ["ROW", "Batch", "Source"]
 
@@ -57,3 +58,5 @@ class Batch:
     #: Implausible rows set aside (``[checks] implausible = "quarantine"``): row, column,
     #: value, reason.
     quarantined: tuple[dict[str, object], ...] = ()
+    #: How people talk about the model (the mapping's ``[words]``), stored with the data.
+    words: Words = NEUTRAL

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from seismo.alerts import list_alerts, sync
 from seismo.cli import app
+from seismo.config import RECOMMENDATIONS
 from seismo.detect.change import DetectConfig, detect_changes
 from seismo.detect.fdr import benjamini_hochberg
 from seismo.detect.glr import binomial_shape, onset_rate
@@ -287,9 +288,12 @@ def test_young_days_count_for_less_and_do_not_end_an_alert() -> None:
 
 def test_segment_of_a_pair_and_its_words() -> None:
     rows = cell_rows("25-34 × DE", [0.28] * 14 + [0.14] * 2, n=300, attribute="age_group × region")
-    (f,) = detect_changes(pa.Table.from_pylist(rows), cut=CUT)
+    (f,) = detect_changes(pa.Table.from_pylist(rows), cut=CUT, words=RECOMMENDATIONS.words)
     assert f.segment == {"age_group": "25-34", "region": "DE"}
     assert "customers aged 25-34 in DE" in f.message
+    # A model that declares no words of its own gets neutral ones: no customers.
+    (plain,) = detect_changes(pa.Table.from_pylist(rows), cut=CUT)
+    assert "for age group 25-34 and region DE fell" in plain.message
 
 
 def test_onset_rate_matches_a_fresh_simulation() -> None:

@@ -21,6 +21,7 @@ from seismo.config import Mapping, OutcomeEvents, OutcomeType, PredictionColumns
 from seismo.detect.run import run_checks
 from seismo.ingest import ingest
 from seismo.store import Store, open_store
+from seismo.words import Words
 
 START = datetime(2026, 3, 2)
 DAYS = 24
@@ -34,6 +35,10 @@ MAPPING = Mapping(
     ),
     outcomes=OutcomeEvents(id="id", timestamp="clicked_at", type="click", value="clicked"),
     outcome_types=(OutcomeType(name="click", window=timedelta(minutes=30)),),
+    # Its words, stored with the data: the messages name customers, as this model's people.
+    words=Words(
+        subject="customer", who={"age_group": "customers aged {v}", "region": "customers in {v}"}
+    ),
 )
 
 

@@ -51,6 +51,7 @@ from seismo.detect.findings import Finding, Severity
 from seismo.detect.glr import Scan, onset_rate, scan, threshold
 from seismo.detect.wording import action_for, describe
 from seismo.metrics.naming import segment_of
+from seismo.words import NEUTRAL, Words
 
 __all__ = [
     "CellTest",
@@ -542,6 +543,7 @@ def detect_changes(
     config: DetectConfig | None = None,
     kind: str = "quality",
     watched: int | None = None,
+    words: Words = NEUTRAL,
 ) -> list[Finding]:
     """Findings for every metric × segment whose days since some day clearly moved from baseline.
 
@@ -551,7 +553,7 @@ def detect_changes(
     """
     config = config or DetectConfig()
     tests = tests_of(table, cut, config, kind)
-    return findings_of(tests, cut, config, kind, watched=watched or len(tests))
+    return findings_of(tests, cut, config, kind, watched=watched or len(tests), words=words)
 
 
 def findings_of(
@@ -563,8 +565,12 @@ def findings_of(
     watched: int,
     label: str = "sequential GLR test on nowcast-weighted days",
     evidence: dict[str, Any] | None = None,
+    words: Words = NEUTRAL,
 ) -> list[Finding]:
-    """The tests that pass the store's threshold and are material, as findings."""
+    """The tests that pass the store's threshold and are material, as findings.
+
+    ``words``: the model's vocabulary the messages are written in.
+    """
     out = []
     for t in tests:
         if t.scan is None or t.current is None or not t.material:
@@ -618,6 +624,6 @@ def findings_of(
                 "false_alarms_per_90_days_this_strong": daily * 90,
             },
         )
-        out.append(replace(finding, message=describe(finding)))
+        out.append(replace(finding, message=describe(finding, words)))
     out.sort(key=lambda f: (f.severity != "critical", f.adjusted_p, f.key))
     return out

@@ -88,7 +88,7 @@ DRIFT_SCHEMA = pa.schema(
     ]
 )
 
-_ROLE_LABELS = {"score": "Model score", "label": "Predicted class", "item_id": "Recommended items"}
+_ROLE_LABELS = {"score": "Model score", "label": "Predicted class", "item_id": "Items"}
 LOW_CONFIDENCE = 0.6
 
 

@@ -25,6 +25,7 @@ import pyarrow as pa
 from seismo.detect.findings import Finding
 from seismo.detect.wording import fmt
 from seismo.metrics.naming import CURRENCY_SUFFIXES
+from seismo.words import NEUTRAL, Words
 
 __all__ = ["drift_findings", "drifting_since"]
 
@@ -32,8 +33,12 @@ __all__ = ["drift_findings", "drifting_since"]
 _HEADLINE = ("psi", "gini", "top1pct_share", "low_confidence", "unseen", "out_of_range", "missing")
 
 
-def drift_findings(table: pa.Table, *, cut: datetime) -> list[Finding]:
-    """Findings for the features drifting in the last complete window (aggregate rows only)."""
+def drift_findings(table: pa.Table, *, cut: datetime, words: Words = NEUTRAL) -> list[Finding]:
+    """Findings for the features drifting in the last complete window (aggregate rows only).
+
+    ``words``: the model's vocabulary the messages are written in (a feature's
+    declared name; "of recommended items" only for a model that recommends).
+    """
     series: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in table.to_pylist():
         if r["attribute"] is None and r["final"] and r["method"] != "stability":
@@ -47,7 +52,7 @@ def drift_findings(table: pa.Table, *, cut: datetime) -> list[Finding]:
         windows: dict[datetime, bool] = {}
         for r in rows:
             windows[r["window_start"]] = windows.get(r["window_start"], False) or r["drifted"]
-        out.append(_finding(feature, now, drifting_since(windows) or last, cut))
+        out.append(_finding(feature, now, drifting_since(windows) or last, cut, words))
     return out
 
 
@@ -70,8 +75,13 @@ def _headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return min(rows, key=lambda r: (rank.get(r["method"], len(rank)), r["method"]))
 
 
-def _finding(feature: str, rows: list[dict[str, Any]], since: datetime, cut: datetime) -> Finding:
+def _finding(
+    feature: str, rows: list[dict[str, Any]], since: datetime, cut: datetime, words: Words
+) -> Finding:
     head = _headline(rows)
+    declared = words.columns.get(feature)
+    if declared:
+        head = {**head, "label": declared[:1].upper() + declared[1:]}
     worst = "critical" if any(r["severity"] == "critical" for r in rows) else "warning"
     ref_value, cur_value = head["reference_value"], head["current_value"]
     unit = _number_unit(feature)
@@ -82,7 +92,7 @@ def _finding(feature: str, rows: list[dict[str, Any]], since: datetime, cut: dat
     elif head["method"] in ("out_of_range", "missing", "unseen", "low_confidence", "top1pct_share"):
         unit = "share"
     up = (cur_value or 0.0) >= (ref_value or 0.0)
-    message = _message(head, worst, since, moves, up)
+    message = _message(head, worst, since, moves, up, words)
     methods = ", ".join(
         f"{r['method']} {r['statistic']:.3g}" for r in sorted(rows, key=lambda r: r["method"])
     )
@@ -112,7 +122,7 @@ def _finding(feature: str, rows: list[dict[str, Any]], since: datetime, cut: dat
         n_baseline=int(head["n_reference"]),
         n_current=int(head["n"]),
         message=message,
-        action=_action(head["role"]),
+        action=_action(head["role"], words),
         as_of=cut,
         unit=unit,
         evidence={
@@ -126,17 +136,23 @@ def _finding(feature: str, rows: list[dict[str, Any]], since: datetime, cut: dat
 
 
 def _message(
-    head: dict[str, Any], severity: str, since: datetime, moves: list[dict[str, Any]], up: bool
+    head: dict[str, Any],
+    severity: str,
+    since: datetime,
+    moves: list[dict[str, Any]],
+    up: bool,
+    words: Words,
 ) -> str:
     label = head["label"]
     how = "sharply" if severity == "critical" else "noticeably"
     when = f"since {since:%-d %B}"
     role = head["role"]
     method = head["method"]
+    of_items = f" of {words.served_items}" if words.served_items else ""
     if method == "psi" and moves:
         what = {
-            "feature": f"The {label.lower()} mix of recommended items",
-            "segment": f"The customer mix by {label.lower()}",
+            "feature": f"The {label.lower()} mix{of_items}",
+            "segment": f"The mix of {words.subjects or words.predictions} by {label.lower()}",
             "prediction": "The mix of predicted classes",
         }.get(role, f"The {label.lower()} mix")
         parts = [
@@ -148,27 +164,32 @@ def _message(
         unit = _number_unit(head["feature"])
         subject = "The model's scores" if role == "prediction" else f"The {label.lower()}"
         if role == "feature":
-            subject += " of recommended items"
+            subject += of_items
         verb = "moved up" if up else "moved down"
         return (
             f"{subject} {verb} {how} {when}: {fmt(head['current_value'], unit)} on average, "
             f"against {fmt(head['reference_value'], unit)} in the training data."
         )
-    words = {
+    shown = "impressions" if words.item else words.predictions
+    methods = {
         "out_of_range": "values outside the range seen in training",
         "missing": "missing values",
         "unseen": "values never seen in training",
         "low_confidence": "low-confidence predictions",
-        "top1pct_share": "impressions going to the top 1% of items",
-        "gini": "concentration of impressions on few items (Gini)",
-    }[method]
+        "top1pct_share": f"{shown} going to the top 1% of items",
+        "gini": f"concentration of {shown} on few items (Gini)",
+    }
+    what_moved = methods[method]
     unit = "score" if method == "gini" else "share"
+    now, then = fmt(head["current_value"], unit), fmt(head["reference_value"], unit)
+    if method == "gini":
+        return (
+            f"{label}: the {what_moved} rose {how} {when}: {now} now, "
+            f"against {then} expected from the training data."
+        )
     return (
-        f"{label}: the share of {words} moved {how} {when}: {fmt(head['current_value'], unit)} "
-        f"now, against {fmt(head['reference_value'], unit)} in the training data."
-        if method != "gini"
-        else f"{label}: the {words} rose {how} {when}: {fmt(head['current_value'], unit)} now, "
-        f"against {fmt(head['reference_value'], unit)} expected from the training data."
+        f"{label}: the share of {what_moved} moved {how} {when}: {now} now, "
+        f"against {then} in the training data."
     )
 
 
@@ -177,16 +198,21 @@ def _number_unit(feature: str) -> str:
     return "amount" if feature.endswith(CURRENCY_SUFFIXES) else "score"
 
 
-def _action(role: str) -> str:
+def _action(role: str, words: Words) -> str:
     if role == "prediction":
         return (
             "The model behaves differently from training: check its inputs and the serving "
             "version; when the truth arrives, confirm quality before trusting the new scores."
         )
-    if role == "item":
+    if role == "item" and words.item:
         return (
             "Exposure is concentrating on few items (a popularity feedback loop): consider "
             "exploration or diversity constraints in the ranking."
+        )
+    if role == "item":
+        return (
+            f"The {words.predictions} are concentrating on few items: check that the input "
+            "data still covers every item, and whether the change is intended."
         )
     return (
         "The data the model sees no longer looks like its training data. If the change is "

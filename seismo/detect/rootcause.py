@@ -42,6 +42,7 @@ from seismo.detect.change import DetectConfig
 from seismo.detect.findings import Finding
 from seismo.detect.wording import describe
 from seismo.store.read import Store
+from seismo.words import Words
 
 __all__ = ["attribute_roots"]
 
@@ -234,7 +235,7 @@ def attribute_roots(
         keep, fold = pair
         roots.remove(fold)
         explained[keep.key] += [fold, *explained.pop(fold.key)]
-    return _finish(roots, explained)
+    return _finish(roots, explained, store.words())
 
 
 def _nested_roots(roots: list[Finding], store: Store) -> tuple[Finding, Finding] | None:
@@ -256,7 +257,9 @@ def _nested_roots(roots: list[Finding], store: Store) -> tuple[Finding, Finding]
     return None
 
 
-def _finish(roots: list[Finding], explained: dict[str, list[Finding]]) -> list[Finding]:
+def _finish(
+    roots: list[Finding], explained: dict[str, list[Finding]], words: Words
+) -> list[Finding]:
     out = []
     for r in roots:
         peers = [
@@ -273,6 +276,6 @@ def _finish(roots: list[Finding], explained: dict[str, list[Finding]]) -> list[F
         if related:
             evidence["explains"] = list(related)
         updated = replace(r, root=r.segment, related=related, evidence=evidence)
-        out.append(replace(updated, message=describe(updated)))
+        out.append(replace(updated, message=describe(updated, words)))
     out.sort(key=lambda f: (f.severity != "critical", f.adjusted_p, f.key))
     return out

@@ -104,11 +104,14 @@ def detect(
     cells = len(quality) + len(gaps)
     alarm, critical = config.thresholds(cells)
     watch = Watch(cells, config.false_alarms_per_90_days, alarm, critical, config.window_days)
-    changes = findings_of(quality, cut, config, "quality", watched=cells)
+    words = store.words()
+    changes = findings_of(quality, cut, config, "quality", watched=cells, words=words)
     findings = _with_outcomes(attribute_roots(changes, store, config), store)
-    findings += findings_of(gaps, cut, config, "fairness", watched=cells, label=GAP_TEST)
+    findings += findings_of(
+        gaps, cut, config, "fairness", watched=cells, label=GAP_TEST, words=words
+    )
     if drift is not None:
-        findings += drift_findings(drift, cut=cut)
+        findings += drift_findings(drift, cut=cut, words=words)
     # Outcome-based findings first: a drop in quality is proven harm, drift an early warning.
     findings.sort(key=lambda f: (f.severity != "critical", f.kind == "drift", f.adjusted_p, f.key))
     return CheckResult(cut, findings, metrics, exposure, drift, watch)

@@ -10,39 +10,36 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from seismo.detect.adverse import TWO_SIDED, family, worse_when_up
+from seismo.words import NEUTRAL, Words
 
 if TYPE_CHECKING:
     from seismo.detect.findings import Finding
 
 __all__ = ["action_for", "describe", "fmt", "who"]
 
-_WHO = {
-    "age_group": "customers aged {v}",
-    "customer_type": "{v} customers",
-    "region": "customers in {v}",
-    "device": "customers on {v}",
-    "sustainability_preference": "customers with a {v} sustainability preference",
-}
 
+def who(segment: dict[str, str] | None, words: Words = NEUTRAL) -> str:
+    """The people (or rows) a segment stands for, in the model's words; a pair reads as one group.
 
-def who(segment: dict[str, str] | None) -> str:
-    """The people a segment stands for; a pair reads as one group.
-
-    >>> who({"age_group": "25-34"}), who(None), who({"plan": "gold"})
-    ('customers aged 25-34', 'all customers', 'customers with plan gold')
-    >>> who({"age_group": "25-34", "region": "DE"}), who({"customer_type": "new", "device": "app"})
-    ('customers aged 25-34 in DE', 'new customers on app')
+    >>> who({"region": "south"}), who(None), who({"plan": "gold", "region": "DE"})
+    ('region south', 'all predictions', 'plan gold and region DE')
+    >>> shop = Words(subject="customer", who={"age_group": "customers aged {v}",
+    ...     "region": "customers in {v}", "customer_type": "{v} customers"})
+    >>> who({"age_group": "25-34", "region": "DE"}, shop), who({"customer_type": "new"}, shop)
+    ('customers aged 25-34 in DE', 'new customers')
+    >>> who(None, shop), who({"plan": "gold"}, shop)
+    ('all customers', 'customers with plan gold')
     """
     if not segment:
-        return "all customers"
-    phrases = []
-    for attribute, value in sorted(segment.items()):
-        template = _WHO.get(attribute, "customers with " + attribute.replace("_", " ") + " {v}")
-        phrases.append(template.format(v=value))
-    # A phrase that names the customers as an adjective ("new customers") leads.
-    phrases.sort(key=lambda t: not t.endswith(" customers"))
+        return words.everyone
+    phrases = [words.group(attribute, value) for attribute, value in sorted(segment.items())]
+    if not words.subjects:
+        return " and ".join(phrases)
+    people = words.subjects
+    # A phrase that names the people as an adjective ("new customers") leads.
+    phrases.sort(key=lambda t: not t.endswith(f" {people}"))
     head, *rest = phrases
-    return " ".join([head, *(t.removeprefix("customers ") for t in rest)])
+    return " ".join([head, *(t.removeprefix(f"{people} ") for t in rest)])
 
 
 def fmt(value: float, unit: str) -> str:
@@ -58,12 +55,12 @@ def fmt(value: float, unit: str) -> str:
     return f"{value:.2f}"
 
 
-def describe(f: Finding) -> str:
-    """One sentence a merchandising team can act on."""
+def describe(f: Finding, words: Words = NEUTRAL) -> str:
+    """One sentence the people who depend on the model can act on, in its words."""
     moved = "rose" if f.direction == "up" else "fell"
     since = f"{f.since:%-d %B}"
     change = (
-        f"{f.metric_label} for {who(f.segment)} {moved} from {fmt(f.baseline, f.unit)} to "
+        f"{f.metric_label} for {who(f.segment, words)} {moved} from {fmt(f.baseline, f.unit)} to "
         f"{fmt(f.current, f.unit)} since {since}"
     )
     if f.evidence.get("gap"):
@@ -77,7 +74,7 @@ def describe(f: Finding) -> str:
     if f.related:
         change += f"; it also moves the figure for {len(f.related)} overlapping group(s)"
     if f.evidence.get("peers_stable"):
-        attribute = " × ".join(a.replace("_", " ") for a in sorted(f.segment or {}))
+        attribute = " × ".join(words.column(a) for a in sorted(f.segment or {}))
         change += (
             f"; other {attribute} groups are stable"
             if len(f.segment or {}) > 1

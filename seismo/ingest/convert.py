@@ -251,6 +251,7 @@ def prepare(
             exported_at,
             positive if mapping.predictions and mapping.predictions.positive_label else (),
             tuple(held),
+            mapping.words,
         )
     finally:
         checker.close()

@@ -19,6 +19,7 @@ import pyarrow as pa
 from seismo.config import Mapping, OutcomeType
 from seismo.store.engine import Engine, connect
 from seismo.store.schema import create_schema
+from seismo.words import NEUTRAL, Words
 
 __all__ = ["Store", "open_store"]
 
@@ -76,6 +77,11 @@ class Store:
         """
         rows = self.engine.query("SELECT value FROM seismo_meta WHERE key = 'positive_labels'")
         return tuple(json.loads(rows[0][0])) if rows else ()
+
+    def words(self) -> Words:
+        """How people talk about the model, as its mapping declared (neutral words if none)."""
+        rows = self.engine.query("SELECT value FROM seismo_meta WHERE key = 'words'")
+        return Words.from_json(rows[0][0]) if rows else NEUTRAL
 
     def segments(self) -> list[str]:
         return [n for n, (role, _) in self.attributes().items() if role == "segment"]

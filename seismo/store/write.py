@@ -20,6 +20,7 @@ from seismo.errors import ConfigError, SeismoError, StoreError
 from seismo.events import ROW, Batch, Source
 from seismo.store.engine import Engine, quote
 from seismo.store.schema import CORE_PREDICTION_COLUMNS, OUTCOME_COLUMNS, sql_type
+from seismo.words import NEUTRAL, Words
 
 __all__ = ["BatchResult", "write_batch"]
 
@@ -74,6 +75,15 @@ def register_positive_labels(engine: Engine, labels: tuple[str, ...]) -> None:
     engine.execute(
         f"INSERT INTO seismo_meta (key, value) VALUES ({p}, {p})",
         ("positive_labels", json.dumps(list(labels))),
+    )
+
+
+def register_words(engine: Engine, words: Words) -> None:
+    """Record how people talk about the model: the last mapping that declares words wins."""
+    p = engine.param()
+    engine.execute("DELETE FROM seismo_meta WHERE key = 'words'")
+    engine.execute(
+        f"INSERT INTO seismo_meta (key, value) VALUES ({p}, {p})", ("words", words.to_json())
     )
 
 
@@ -139,6 +149,8 @@ def _write(
         register_outcome_types(engine, batch.outcome_types)
         if batch.positive_labels:
             register_positive_labels(engine, batch.positive_labels)
+        if batch.words != NEUTRAL:
+            register_words(engine, batch.words)
         seq = int(engine.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM changes")[0][0])
         added_p = added_o = conflicts = 0
         first: tuple[int, str] | None = None

@@ -147,7 +147,7 @@ def segments(ctx: Context) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "value": v,
-                    "who": who({attribute: v}),
+                    "who": who({attribute: v}, ctx.words),
                     "traffic_share": ctx.traffic_share(attribute, v),
                     "alert": bool(flagged),
                     "alert_words": [f.message for f in flagged],
@@ -187,7 +187,7 @@ def small_multiples(ctx: Context) -> dict[str, Any] | None:
         tiles.append(
             {
                 "value": v,
-                "who": who({attribute: v}),
+                "who": who({attribute: v}, ctx.words),
                 "highlight": bool(_flagged(ctx, attribute, v, metric)),
                 "text": cell["text"],
                 "launch_text": cell["launch_text"],
@@ -252,7 +252,7 @@ def fairness(ctx: Context) -> dict[str, Any] | None:
                     "flag": flag,
                 }
             )
-        rows.append({"value": v, "who": who({attribute: v}), "cells": cells})
+        rows.append({"value": v, "who": who({attribute: v}, ctx.words), "cells": cells})
     findings = [
         f
         for f in ctx.snap.findings
@@ -287,7 +287,7 @@ def _gap_text(ctx: Context, metric: str, gap: float | None) -> str:
 def _standing(
     ctx: Context, attribute: str, values: list[str], metrics: list[str]
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """Gap to all customers and ratio to the best group, recent vs launch, per metric × value."""
+    """Gap to the aggregate and ratio to the best group, recent vs launch, per metric × value."""
     rows: list[dict[str, Any]] = []
     recent_rows: list[dict[str, Any]] = []
     periods = {"launch": ctx.launch, "recent": ctx.recent}
@@ -333,7 +333,14 @@ def _standing(
 
 
 def _chart(ctx: Context, attribute: str, values: list[str], metric: str) -> dict[str, Any] | None:
-    lines = [{"name": "All customers", "style": "overall", "days": _days(ctx.series(metric))}]
+    everyone = ctx.words.everyone
+    lines = [
+        {
+            "name": everyone[:1].upper() + everyone[1:],
+            "style": "overall",
+            "days": _days(ctx.series(metric)),
+        }
+    ]
     for v in values:
         style = "highlight" if _flagged(ctx, attribute, v, metric) else "normal"
         lines.append({"name": v, "style": style, "days": _days(ctx.series(metric, attribute, v))})

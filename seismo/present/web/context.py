@@ -27,28 +27,13 @@ from seismo.metrics.fairness import LOWER_IS_BETTER
 from seismo.present.web import humanize
 from seismo.present.web.figures import Pooled, Series, SeriesKey, pool
 from seismo.present.web.snapshot import Snapshot
+from seismo.words import Words
 
 __all__ = ["LAUNCH_DAYS", "RECENT_DAYS", "Context", "lower_is_better", "plural"]
 
 LAUNCH_DAYS = DetectConfig().baseline_days
 RECENT_DAYS = 3
 DAY = timedelta(days=1)
-
-#: The figures a merchandising team steers by, in the order they read them.
-KEY_FIGURES = (
-    "click_through_rate",
-    "purchase_conversion",
-    "return_rate",
-    "revenue_per_recommendation",
-)
-#: What each figure means, in one line.
-DESCRIPTIONS = {
-    "click_through_rate": "Share of recommendations that were clicked",
-    "purchase_conversion": "Share of recommendations that led to a purchase",
-    "purchase_per_click": "Share of clicked recommendations that were bought",
-    "return_rate": "Share of bought items that were sent back (lower is better)",
-    "revenue_per_recommendation": "Sales per recommendation shown",
-}
 
 
 def plural(noun: str) -> str:
@@ -116,6 +101,10 @@ class Context:
         return self.recent is not None and self.recent[0] >= self.launch[1]
 
     # -- names -------------------------------------------------------------
+    @property
+    def words(self) -> Words:
+        return self.snap.words
+
     def label(self, metric: str) -> str:
         return self.labels.get(metric, (metric.replace("_", " "), "share"))[0]
 
@@ -140,13 +129,13 @@ class Context:
         return plural(outcome) if outcome else "outcomes"
 
     def population(self, metric: str) -> str:
-        """What a metric is counted over: recommendations, clicks, purchases."""
+        """What a metric is counted over: the predictions, or clicks, purchases."""
         outcome = self.snap.outcomes.get(metric)
         given = self.snap.givens.get(metric)
         if given:
             return plural(given)
         parent = self.snap.types[outcome].parent if outcome in self.snap.types else None
-        return plural(parent) if parent else "recommendations"
+        return plural(parent) if parent else self.words.predictions
 
     # -- figures -----------------------------------------------------------
     def series(self, metric: str, attribute: str | None = None, value: str | None = None) -> Series:
@@ -169,7 +158,7 @@ class Context:
 
     @property
     def key_figures(self) -> list[str]:
-        present = [m for m in KEY_FIGURES if (m, None, None) in self.metrics]
+        present = [m for m in self.words.figures if (m, None, None) in self.metrics]
         if present:
             return present
         rates = [m for m in self.snap.outcomes if (m, None, None) in self.metrics]
@@ -177,9 +166,9 @@ class Context:
 
     @property
     def volume_metric(self) -> str | None:
-        """A metric counted over every recommendation (its n is the traffic)."""
+        """A metric counted over every prediction (its n is the traffic)."""
         for m in self.key_figures:
-            if self.population(m) == "recommendations":
+            if self.population(m) == self.words.predictions:
                 return m
         return self.key_figures[0] if self.key_figures else None
 

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 
 __all__ = [
     "DASH",
+    "a",
     "about",
     "change",
     "count",
@@ -202,3 +203,14 @@ def stamp(t: datetime | None) -> str:
     '13 May 01:30'
     """
     return DASH if t is None else f"{day(t)} {t:%H:%M}"
+
+
+def a(noun: str) -> str:
+    """A noun with its indefinite article.
+
+    >>> a("recommendation"), a("credit decision"), a("forecast")
+    ('a recommendation', 'a credit decision', 'a forecast')
+    >>> a("order")
+    'an order'
+    """
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"

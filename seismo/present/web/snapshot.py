@@ -38,6 +38,7 @@ from seismo.metrics.compute import RESULT_SCHEMA
 from seismo.metrics.spec import default_metrics
 from seismo.present.web.figures import Series, SeriesKey, index
 from seismo.store import Store, open_store
+from seismo.words import NEUTRAL, Words
 
 __all__ = ["Snapshot", "SnapshotCache", "compute_snapshot", "data_version"]
 
@@ -82,6 +83,8 @@ class Snapshot:
     series: dict[SeriesKey, Series]
     exposure_series: dict[SeriesKey, Series]
     watch: Watch | None = None
+    #: How people talk about the model (its mapping's ``[words]``).
+    words: Words = NEUTRAL
 
     @property
     def empty(self) -> bool:
@@ -161,6 +164,7 @@ def compute_snapshot(
         series=index(metrics),
         exposure_series=index(exposure),
         watch=watch,
+        words=store.words(),
     )
 
 

@@ -25,7 +25,7 @@ from seismo.detect.findings import Finding, segment_text
 from seismo.detect.wording import who
 from seismo.present.web import humanize
 from seismo.present.web.breakdown import fairness, segments, small_multiples
-from seismo.present.web.context import DAY, DESCRIPTIONS, Context, lower_is_better
+from seismo.present.web.context import DAY, Context, lower_is_better
 from seismo.present.web.figures import EARLY
 from seismo.present.web.snapshot import Snapshot
 
@@ -47,6 +47,7 @@ def overview(snap: Snapshot) -> dict[str, Any]:
     cards = attention(ctx)
     return {
         "page": "overview",
+        "words": _words(ctx),
         "as_of": snap.as_of,
         "empty": snap.empty,
         "volume": _volume(ctx),
@@ -64,12 +65,23 @@ def overview(snap: Snapshot) -> dict[str, Any]:
     }
 
 
+def _words(ctx: Context) -> dict[str, str]:
+    """The model's words the page is written in (its mapping's ``[words]``)."""
+    w = ctx.words
+    return {
+        "prediction": w.prediction,
+        "predictions": w.predictions,
+        "everyone": w.everyone,
+        "groups": f"{w.subject} group" if w.subject else "group",
+    }
+
+
 def _volume(ctx: Context) -> dict[str, Any]:
     m = ctx.volume_metric
     days = ctx.series(m) if m else []
     total = sum(d.n for d in days)
     return {
-        "recommendations": total if days else 0,
+        "predictions": total if days else 0,
         "in_store": ctx.snap.predictions,
         "first_day": days[0].start if days else None,
         "last_day": days[-1].start if days else None,
@@ -96,12 +108,12 @@ def _provisional_note(ctx: Context) -> str:
     for name, t in sorted(ctx.snap.types.items()):
         if t.window < timedelta(hours=1):
             continue
-        after = f"after the {t.parent}" if t.parent else "after a recommendation"
+        after = f"after the {t.parent}" if t.parent else f"after {humanize.a(ctx.words.prediction)}"
         waits.append(f"{humanize.duration(t.window)} {after} for a {name}")
     if not waits:
         return ""
     return (
-        "Customers take their time: we wait up to " + "; up to ".join(waits) + ". "
+        "The truth takes its time: we wait up to " + "; up to ".join(waits) + ". "
         "Until then a day's figures are provisional: we show the expected final value "
         "(dashed line, shaded range) and how much of it has yet to come in."
     )
@@ -147,9 +159,9 @@ def _summary(ctx: Context, n: int) -> str:
     head = f"{n} {'thing needs' if n == 1 else 'things need'} attention, most urgent first."
     if any(not f.segment for f in findings):
         return head
-    groups = list(dict.fromkeys(who(f.segment) for f in findings))
+    groups = list(dict.fromkeys(who(f.segment, ctx.words) for f in findings))
     listed = groups[0] if len(groups) == 1 else ", ".join(groups[:-1]) + " and " + groups[-1]
-    return f"{head} No alert concerns all customers together: the problems are for {listed}."
+    return f"{head} No alert concerns {ctx.words.everyone} together: the problems are for {listed}."
 
 
 def _card(ctx: Context, f: Finding) -> dict[str, Any]:
@@ -170,7 +182,7 @@ def _card(ctx: Context, f: Finding) -> dict[str, Any]:
         "metric": f.metric,
         "metric_label": f.metric_label,
         "segment": f.segment,
-        "who": who(f.segment),
+        "who": who(f.segment, ctx.words),
         "traffic_share": share,
         "headline": f.message,
         "since": f.since,
@@ -213,7 +225,7 @@ def _meaning(ctx: Context, f: Finding) -> str:
     diff = f.current - f.baseline
     if members <= 0 or not math.isfinite(diff):
         return ""
-    people = who(f.segment)
+    people = who(f.segment, ctx.words)
     if f.kind == "drift":
         return _drift_meaning(ctx, f, diff, members)
     if f.kind == "quality" and f.unit == "share":
@@ -232,7 +244,8 @@ def _meaning(ctx: Context, f: Finding) -> str:
     if f.kind == "fairness" and f.unit == "share":
         items = f.metric_label.removeprefix("Share of ").removesuffix(" shown")
         return (
-            f"Of about {humanize.about(members)} recommendations shown to {people} each day, about"
+            f"Of about {humanize.about(members)} {ctx.words.predictions} for {people} each day,"
+            " about"
             f" {humanize.about(abs(diff) * members)} {'more' if diff > 0 else 'fewer'} are {items}"
             " than at launch."
         )
@@ -250,14 +263,16 @@ def _drift_meaning(ctx: Context, f: Finding, diff: float, members: float) -> str
         top = movers[0]
         change = (top["current"] - top["reference"]) * members
         return (
-            f"Of about {humanize.about(members)} recommendations a day, about"
+            f"Of about {humanize.about(members)} {ctx.words.predictions} a day, about"
             f" {humanize.about(abs(change))} {'more' if change > 0 else 'fewer'} are"
             f" {top['value']} than the training data would give."
         )
     if f.unit == "amount":
+        what = ctx.words.served_items or f"The {f.metric_label.lower()}"
         return (
-            f"Recommended items cost about {humanize.money(abs(diff), ctx.currency)}"
-            f" {'more' if diff > 0 else 'less'} on average than in the training data."
+            f"{what[:1].upper()}{what[1:]} {'cost' if ctx.words.item else 'is'} about"
+            f" {humanize.money(abs(diff), ctx.currency)} {'more' if diff > 0 else 'less'} on"
+            " average than in the training data."
         )
     return ""
 
@@ -265,12 +280,12 @@ def _drift_meaning(ctx: Context, f: Finding, diff: float, members: float) -> str
 def _sure(ctx: Context, f: Finding) -> str:
     if f.kind == "drift":
         return (
-            f"Very sure: {humanize.count(f.n_current)} recommendations on"
+            f"Very sure: {humanize.count(f.n_current)} {ctx.words.predictions} on"
             f" {humanize.day_range(f.window_start, f.window_end)} compared with"
             f" {humanize.count(f.n_baseline)} in the training data; a shift this large is not"
             " chance. It says the data changed, not yet that results got worse."
         )
-    pop = ctx.population(f.metric) if f.kind == "quality" else "recommendations"
+    pop = ctx.population(f.metric) if f.kind == "quality" else ctx.words.predictions
     strength = "Very sure" if f.severity == "critical" else "Fairly sure"
     return (
         f"{strength}: based on {humanize.count(f.n_baseline)} {pop} at launch and"
@@ -296,7 +311,7 @@ def _chance(f: Finding) -> str:
 
 
 def key_figures(ctx: Context) -> list[dict[str, Any]]:
-    """Each key figure for all customers: recent vs launch, its trend, and its maturity."""
+    """Each key figure for everyone: recent vs launch, its trend, and its maturity."""
     return [_figure(ctx, m) for m in ctx.key_figures]
 
 
@@ -348,7 +363,7 @@ def _figure(ctx: Context, metric: str) -> dict[str, Any]:
         "metric": metric,
         "label": ctx.label(metric),
         "unit": ctx.unit(metric),
-        "description": DESCRIPTIONS.get(metric, ""),
+        "description": ctx.words.figures.get(metric, ""),
         "recent": _pooled_record(ctx, metric, recent),
         "launch": _pooled_record(ctx, metric, launch),
         "change": rel,
@@ -422,6 +437,7 @@ def engineering(
     )
     return {
         "page": "engineering",
+        "words": _words(ctx),
         "as_of": snap.as_of,
         "data_version": snap.version,
         "computed_at": snap.computed_at,
