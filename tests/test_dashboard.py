@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from fastapi.testclient import TestClient
-from served import ROOT, get, serving
+from served import ROOT, get, new_page, serving
 from typer.testing import CliRunner
 
 from seismo.cli import app as cli
@@ -34,16 +34,6 @@ from seismo.simulate import Scenario, Simulation, simulate
 from seismo.store import open_store
 
 DOCS = ROOT / "docs"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCENARIO = Scenario(per_day=3000)
 DROP = SCENARIO.start + timedelta(days=SCENARIO.days - SCENARIO.drop_days)  # 2026-06-01
 UNTIL = DROP + timedelta(days=3)  # the store's data ends with 3 June
@@ -80,44 +70,11 @@ def server(seed_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium through Playwright, or a skip that says what is missing."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium to run the browser tests")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright package is missing: pip install playwright")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def _page(browser: Any, height: int = 1000) -> Any:
-    page = browser.new_page(viewport={"width": 1280, "height": height})
-    # The first load runs the check on a busy machine; a missing element fails fast.
-    page.set_default_navigation_timeout(600_000)
-    page.set_default_timeout(30_000)
-    dialogs: list[str] = []
-
-    def on_dialog(dialog: Any) -> None:  # an alert() box would mean a script ran
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.dialogs = dialogs
-    return page
-
-
 # -- what a person sees ----------------------------------------------------------
 
 
 def test_business_view_tells_what_needs_attention(server: str, browser: Any) -> None:
-    page = _page(browser)
+    page = new_page(browser)
     page.goto(f"{server}/")
 
     # The 25-34 alert is in the first screenful, in the section that comes first.
@@ -175,7 +132,7 @@ def test_business_view_tells_what_needs_attention(server: str, browser: Any) -> 
 
 
 def test_engineering_view_shows_the_statistics(server: str, browser: Any) -> None:
-    page = _page(browser, height=1500)
+    page = new_page(browser, height=1500)
     page.goto(f"{server}/engineering?metric=click_through_rate&attribute=age_group")
     detail = page.locator("article.tech-alert", has_text="age_group=25-34").first
     text = detail.inner_text()
@@ -303,7 +260,7 @@ def test_only_its_own_host_names_are_answered(evil_store: Path) -> None:
 
 def test_segment_values_render_as_text_in_chromium(evil_store: Path, browser: Any) -> None:
     client = TestClient(create_app(str(evil_store)))
-    page = _page(browser)
+    page = new_page(browser)
     page.set_content(client.get("/").text)
     page.locator('details[data-attribute="region"] > summary').click()
     cell = page.locator('tr[data-segment="region=' + EVIL.replace('"', '\\"') + '"] th')
@@ -338,7 +295,7 @@ def test_report_is_self_contained(report_file: Path) -> None:
 
 
 def test_report_opens_without_a_network(report_file: Path, browser: Any) -> None:
-    page = _page(browser)
+    page = new_page(browser)
     requested: list[str] = []
     page.on("request", lambda r: requested.append(r.url))
     page.route(re.compile(r"^(?!file:).*"), lambda route: route.abort())

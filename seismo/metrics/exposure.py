@@ -128,6 +128,7 @@ def default_exposure(store: Store, *, baseline_days: int = 7) -> ExposureSpec:
         row = counts.to_pyarrow().to_pylist()[0]
         mix = tuple(s for i, s in enumerate(strings) if 0 < (row[f"c{i}"] or 0) <= MAX_MIX_VALUES)
     if floats:
+        shown = " shown" if store.words().item else ""
         first = p.aggregate(t=p.served_at.min()).to_pyarrow().to_pylist()[0]["t"]
         if first is not None:
             early = p.filter(p.served_at < first + timedelta(days=baseline_days))
@@ -138,7 +139,7 @@ def default_exposure(store: Store, *, baseline_days: int = 7) -> ExposureSpec:
                     feature=f,
                     at=round(float(q[f"q{i}"]), 6),
                     name=f"{_stem(f)}_above_p75",
-                    label=f"Share shown with {_words(_stem(f))} above the launch-period"
+                    label=f"Share{shown} with {_words(_stem(f))} above the launch-period"
                     f" 75th percentile ({float(q[f'q{i}']):.2f})",
                 )
                 for i, f in enumerate(floats)
@@ -173,8 +174,17 @@ def _columns(store: Store, spec: ExposureSpec, p: Any) -> list[_Column]:
         )
     one, zero = ibis.literal(1), ibis.literal(0)
     cols: list[_Column] = []
+    # A recommender's rows are items shown ("Share of dresses shown"); any other model's
+    # rows are what it was asked about ("Share with employment self-employed").
+    words = store.words()
+    shown = " shown" if words.item else ""
     for f in spec.shares:
-        label = f"Share of {_words(f.removeprefix('is_'))} items shown"
+        name = _words(f.removeprefix("is_"))
+        declared = words.columns.get(f)
+        if words.item:
+            label = f"Share of {name} items shown"
+        else:
+            label = f"Share {declared}" if declared else f"Share with {name}"
         hit = ibis.ifelse(p[f].cast("boolean"), one, zero)
         cols.append(_Column(_share_name(f), label, "share", hit, p[f].notnull()))
     for f in spec.mix:
@@ -183,14 +193,18 @@ def _columns(store: Store, spec: ExposureSpec, p: Any) -> list[_Column]:
         # PostgreSQL with the filter column inside the DISTINCT (one row per timestamp).
         values = p.group_by(v=filled).aggregate(k=p.count()).to_pyarrow().column("v")
         for v in sorted(values.to_pylist()):
-            label = (
-                f"Share of {v} shown" if f in _KIND_FEATURES else f"Share of {v} {f} items shown"
-            )
+            if not words.item:
+                label = f"Share with {words.column(f)} {v}"
+            elif f in _KIND_FEATURES:
+                label = f"Share of {v} shown"
+            else:
+                label = f"Share of {v} {f} items shown"
             hit = ibis.ifelse(filled == v, one, zero)
             cols.append(_Column(f"{f}_share:{v}", label, "share", hit, None))
     for f in spec.means:
         x = p[f].cast("float64")
-        label, square = f"Average {_words(_stem(f))} shown", (x * x).fill_null(0.0)
+        label = f"Average {words.columns.get(f) or _words(_stem(f))}{shown}"
+        square = (x * x).fill_null(0.0)
         cols.append(
             _Column(
                 f"mean_{_stem(f)}_shown", label, "amount", x.fill_null(0.0), x.notnull(), square
@@ -198,7 +212,8 @@ def _columns(store: Store, spec: ExposureSpec, p: Any) -> list[_Column]:
         )
     for t in spec.above:
         x = p[t.feature].cast("float64")
-        label = t.label or f"Share shown with {_words(_stem(t.feature))} above {t.at:g}"
+        name = words.columns.get(t.feature) or _words(_stem(t.feature))
+        label = t.label or f"Share{shown} with {name} above {t.at:g}"
         hit = ibis.ifelse(x > t.at, one, zero)
         cols.append(_Column(_threshold_name(t), label, "share", hit, x.notnull()))
     return cols

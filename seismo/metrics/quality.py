@@ -238,8 +238,15 @@ def evaluate_quality(
     if df.empty:
         return []
     if value:
-        return _regression(df, otype, cut, windows, by, level)
-    return _classifier(df, otype, cut, windows, by, level, threshold)
+        rows = _regression(df, otype, cut, windows, by, level)
+    else:
+        rows = _classifier(df, otype, cut, windows, by, level, threshold)
+    # The outcome as its model's words name it ("default_90d" → "default": "Default rate").
+    title = store.words().column(otype.name)
+    title = title[:1].upper() + title[1:]
+    for r in rows:
+        r["label"] = f"{title} {_LABELS[r['metric'][len(otype.name) + 1 :]]}"
+    return rows
 
 
 def _classifier_cells(

@@ -13,7 +13,7 @@ The two periods every comparison on the business view uses:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,18 @@ __all__ = ["LAUNCH_DAYS", "RECENT_DAYS", "Context", "lower_is_better", "plural"]
 LAUNCH_DAYS = DetectConfig().baseline_days
 RECENT_DAYS = 3
 DAY = timedelta(days=1)
+
+
+#: The model-quality figures a page leads with when the model declares none, in order.
+QUALITY_FIGURES = (
+    "positive_rate",
+    "accuracy",
+    "roc_auc",
+    "calibration_error",
+    "mae",
+    "mape",
+    "bias",
+)
 
 
 def plural(noun: str) -> str:
@@ -124,9 +136,29 @@ class Context:
         return humanize.value(x, self.unit(metric), self.currency)
 
     def noun(self, metric: str) -> str:
-        """What is still awaited for a metric: "purchases", "returns", "clicks"."""
-        outcome = self.snap.outcomes.get(metric)
+        """What is still awaited for a metric: "purchases", "returns", "clicks", "defaults"."""
+        outcome = self.snap.outcomes.get(metric) or self._quality_outcome(metric)
         return plural(outcome) if outcome else "outcomes"
+
+    def counted(self, metric: str) -> str | None:
+        """What one unit of a share metric counts, a day: "purchases", "correct decisions".
+
+        None for a share that counts nothing a person would add up (precision, recall).
+        """
+        outcome = self.snap.outcomes.get(metric)
+        if outcome:
+            return plural(outcome)
+        of = self._quality_outcome(metric)
+        if of and metric == f"{of}_positive_rate":
+            return plural(of)
+        if of and metric == f"{of}_accuracy":
+            return f"correct {self.words.predictions}"
+        return None
+
+    def _quality_outcome(self, metric: str) -> str | None:
+        """The outcome a model-quality metric is read from (``default_accuracy`` → default)."""
+        found = [o for o in self.snap.quality if metric.startswith(f"{o}_")]
+        return max(found, key=len) if found else None
 
     def population(self, metric: str) -> str:
         """What a metric is counted over: the predictions, or clicks, purchases."""
@@ -148,7 +180,11 @@ class Context:
         span = self.launch if period == "launch" else self.recent
         if span is None:
             return None
-        return pool(self.series(metric, attribute, value), *span, self.unit(metric))
+        pooled = pool(self.series(metric, attribute, value), *span, self.unit(metric))
+        if pooled is not None and self._quality_outcome(metric) is not None:
+            # A model-quality figure is as mature as its labels are in.
+            pooled = replace(pooled, by_labels=True)
+        return pooled
 
     def values(self, attribute: str) -> list[str]:
         """The values of a segment attribute that have figures, in natural order."""
@@ -162,7 +198,11 @@ class Context:
         if present:
             return present
         rates = [m for m in self.snap.outcomes if (m, None, None) in self.metrics]
-        return rates[:4]
+        if rates:
+            return rates[:4]
+        # A classifier or regressor without declared figures: its own quality leads.
+        quality = [f"{o}_{q}" for o in self.snap.quality for q in QUALITY_FIGURES]
+        return [m for m in quality if (m, None, None) in self.metrics][:4]
 
     @property
     def volume_metric(self) -> str | None:

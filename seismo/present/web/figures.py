@@ -44,6 +44,8 @@ class Day:
     high: float | None
     observed: float | None
     final: bool
+    #: Share of the window's rows whose truth is in (their label, their outcome).
+    confirmed: float | None = None
 
     def variance(self, unit: str) -> float | None:
         """The variance of the estimate: the larger of sampling and nowcast uncertainty."""
@@ -69,6 +71,10 @@ class Pooled:
     std_error: float | None
     final: bool
     days: int
+    #: Share of the rows whose truth is in; :meth:`Context.pooled` makes it the maturity
+    #: of a model-quality figure, whose ``observed`` is a value, not a count so far.
+    confirmed: float | None = None
+    by_labels: bool = False
 
     @property
     def provisional(self) -> bool:
@@ -78,7 +84,11 @@ class Pooled:
     @property
     def to_come(self) -> float:
         """Share of the expected outcomes still to arrive (0 when final or unknown)."""
-        if self.final or not self.estimate or self.observed is None or self.estimate <= 0:
+        if self.final:
+            return 0.0
+        if self.by_labels:
+            return 0.0 if self.confirmed is None else min(1.0, max(0.0, 1.0 - self.confirmed))
+        if not self.estimate or self.observed is None or self.estimate <= 0:
             return 0.0
         return min(1.0, max(0.0, 1.0 - self.observed / self.estimate))
 
@@ -101,7 +111,7 @@ def index(table: pa.Table | None) -> dict[_Key, Series]:
         return {}
     cells: dict[_Key, dict[datetime, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     columns = ("metric", "attribute", "value", "window_start", "window_end", "n", "estimate")
-    wanted = [*columns, "estimate_low", "estimate_high", "observed_value", "final"]
+    wanted = [*columns, "estimate_low", "estimate_high", "observed_value", "final", "confirmed_n"]
     for r in table.select(wanted).to_pylist():
         cells[(r["metric"], r["attribute"], r["value"])][r["window_start"]].append(r)
     out: dict[_Key, Series] = {}
@@ -127,6 +137,7 @@ def index(table: pa.Table | None) -> dict[_Key, Series]:
                     high=avg("estimate_high"),
                     observed=avg("observed_value"),
                     final=all(bool(r["final"]) for r in rows),
+                    confirmed=sum(int(r["confirmed_n"] or 0) for r in rows) / n if n else None,
                 )
             )
         out[key] = days
@@ -143,6 +154,7 @@ def _day(r: dict[str, Any]) -> Day:
         high=r["estimate_high"],
         observed=r["observed_value"],
         final=bool(r["final"]),
+        confirmed=(r["confirmed_n"] or 0) / r["n"] if r["n"] else None,
     )
 
 
@@ -163,6 +175,7 @@ def pool(series: Series, start: datetime, end: datetime, unit: str = "share") ->
         std_error=math.sqrt(var) if var > 0 else None,
         final=all(d.final for d in days),
         days=len(days),
+        confirmed=_wavg([(d.n, d.confirmed) for d in days]),
     )
 
 

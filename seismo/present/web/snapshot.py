@@ -85,6 +85,8 @@ class Snapshot:
     watch: Watch | None = None
     #: How people talk about the model (its mapping's ``[words]``).
     words: Words = NEUTRAL
+    #: The outcomes the model's score predicts (its model-quality metrics' prefixes).
+    quality: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -165,6 +167,7 @@ def compute_snapshot(
         exposure_series=index(exposure),
         watch=watch,
         words=store.words(),
+        quality=config.quality,
     )
 
 

@@ -230,7 +230,9 @@ def _meaning(ctx: Context, f: Finding) -> str:
         return _drift_meaning(ctx, f, diff, members)
     if f.kind == "quality" and f.unit == "share":
         more = "more" if diff > 0 else "fewer"
-        noun, pop = ctx.noun(f.metric), ctx.population(f.metric)
+        noun, pop = ctx.counted(f.metric), ctx.population(f.metric)
+        if noun is None:
+            return ""
         return (
             f"About {humanize.about(abs(diff) * members)} {more} {noun} a day from {people} than at"
             f" launch, out of about {humanize.about(members)} {pop} a day."
