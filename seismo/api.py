@@ -104,18 +104,23 @@ def check(
     config file.
     """
     from seismo.alerts import found_alerts, load_policy, load_routes, notify, sync
+    from seismo.alerts.planned import list_planned, mark_planned
     from seismo.detect.run import KINDS, run_checks
 
     routes = load_routes(config) if config is not None else []
     policy = load_policy(config) if config is not None else None
     result = run_checks(store, as_of=_moment(as_of), config=_settings(config, detect))
-    synced = sync(store.engine, result.findings, as_of=result.as_of, kinds=set(KINDS))
-    shown = found_alerts(store.engine, result.findings, synced)
+    findings = mark_planned(result.findings, list_planned(store.engine))
+    synced = sync(store.engine, findings, as_of=result.as_of, kinds=set(KINDS))
+    # Unexplained changes first; those that began inside a planned change after them.
+    shown = sorted(
+        found_alerts(store.engine, findings, synced), key=lambda a: "planned" in a.evidence
+    )
     deliveries = notify(store.engine, routes, policy=policy) if routes else []
     return Check(
         as_of=result.as_of,
         alerts=tuple(shown),
-        findings=tuple(result.findings),
+        findings=tuple(findings),
         synced=synced,
         deliveries=tuple(deliveries),
         watch=result.watch,

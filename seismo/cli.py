@@ -944,9 +944,11 @@ def _register_simulate() -> None:
 
 
 def _register_alerts() -> None:
+    from seismo.alerts.annotate_command import annotate_command
     from seismo.alerts.command import alerts_app
 
     app.add_typer(alerts_app, name="alerts")
+    app.command("annotate")(annotate_command)
 
 
 @app.command()

@@ -180,11 +180,11 @@ def _columns(store: Store, spec: ExposureSpec, p: Any) -> list[_Column]:
     shown = " shown" if words.item else ""
     for f in spec.shares:
         name = _words(f.removeprefix("is_"))
-        declared = words.columns.get(f)
+        own = words.columns.get(f)
         if words.item:
             label = f"Share of {name} items shown"
         else:
-            label = f"Share {declared}" if declared else f"Share with {name}"
+            label = f"Share {own}" if own else f"Share with {name}"
         hit = ibis.ifelse(p[f].cast("boolean"), one, zero)
         cols.append(_Column(_share_name(f), label, "share", hit, p[f].notnull()))
     for f in spec.mix:

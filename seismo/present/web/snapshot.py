@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from seismo.alerts import Alert, list_alerts, sync
+from seismo.alerts.planned import list_planned, mark_planned
 from seismo.config import OutcomeType
 from seismo.detect.change import DetectConfig
 from seismo.detect.findings import Finding
@@ -138,10 +139,10 @@ def compute_snapshot(
     if count:
         result = run_checks(store, as_of=as_of, config=detect)
         cut, metrics, exposure, drift = result.as_of, result.metrics, result.exposure, result.drift
-        findings = tuple(result.findings)
+        findings = tuple(mark_planned(result.findings, list_planned(store.engine)))
         watch = result.watch
         if sync_alerts:
-            sync(store.engine, result.findings, as_of=cut, kinds=set(KINDS))
+            sync(store.engine, list(findings), as_of=cut, kinds=set(KINDS))
     else:
         cut, metrics = as_of or datetime(1970, 1, 1), RESULT_SCHEMA.empty_table()
     return Snapshot(

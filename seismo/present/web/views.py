@@ -133,9 +133,13 @@ def attention(ctx: Context) -> list[dict[str, Any]]:
     """
     cards: list[dict[str, Any]] = []
     by_group: dict[str, dict[str, Any]] = {}
+    # Unexplained changes first; those that began inside a planned change after them.
     findings = sorted(
         ctx.snap.findings,
-        key=lambda f: f.kind != "quality" or family(f.metric) != "business",
+        key=lambda f: (
+            "planned" in f.evidence,
+            f.kind != "quality" or family(f.metric) != "business",
+        ),
     )
     for f in findings:
         key = {"quality": segment_text(f.root or f.segment), "drift": f.group}.get(f.kind)
@@ -185,6 +189,7 @@ def _card(ctx: Context, f: Finding) -> dict[str, Any]:
         "who": who(f.segment, ctx.words),
         "traffic_share": share,
         "headline": f.message,
+        "planned": (f.evidence.get("planned") or {}).get("note"),
         "since": f.since,
         "since_words": humanize.day(f.since)
         + (f" ({_days(days_since)} ago)" if days_since >= 1 else ""),
