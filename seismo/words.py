@@ -15,6 +15,8 @@ subject = "applicant"              # whom the segments group; leave out when the
 age = "applicant age"
 [words.who]                        # a segment value as a group, {v} the value
 region = "applicants in {v}"
+[words.values]                     # what one outcome is worth (negative: a cost)
+default_90d = -5000
 ```
 
 A model that declares nothing gets neutral words: "predictions", "region
@@ -31,7 +33,17 @@ from seismo.errors import ConfigError
 
 __all__ = ["NEUTRAL", "Words", "words_from_dict"]
 
-_KEYS = {"prediction", "predictions", "subject", "subjects", "item", "columns", "who", "figures"}
+_KEYS = {
+    "prediction",
+    "predictions",
+    "subject",
+    "subjects",
+    "item",
+    "columns",
+    "who",
+    "figures",
+    "values",
+}
 
 
 def _plural(noun: str) -> str:
@@ -50,7 +62,9 @@ class Words:
     ``item``: what the model recommends, for a model with an item column
     ("item", "product"); empty for a model that recommends nothing.
     ``figures``: the metrics its business page leads with, in order, each
-    with a one-line description.
+    with a one-line description. ``values``: what one occurrence of an
+    outcome is worth in money (negative: a cost; a default that costs 5,000),
+    so an alert can say what a change costs a day.
     """
 
     prediction: str = "prediction"
@@ -61,6 +75,7 @@ class Words:
     columns: dict[str, str] = field(default_factory=dict)
     who: dict[str, str] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
+    values: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("prediction", "subject", "item"):
@@ -78,6 +93,9 @@ class Words:
                 raise ConfigError(
                     f"[words.who] {template!r}: use {{v}} and no other braces"
                 ) from exc
+        for outcome, worth in self.values.items():
+            if isinstance(worth, bool) or not isinstance(worth, int | float) or worth != worth:
+                raise ConfigError(f"[words.values] {outcome}: a number of money, not {worth!r}")
         if not self.predictions:
             object.__setattr__(self, "predictions", _plural(self.prediction))
         if self.subject and not self.subjects:
@@ -138,6 +156,10 @@ def words_from_dict(data: dict[str, Any]) -> Words:
     if unknown:
         raise ConfigError(f"[words]: unknown key(s) {sorted(unknown)}; use {sorted(_KEYS)}")
     kwargs = dict(data)
+    values = kwargs.pop("values", {})
+    if not isinstance(values, dict):
+        raise ConfigError("[words.values] must map outcomes to amounts of money")
+    kwargs["values"] = {str(k): v for k, v in values.items()}
     for key in ("columns", "who", "figures"):
         table = kwargs.get(key, {})
         if not isinstance(table, dict) or not all(

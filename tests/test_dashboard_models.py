@@ -36,6 +36,7 @@ MODELS = {
         "title": "How the credit decisions are doing",
         "figures": ("Default rate", "Default accuracy"),
         "group": "applicants in",
+        "says": ("final by",),
     },
     "demand": {
         "scenario": "regressor",
@@ -44,6 +45,7 @@ MODELS = {
         "title": "How the forecasts are doing",
         "figures": ("Units mean absolute error", "Units MAPE"),
         "group": "store S07",
+        "says": ("final by",),
     },
 }
 
@@ -76,6 +78,8 @@ def test_each_page_speaks_of_its_own_model(model: Any, browser: Any) -> None:
         assert label in figures, f"{name}: key figure {label!r} missing"
     assert spec["group"] in (page.locator("#segments").text_content() or "")
     assert not RECOMMENDER.findall(text), f"{name}: {sorted(set(RECOMMENDER.findall(text)))}"
+    for words in spec["says"]:  # what a change costs a day; when provisional figures settle
+        assert words in text, f"{name}: {words!r} missing"
     page.screenshot(path=str(ROOT / "docs" / f"dashboard-{name}.png"), full_page=True)
     page.goto(f"{base}/engineering")
     engineering = page.inner_text("body")

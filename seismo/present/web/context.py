@@ -138,7 +138,7 @@ class Context:
     def noun(self, metric: str) -> str:
         """What is still awaited for a metric: "purchases", "returns", "clicks", "defaults"."""
         outcome = self.snap.outcomes.get(metric) or self._quality_outcome(metric)
-        return plural(outcome) if outcome else "outcomes"
+        return plural(self.words.column(outcome)) if outcome else "outcomes"
 
     def counted(self, metric: str) -> str | None:
         """What one unit of a share metric counts, a day: "purchases", "correct decisions".
@@ -147,13 +147,31 @@ class Context:
         """
         outcome = self.snap.outcomes.get(metric)
         if outcome:
-            return plural(outcome)
+            return plural(self.words.column(outcome))
         of = self._quality_outcome(metric)
         if of and metric == f"{of}_positive_rate":
-            return plural(of)
+            return plural(self.words.column(of))
         if of and metric == f"{of}_accuracy":
             return f"correct {self.words.predictions}"
         return None
+
+    def counted_outcome(self, metric: str) -> str | None:
+        """The outcome one unit of a share metric counts (see :meth:`counted`), if any."""
+        outcome = self.snap.outcomes.get(metric)
+        if outcome:
+            return outcome
+        of = self._quality_outcome(metric)
+        return of if of and metric == f"{of}_positive_rate" else None
+
+    def final_by(self, metric: str, end: datetime) -> datetime | None:
+        """When a window ending at ``end`` has all of its truth: its outcome's window later."""
+        outcome = self.snap.outcomes.get(metric) or self._quality_outcome(metric)
+        t = self.snap.types.get(outcome) if outcome else None
+        if t is None:
+            return None
+        wait = t.window
+        parent = self.snap.types.get(t.parent) if t.parent else None
+        return end + wait + (parent.window if parent else timedelta(0))
 
     def _quality_outcome(self, metric: str) -> str | None:
         """The outcome a model-quality metric is read from (``default_accuracy`` → default)."""

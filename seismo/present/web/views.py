@@ -238,10 +238,11 @@ def _meaning(ctx: Context, f: Finding) -> str:
         noun, pop = ctx.counted(f.metric), ctx.population(f.metric)
         if noun is None:
             return ""
-        return (
+        text = (
             f"About {humanize.about(abs(diff) * members)} {more} {noun} a day from {people} than at"
             f" launch, out of about {humanize.about(members)} {pop} a day."
         )
+        return text + _worth(ctx, f, diff * members)
     if f.kind == "quality" and f.unit == "amount":
         amount = humanize.money(abs(diff) * members, ctx.currency)
         return (
@@ -262,6 +263,22 @@ def _meaning(ctx: Context, f: Finding) -> str:
             f" {'higher' if diff > 0 else 'lower'} than at launch."
         )
     return ""
+
+
+def _worth(ctx: Context, f: Finding, more_per_day: float) -> str:
+    """What ``more_per_day`` more outcomes are worth a day, where the model declares a value."""
+    outcome = ctx.counted_outcome(f.metric)
+    worth = ctx.words.values.get(outcome) if outcome else None
+    if not worth:
+        return ""
+    amount = more_per_day * worth
+    if amount:  # three significant figures: an estimate, not an invoice
+        amount = round(amount, 2 - math.floor(math.log10(abs(amount))))
+    each = humanize.money(abs(worth), ctx.currency)
+    money = humanize.money(abs(amount), ctx.currency)
+    if amount < 0:
+        return f" At {each} each, that costs about {money} a day."
+    return f" At {each} each, that is about {money} more a day."
 
 
 def _drift_meaning(ctx: Context, f: Finding, diff: float, members: float) -> str:
@@ -350,13 +367,16 @@ def _figure(ctx: Context, metric: str) -> dict[str, Any]:
     note = ""
     if status == "stable" and groups:
         words += " overall"
-        note = f"but not for {who(groups[0].segment)}: see the alert above"
+        note = f"but not for {who(groups[0].segment, ctx.words)}: see the alert above"
     soft_days = [d for d in days if not d.final]
     maturity = "Confirmed" if recent is not None else "Not known yet"
     if recent is not None and provisional:
         maturity = (
             f"Provisional: still waiting for {humanize.share(recent.to_come)} of {ctx.noun(metric)}"
         )
+        final = ctx.final_by(metric, ctx.recent[1]) if ctx.recent else None
+        if final is not None:
+            maturity += f", final by {humanize.day(final)}"
     elif recent is not None and not recent.final:
         maturity = f"Almost final: under 1% of {ctx.noun(metric)} still to come"
     interval = None
