@@ -97,3 +97,7 @@ def copy_of(path: Path, folder: Path) -> str:
     target = folder / path.name
     shutil.copyfile(path, target)
     return str(target)
+
+
+# Headless Chromium for every browser test (tests/served.py), or a skip saying what is missing.
+from served import browser  # noqa: E402, F401

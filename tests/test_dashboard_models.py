@@ -16,15 +16,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from served import ROOT, browser, new_page, serving
+from served import ROOT, new_page, serving
 
 from seismo import ingest, load_mapping, open_store
 
 sys.path.insert(0, str(ROOT))
 
 from bench.independent import generate
-
-__all__ = ["browser"]
 
 #: Words that belong to the recommender only.
 RECOMMENDER = re.compile(r"recommend|customer|click|items? shown|\bshown\b", re.IGNORECASE)

@@ -142,7 +142,7 @@ def test_label_rate_and_mean_score_are_shares_with_errors(store: Store) -> None:
     for region in ("north", "south", "east", None):
         chosen = np.ones(rows["y"].size, bool) if region is None else rows["region"] == region
         rate = got[("default_90d_positive_rate", region)]
-        assert rate["unit"] == "share" and rate["label"] == "Default 90d rate"
+        assert rate["unit"] == "share" and rate["label"] == "Default rate"
         assert rate["estimate"] == pytest.approx(rows["y"][chosen].mean(), rel=1e-12)
         v = rate["estimate"]
         assert rate["std_error"] == pytest.approx(math.sqrt(v * (1 - v) / chosen.sum()))
