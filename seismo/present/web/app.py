@@ -66,6 +66,7 @@ def create_app(
     app = FastAPI(title="seismo", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=[*LOCAL_HOSTS, *allowed_hosts])
     app.state.snapshots = snapshots
+    app.state.pages = pages
 
     @app.get("/", response_class=HTMLResponse)
     def business_page() -> HTMLResponse:
@@ -130,6 +131,11 @@ class _Pages:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._pages: dict[tuple[Any, ...], Any] = {}
+
+    def clear(self) -> None:
+        """Forget the drawn pages (the next load draws again from the same snapshot)."""
+        with self._lock:
+            self._pages = {}
 
     def get(self, snap: Snapshot, key: tuple[Any, ...], draw: Callable[[], Any]) -> Any:
         with self._lock:
