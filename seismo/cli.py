@@ -628,7 +628,8 @@ def demo(
 
 def _print_key_figures(table: Any, console: Console, *, days: int) -> None:
     """The business figures of the last days: final, or provisional with their nowcast."""
-    figures = RECOMMENDATIONS.words.figures  # the demo is the seed scenario's own
+    words = RECOMMENDATIONS.words  # the demo is the seed scenario's own
+    figures = words.figures
     rows = [r for r in table.to_pylist() if r["attribute"] is None and r["metric"] in figures]
     if not rows:
         return
@@ -651,7 +652,7 @@ def _print_key_figures(table: Any, console: Console, *, days: int) -> None:
         renamed,
         "table",
         console=console,
-        title="Key figures, all customers (~ = provisional: expected final value)",
+        title=f"Key figures, {words.everyone} (~ = provisional: expected final value)",
     )
 
 

@@ -204,7 +204,7 @@ def test_related_segments_make_one_notification(store: Store, tmp_path: Path) ->
     note = only(build_notifications(result))
     assert note.lead.segment == YOUNG and note.lead.is_root
     assert "and 2 related segments" in note.text()
-    assert "age group 25-34, device mobile" in note.text()
+    assert "age group 25-34 and device mobile" in note.text()
     assert f"Details: seismo alerts show {note.lead.id}" in note.text()
     sent = json.loads(log.path.read_text())
     assert sent["alert"]["segment"] == YOUNG and len(sent["related"]) == 2

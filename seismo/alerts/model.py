@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from seismo.detect.findings import Severity, segment_text
+from seismo.detect.wording import who
+from seismo.words import NEUTRAL, Words
 
 __all__ = [
     "SEVERITY_RANK",
@@ -104,15 +106,15 @@ def parse_time(text: str | None) -> datetime | None:
     return utc_naive(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
-def segment_words(segment: dict[str, str] | None) -> str:
-    """A segment as people say it; the aggregate is everyone.
+def segment_words(segment: dict[str, str] | None, words: Words = NEUTRAL) -> str:
+    """A segment as people say it, in the model's words; the aggregate is everyone.
 
     >>> segment_words({"age_group": "25-34"}), segment_words(None)
-    ('age group 25-34', 'all customers')
+    ('age group 25-34', 'all predictions')
+    >>> segment_words(None, Words(subject="applicant"))
+    'all applicants'
     """
-    if not segment:
-        return "all customers"
-    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(segment.items()))
+    return who(segment, words)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,10 +167,13 @@ class Alert:
     action: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
 
+    #: How people talk about the model (the store's ``[words]``), for :attr:`who`.
+    words: Words = field(default=NEUTRAL, repr=False, compare=False)
+
     @property
     def who(self) -> str:
-        """The segment in words (see :func:`segment_words`)."""
-        return segment_words(self.segment)
+        """The segment in the model's words (see :func:`segment_words`)."""
+        return segment_words(self.segment, self.words)
 
     @property
     def is_root(self) -> bool:
@@ -233,9 +238,10 @@ class Alert:
         return record
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Alert:
+    def from_record(cls, record: dict[str, Any], words: Words = NEUTRAL) -> Alert:
         """The alert back from :meth:`to_record`, after a JSON round trip (as the outbox has it)."""
-        data = {name: record[name] for name in _FIELDS if name in record}
+        data: dict[str, Any] = {name: record[name] for name in _FIELDS if name in record}
+        data["words"] = words
         for name in _TIMES:
             value = data.get(name)
             data[name] = parse_time(value) if isinstance(value, str) else value

@@ -40,6 +40,7 @@ from seismo.alerts.model import Alert, plain, utc_naive
 from seismo.alerts.notification import Notification
 from seismo.detect.findings import Severity
 from seismo.store.engine import Engine, quote
+from seismo.words import NEUTRAL, Words
 
 __all__ = [
     "Attempt",
@@ -276,6 +277,7 @@ def _dump(note: Notification) -> dict[str, Any]:
         "severity": note.severity,
         "changes": note.changes,
         "lead": plain(note.lead.to_record()),
+        "words": note.lead.words.to_json(),
         "related": [plain(a.to_record()) for a in note.related],
     }
 
@@ -283,13 +285,14 @@ def _dump(note: Notification) -> dict[str, Any]:
 def _entry(row: tuple[Any, ...]) -> OutboxEntry:
     data = dict(zip(_OUTBOX, row, strict=True))
     doc = json.loads(data["notification"])
+    words = Words.from_json(doc["words"]) if "words" in doc else NEUTRAL
     note = Notification(
         entry=str(data["id"]),
         group=doc["group"],
         as_of=data["as_of"],
         severity=doc["severity"],
-        lead=Alert.from_record(doc["lead"]),
-        related=tuple(Alert.from_record(r) for r in doc["related"]),
+        lead=Alert.from_record(doc["lead"], words),
+        related=tuple(Alert.from_record(r, words) for r in doc["related"]),
         changes=dict(doc["changes"]),
     )
     return OutboxEntry(

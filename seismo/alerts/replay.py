@@ -27,12 +27,18 @@ from seismo.alerts.store import finding_fields, strongest_by_key
 from seismo.alerts.table import ensure_alert_tables, select
 from seismo.detect.findings import Finding
 from seismo.store.engine import Engine
+from seismo.store.read import stored_words
+from seismo.words import NEUTRAL, Words
 
 __all__ = ["found_alerts", "replay_note", "replayed"]
 
 
 def replayed(
-    findings: Sequence[Finding], stored: Mapping[str, Alert], *, as_of: datetime
+    findings: Sequence[Finding],
+    stored: Mapping[str, Alert],
+    *,
+    as_of: datetime,
+    words: Words = NEUTRAL,
 ) -> list[Alert]:
     """``findings`` as alerts as of ``as_of``, with what ``stored`` (by key) knows of that time."""
     moment = utc_naive(as_of)
@@ -46,6 +52,7 @@ def replayed(
             first_seen=moment,
             last_seen=moment,
             **finding_fields(finding),
+            words=words,
         )
         if old is not None and _open_at(old, moment):
             alert = replace(
@@ -74,7 +81,7 @@ def found_alerts(engine: Engine, findings: Sequence[Finding], result: SyncResult
         ensure_alert_tables(engine)
         stored = {a.key: a for a in select(engine)}
         old = [f for f in findings if f.kind in stale]
-        alerts += replayed(old, stored, as_of=result.as_of)
+        alerts += replayed(old, stored, as_of=result.as_of, words=stored_words(engine))
     return by_urgency(alerts)
 
 

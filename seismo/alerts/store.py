@@ -71,6 +71,8 @@ from seismo.alerts.table import checked, ensure_alert_tables, insert, mark_check
 from seismo.detect.findings import Finding
 from seismo.errors import ConfigError
 from seismo.store.engine import Engine, quote
+from seismo.store.read import stored_words
+from seismo.words import Words
 
 __all__ = [
     "AlertStateError",
@@ -131,6 +133,7 @@ def sync(
             engine.execute("LOCK TABLE alerts IN SHARE ROW EXCLUSIVE MODE")
         stored = {a.key: a for a in select(engine)}
         marks = checked(engine)
+        words = stored_words(engine)
         looked = set(kinds) if kinds is not None else _all_kinds(chosen, stored, marks)
         stale = {k for k in looked if k in marks and moment < marks[k]}
         lists: dict[str, list[Alert]] = {
@@ -140,7 +143,7 @@ def sync(
             finding = chosen[key]
             if finding.kind in stale:
                 continue
-            change, alert = _apply(finding, stored.get(key), moment)
+            change, alert = _apply(finding, stored.get(key), moment, words)
             lists[change].append(alert)
         for key in sorted(stored):
             old = stored[key]
@@ -194,7 +197,9 @@ def _all_kinds(
     return {f.kind for f in chosen.values()} | {a.kind for a in stored.values()} | set(marks)
 
 
-def _apply(finding: Finding, old: Alert | None, moment: datetime) -> tuple[str, Alert]:
+def _apply(
+    finding: Finding, old: Alert | None, moment: datetime, words: Words
+) -> tuple[str, Alert]:
     """The alert after this finding, and which kind of change that was."""
     now = finding_fields(finding)
     if old is None:
@@ -205,6 +210,7 @@ def _apply(finding: Finding, old: Alert | None, moment: datetime) -> tuple[str, 
             first_seen=moment,
             last_seen=moment,
             **now,
+            words=words,
         )
         return "new", alert
     if old.state == "resolved":

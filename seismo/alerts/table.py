@@ -16,6 +16,8 @@ from typing import Any
 
 from seismo.alerts.model import Alert
 from seismo.store.engine import Engine, quote
+from seismo.store.read import stored_words
+from seismo.words import NEUTRAL, Words
 
 __all__ = [
     "COLUMNS",
@@ -94,14 +96,14 @@ def _to_row(alert: Alert) -> list[Any]:
     return values
 
 
-def _from_row(row: tuple[Any, ...]) -> Alert:
+def _from_row(row: tuple[Any, ...], words: Words) -> Alert:
     data = dict(zip(COLUMNS, row, strict=True))
     for column in _JSON_COLUMNS:
         data[column] = None if data[column] is None else json.loads(data[column])
     data["evidence"] = data["evidence"] or {}
     for column in ("n_baseline", "n_current", "episodes"):
         data[column] = None if data[column] is None else int(data[column])
-    return Alert(**data)
+    return Alert(**data, words=words)
 
 
 def insert(engine: Engine, alert: Alert) -> None:
@@ -142,4 +144,6 @@ def mark_checked(engine: Engine, kind: str, moment: datetime) -> None:
 
 def select(engine: Engine, where: str = "", params: Sequence[Any] = ()) -> list[Alert]:
     """Alerts matching a ``WHERE`` clause (placeholders from ``engine.param()``)."""
-    return [_from_row(r) for r in engine.query(f"{_SELECT} {where}", list(params))]
+    rows = engine.query(f"{_SELECT} {where}", list(params))
+    words = stored_words(engine) if rows else NEUTRAL
+    return [_from_row(r, words) for r in rows]

@@ -21,7 +21,7 @@ from seismo.store.engine import Engine, connect
 from seismo.store.schema import create_schema
 from seismo.words import NEUTRAL, Words
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "open_store", "stored_words"]
 
 
 def _naive_utc(moment: datetime | None) -> datetime | None:
@@ -30,6 +30,12 @@ def _naive_utc(moment: datetime | None) -> datetime | None:
     from datetime import UTC
 
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def stored_words(engine: Engine) -> Words:
+    """The model's words as its mapping declared them at ingest (neutral words if none)."""
+    rows = engine.query("SELECT value FROM seismo_meta WHERE key = 'words'")
+    return Words.from_json(rows[0][0]) if rows else NEUTRAL
 
 
 @dataclass
@@ -80,8 +86,7 @@ class Store:
 
     def words(self) -> Words:
         """How people talk about the model, as its mapping declared (neutral words if none)."""
-        rows = self.engine.query("SELECT value FROM seismo_meta WHERE key = 'words'")
-        return Words.from_json(rows[0][0]) if rows else NEUTRAL
+        return stored_words(self.engine)
 
     def segments(self) -> list[str]:
         return [n for n, (role, _) in self.attributes().items() if role == "segment"]
