@@ -17,9 +17,10 @@ Python; :data:`RECOMMENDATIONS` is the built-in mapping of the seed scenario.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +33,9 @@ __all__ = [
     "POSITIVE_LABELS",
     "RECOMMENDATIONS",
     "Checks",
+    "Declared",
     "Mapping",
+    "MetricDeclaration",
     "OutcomeColumns",
     "OutcomeEvents",
     "OutcomeType",
@@ -288,6 +291,69 @@ def checks_from_dict(data: dict[str, Any]) -> Checks:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MetricDeclaration:
+    """One business metric the model declares (``[metrics.NAME]`` of the mapping).
+
+    A rate of an outcome over the predictions (``given``: over those whose
+    ``given`` outcome happened; an outcome with a parent is always per parent),
+    optionally weighted by a numeric column (``weight = "price_eur"``: revenue),
+    shown as a ``share`` or an ``amount``, under its ``label``.
+    """
+
+    name: str
+    outcome: str
+    label: str = ""
+    given: str | None = None
+    weight: str | None = None
+    unit: str = "share"
+
+    def __post_init__(self) -> None:
+        if self.unit not in ("share", "amount"):
+            raise ConfigError(f"[metrics.{self.name}] unit must be 'share' or 'amount'")
+
+    @classmethod
+    def from_dict(cls, name: str, spec: dict[str, Any], outcomes: set[str]) -> MetricDeclaration:
+        """Checked: keys, and that the outcomes it reads are declared."""
+        unknown = set(spec) - {"outcome", "label", "given", "weight", "unit"}
+        if unknown:
+            raise ConfigError(f"[metrics.{name}]: unknown key(s) {sorted(unknown)}")
+        if spec.get("outcome") not in outcomes:
+            raise ConfigError(f"[metrics.{name}]: outcome {spec.get('outcome')!r} is not declared")
+        if spec.get("given") and spec["given"] not in outcomes:
+            raise ConfigError(f"[metrics.{name}]: given {spec['given']!r} is not declared")
+        return cls(name=name, **spec)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Declared:
+    """What the model declares about its business metrics, stored with the data.
+
+    ``metrics`` (``[metrics.NAME]`` tables; none: one rate per outcome) and
+    ``delay_strata`` (``[nowcast] delay_strata``: a segment whose outcomes
+    arrive at their own pace, such as older customers deciding more slowly)
+    and ``quality`` (``[quality] outcomes``: what the score predicts).
+    """
+
+    metrics: tuple[MetricDeclaration, ...] = ()
+    delay_strata: str | None = None
+    #: The outcomes the model's score predicts (``[quality] outcomes``; none: the label
+    #: or value outcomes, else the first event).
+    quality: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        metrics = [{k: v for k, v in asdict(m).items() if v is not None} for m in self.metrics]
+        data = {"metrics": metrics, "delay_strata": self.delay_strata, "quality": self.quality}
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Declared:
+        data = json.loads(text)
+        metrics = tuple(MetricDeclaration(**m) for m in data.get("metrics", []))
+        quality = tuple(data.get("quality", ()))
+        return cls(metrics=metrics, delay_strata=data.get("delay_strata"), quality=quality)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Mapping:
     """Everything seismo needs to read one model's data."""
 
@@ -302,6 +368,8 @@ class Mapping:
     #: How people talk about this model (``[words]``; see :mod:`seismo.words`). Not part of
     #: the repr, so batch ids (a hash of the mapping) stay as they were before it existed.
     words: Words = field(default=NEUTRAL, repr=False)
+    #: Its business metrics and delay strata (``[metrics.NAME]``, ``[nowcast]``).
+    declared: Declared = field(default_factory=Declared, repr=False)
 
     def __post_init__(self) -> None:
         if self.predictions is None and self.outcomes is None:
@@ -309,6 +377,12 @@ class Mapping:
         if self.predictions and not self.predictions.model_version and not self.model_version:
             raise ConfigError(
                 "predictions: name a model_version column or give the model version as a constant"
+            )
+        segments = self.predictions.segments if self.predictions else ()
+        strata = self.declared.delay_strata
+        if strata is not None and self.predictions is not None and strata not in segments:
+            raise ConfigError(
+                f"[nowcast] delay_strata {strata!r} is not one of the segments {list(segments)}"
             )
         known = {t.name for t in self.outcome_types}
         for oc in self.outcome_columns:
@@ -374,6 +448,32 @@ RECOMMENDATIONS = Mapping(
             "return_rate": "Share of bought items that were sent back (lower is better)",
             "revenue_per_recommendation": "Sales per recommendation shown",
         },
+        better={"return": "lower"},
+    ),
+    declared=Declared(
+        metrics=(
+            MetricDeclaration(name="click_through_rate", outcome="click", label="Click-through"),
+            MetricDeclaration(
+                name="purchase_conversion", outcome="purchase", label="Purchase conversion"
+            ),
+            MetricDeclaration(
+                name="purchase_per_click",
+                outcome="purchase",
+                given="click",
+                label="Purchases per click",
+            ),
+            MetricDeclaration(name="return_rate", outcome="return", label="Return rate"),
+            MetricDeclaration(
+                name="revenue_per_recommendation",
+                outcome="purchase",
+                weight="price_eur",
+                label="Revenue per recommendation",
+                unit="amount",
+            ),
+        ),
+        # The seed scenario's slow deciders are the older customers: stratify delays by age.
+        delay_strata="age_group",
+        quality=("click",),  # the score is a click probability
     ),
     outcome_types=(
         OutcomeType(name="click", window=timedelta(minutes=30), description="click on the item"),
@@ -410,7 +510,8 @@ def mapping_from_dict(data: dict[str, Any], *, source: str = "<mapping>") -> Map
 
 
 def _mapping_from_dict(data: dict[str, Any]) -> Mapping:
-    unknown = set(data) - {"model", "predictions", "outcomes", "outcome_types", "checks", "words"}
+    sections = {"model", "predictions", "outcomes", "outcome_types", "checks", "words"}
+    unknown = set(data) - sections - {"metrics", "nowcast", "quality"}
     if unknown:
         raise ConfigError(f"unknown section(s) {sorted(unknown)}")
     model = data.get("model", {})
@@ -451,4 +552,37 @@ def _mapping_from_dict(data: dict[str, Any]) -> Mapping:
         outcome_types=types,
         checks=checks_from_dict(dict(data.get("checks", {}))),
         words=words_from_dict(dict(data.get("words", {}))),
+        declared=Declared(
+            metrics=tuple(
+                MetricDeclaration.from_dict(name, dict(spec), {t.name for t in types})
+                for name, spec in data.get("metrics", {}).items()
+            ),
+            delay_strata=_delay_strata(dict(data.get("nowcast", {}))),
+            quality=_quality_outcomes(dict(data.get("quality", {})), {t.name for t in types}),
+        ),
     )
+
+
+def _quality_outcomes(section: dict[str, Any], outcomes: set[str]) -> tuple[str, ...]:
+    unknown = set(section) - {"outcomes"}
+    if unknown:
+        raise ConfigError(
+            f"[quality]: unknown key(s) {sorted(unknown)} (the mapping takes outcomes)"
+        )
+    names = section.get("outcomes", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError("[quality] outcomes must list outcome types")
+    for name in names:
+        if name not in outcomes:
+            raise ConfigError(f"[quality] outcomes: {name!r} is not a declared outcome type")
+    return tuple(names)
+
+
+def _delay_strata(nowcast: dict[str, Any]) -> str | None:
+    unknown = set(nowcast) - {"delay_strata"}
+    if unknown:
+        raise ConfigError(f"[nowcast]: unknown key(s) {sorted(unknown)}")
+    strata = nowcast.get("delay_strata")
+    if strata is not None and not isinstance(strata, str):
+        raise ConfigError(f"[nowcast] delay_strata must name a segment, not {strata!r}")
+    return strata

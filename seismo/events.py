@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
 
-from seismo.config import OutcomeType
+from seismo.config import Declared, OutcomeType
 from seismo.errors import RowError
 from seismo.words import NEUTRAL, Words
 
@@ -60,3 +60,5 @@ class Batch:
     quarantined: tuple[dict[str, object], ...] = ()
     #: How people talk about the model (the mapping's ``[words]``), stored with the data.
     words: Words = NEUTRAL
+    #: Its declared business metrics and delay strata (``[metrics]``, ``[nowcast]``).
+    declared: Declared = field(default_factory=Declared)

@@ -17,6 +17,8 @@ age = "applicant age"
 region = "applicants in {v}"
 [words.values]                     # what one outcome is worth (negative: a cost)
 default_90d = -5000
+[words.better]                     # which way is better: a metric, or every rate of an outcome
+default_90d = "lower"              # higher / lower / either (undeclared: higher)
 ```
 
 A model that declares nothing gets neutral words: "predictions", "region
@@ -43,7 +45,9 @@ _KEYS = {
     "who",
     "figures",
     "values",
+    "better",
 }
+_WAYS = ("higher", "lower", "either")
 
 
 def _plural(noun: str) -> str:
@@ -64,7 +68,9 @@ class Words:
     ``figures``: the metrics its business page leads with, in order, each
     with a one-line description. ``values``: what one occurrence of an
     outcome is worth in money (negative: a cost; a default that costs 5,000),
-    so an alert can say what a change costs a day.
+    so an alert can say what a change costs a day. ``better``: which way a
+    metric, or every rate of an outcome, is better (``higher``, ``lower`` or
+    ``either``), so a rise in returns or defaults is the bad news.
     """
 
     prediction: str = "prediction"
@@ -76,6 +82,7 @@ class Words:
     who: dict[str, str] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
     values: dict[str, float] = field(default_factory=dict)
+    better: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("prediction", "subject", "item"):
@@ -96,6 +103,9 @@ class Words:
         for outcome, worth in self.values.items():
             if isinstance(worth, bool) or not isinstance(worth, int | float) or worth != worth:
                 raise ConfigError(f"[words.values] {outcome}: a number of money, not {worth!r}")
+        for name, way in self.better.items():
+            if way not in _WAYS:
+                raise ConfigError(f"[words.better] {name}: one of {', '.join(_WAYS)}, not {way!r}")
         if not self.predictions:
             object.__setattr__(self, "predictions", _plural(self.prediction))
         if self.subject and not self.subjects:
@@ -160,7 +170,7 @@ def words_from_dict(data: dict[str, Any]) -> Words:
     if not isinstance(values, dict):
         raise ConfigError("[words.values] must map outcomes to amounts of money")
     kwargs["values"] = {str(k): v for k, v in values.items()}
-    for key in ("columns", "who", "figures"):
+    for key in ("columns", "who", "figures", "better"):
         table = kwargs.get(key, {})
         if not isinstance(table, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in table.items()

@@ -257,7 +257,8 @@ def test_a_change_older_than_the_window_is_dated_from_its_first_day() -> None:
     rates = [0.08] * 14 + [0.16] * 40
     rows = cell_rows("south", rates, n=300, metric="return_rate", attribute="region")
     cut = START + timedelta(days=len(rates))
-    (f,) = detect_changes(pa.Table.from_pylist(rows), cut=cut)
+    lower = DetectConfig(better={"return": "lower"})  # as the seed scenario declares
+    (f,) = detect_changes(pa.Table.from_pylist(rows), cut=cut, config=lower)
     assert f.since == START + timedelta(days=14) and f.current == pytest.approx(0.16)
     assert f.evidence["days_scanned"] == 28
 

@@ -17,7 +17,14 @@ import pytest
 from typer.testing import CliRunner
 
 from seismo.cli import app
-from seismo.config import Mapping, OutcomeEvents, OutcomeType, PredictionColumns
+from seismo.config import (
+    Declared,
+    Mapping,
+    MetricDeclaration,
+    OutcomeEvents,
+    OutcomeType,
+    PredictionColumns,
+)
 from seismo.detect.run import run_checks
 from seismo.ingest import ingest
 from seismo.store import Store, open_store
@@ -38,6 +45,11 @@ MAPPING = Mapping(
     # Its words, stored with the data: the messages name customers, as this model's people.
     words=Words(
         subject="customer", who={"age_group": "customers aged {v}", "region": "customers in {v}"}
+    ),
+    declared=Declared(
+        metrics=(
+            MetricDeclaration(name="click_through_rate", outcome="click", label="Click-through"),
+        )
     ),
 )
 

@@ -261,7 +261,9 @@ def _row(value: str | None, estimate: float | None, n: int = 100) -> dict[str, o
 
 def test_lower_is_better_metrics_measure_against_the_lowest() -> None:
     rows = [_row(None, 0.25), _row("18-24", 0.2), _row("55+", 0.3), _row("tiny", 0.01, n=3)]
-    table = {r["value"]: r for r in fairness_table(pa.Table.from_pylist(rows)).to_pylist()}
+    lower = {"return_rate"}  # as the seed scenario declares it: [words.better] return = "lower"
+    table = fairness_table(pa.Table.from_pylist(rows), lower_is_better=lower).to_pylist()
+    table = {r["value"]: r for r in table}
     assert table["55+"]["lower_is_better"] and table["55+"]["best_value"] == "18-24"
     assert table["55+"]["ratio_to_best"] == pytest.approx(0.2 / 0.3)
     assert table["55+"]["four_fifths_ok"] is False and table["18-24"]["four_fifths_ok"] is True

@@ -244,7 +244,7 @@ def test_late_outcomes_recompute_exactly_their_days(small: Simulation) -> None:
     predictions, outcomes = as_events(small.export)
     with open_store(":memory:") as store:
         ingest(store, predictions, mapping=EVENTS)
-        config = default_metrics(store.outcome_types(), store.attributes())
+        config = default_metrics(store.outcome_types(), store.attributes(), store.declared())
         assert refresh(store, config, store.outcome_types()) is None  # first build: everything
         assert refresh(store, config, store.outcome_types()) == []  # nothing new: nothing to do
         served = dict(

@@ -42,7 +42,7 @@ AS_OF = datetime(2026, 2, 19, 12)  # labels come 40 days late: days 1-9 in, day 
 def _frame(store: Store, outcome: str, as_of: datetime | None) -> tuple[Any, ...]:
     """The engine groups of one outcome's quality pass, and what evaluate_quality is given."""
     types = store.outcome_types()
-    refresh(store, default_metrics(types, store.attributes()), types)
+    refresh(store, default_metrics(types, store.attributes(), store.declared()), types)
     cut = cutoff(store, as_of)
     windows = Windows(store, "day", None, cut)
     otype = types[outcome]

@@ -46,7 +46,7 @@ import numpy as np
 import pyarrow as pa
 from scipy.special import ndtr
 
-from seismo.detect.adverse import IN_POINTS, LOWER_IS_BETTER, TWO_SIDED
+from seismo.detect.adverse import IN_POINTS, two_sided, worse_when_up
 from seismo.detect.findings import Finding, Severity
 from seismo.detect.glr import Scan, onset_rate, scan, threshold
 from seismo.detect.wording import action_for, describe
@@ -100,6 +100,9 @@ class DetectConfig:
     #: Root-cause attribution: a segment's change is explained by another's when what is
     #: left without it is no longer clear at this (two-sided, per test) level.
     explain_alpha: float = 0.0005
+    #: Which way each metric (or every rate of an outcome) is worse, as the model declares
+    #: in ``[words.better]``: ``higher``, ``lower`` or ``either`` (:mod:`seismo.detect.adverse`).
+    better: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.false_alarms_per_90_days > 0:
@@ -110,6 +113,11 @@ class DetectConfig:
             raise ValueError("max_window_days must be at least window_days")
         if not 0.0 <= self.min_maturity <= 1.0:
             raise ValueError("min_maturity must lie between 0 and 1")
+        for name, way in self.better.items():
+            if way not in ("higher", "lower", "either"):
+                raise ValueError(
+                    f"better.{name} must be 'higher', 'lower' or 'either', not {way!r}"
+                )
         if self.baseline not in ("deployment", "trailing"):
             raise ValueError(f"baseline must be 'deployment' or 'trailing', not {self.baseline!r}")
 
@@ -153,16 +161,16 @@ def directions(metric: str, unit: str, kind: str, config: DetectConfig) -> tuple
     >>> c = DetectConfig()
     >>> directions("click_through_rate", "share", "quality", c)
     (-1,)
-    >>> directions("return_rate", "share", "quality", c)
+    >>> directions("return_rate", "share", "quality", DetectConfig(better={"return": "lower"}))
     (1,)
     >>> directions("demand_bias", "score", "quality", c)
     (-1, 1)
     """
     if kind != "quality" or not config.adverse_only:
         return (-1, 1)
-    if metric.endswith(TWO_SIDED):
+    if two_sided(metric, config.better):
         return (-1, 1)
-    return (1,) if metric.endswith(LOWER_IS_BETTER) else (-1,)
+    return (1,) if worse_when_up(metric, config.better) else (-1,)
 
 
 def _mature(r: dict[str, Any], config: DetectConfig) -> bool:
@@ -610,7 +618,7 @@ def findings_of(
             n_baseline=int(t.base.n),
             n_current=int(t.current.n),
             message="",
-            action=action_for(kind, metric, direction),
+            action=action_for(kind, metric, direction, config.better),
             as_of=cut,
             unit=t.unit or row["unit"],
             evidence={

@@ -99,12 +99,14 @@ def detect(
     ``store`` is read only for root-cause attribution (which counts predictions
     served before ``cut``), so a replay can run it on recorded tables.
     """
+    words = store.words()
+    # the model's declared directions, unless the check's own [detect] says otherwise
+    config = replace(config, better={**words.better, **config.better})
     quality = tests_of(metrics, cut, config, "quality")
     gaps = [] if exposure is None else gap_tests(exposure, cut, config, "fairness")
     cells = len(quality) + len(gaps)
     alarm, critical = config.thresholds(cells)
     watch = Watch(cells, config.false_alarms_per_90_days, alarm, critical, config.window_days)
-    words = store.words()
     changes = findings_of(quality, cut, config, "quality", watched=cells, words=words)
     findings = _with_outcomes(attribute_roots(changes, store, config), store)
     findings += findings_of(
@@ -119,5 +121,5 @@ def detect(
 
 def _with_outcomes(findings: list[Finding], store: Store) -> list[Finding]:
     """Each quality finding names the outcome its metric is read from (its alert group)."""
-    config = default_metrics(store.outcome_types(), store.attributes())
+    config = default_metrics(store.outcome_types(), store.attributes(), store.declared())
     return [replace(f, outcome=config.outcome_of(f.metric)) for f in findings]

@@ -69,6 +69,12 @@ def detect_config(section: Mapping[str, Any], *, source: str = "[detect]") -> De
             ):
                 raise ConfigError(f"{source}: min_absolute must map units to numbers")
             value = {**DetectConfig().min_absolute, **value}
+        if key == "better" and not (
+            isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values())
+        ):
+            raise ConfigError(
+                f"{source}: better must map metrics or outcomes to higher/lower/either"
+            )
         values[key] = value
     try:
         return DetectConfig(**values)

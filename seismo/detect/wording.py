@@ -7,9 +7,10 @@ only place that knows how to talk about a segment or a metric to people.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from seismo.detect.adverse import TWO_SIDED, family, worse_when_up
+from seismo.detect.adverse import family, two_sided, worse_when_up
 from seismo.words import NEUTRAL, Words
 
 if TYPE_CHECKING:
@@ -113,10 +114,12 @@ _ACTIONS = {
 }
 
 
-def action_for(kind: str, metric: str, direction: str) -> str:
-    """What to do about a finding, in a sentence.
+def action_for(
+    kind: str, metric: str, direction: str, better: Mapping[str, str] | None = None
+) -> str:
+    """What to do about a finding, in a sentence (``better``: the declared directions).
 
-    >>> action_for("quality", "return_rate", "up").startswith("Check what changed")
+    >>> action_for("quality", "return_rate", "up", {"return": "lower"}).startswith("Check what")
     True
     >>> action_for("quality", "default_90d_accuracy", "down").startswith("The model's own")
     True
@@ -126,5 +129,6 @@ def action_for(kind: str, metric: str, direction: str) -> str:
     if kind != "quality":
         return "Look into the change and its cause."
     kind_of = family(metric)
-    worse = (direction == "up") == worse_when_up(metric) or metric.endswith(TWO_SIDED)
+    better = better or {}
+    worse = (direction == "up") == worse_when_up(metric, better) or two_sided(metric, better)
     return _ACTIONS.get((kind_of, "worse" if worse else "better"), _ACTIONS[("business", "worse")])

@@ -252,6 +252,7 @@ def prepare(
             positive if mapping.predictions and mapping.predictions.positive_label else (),
             tuple(held),
             mapping.words,
+            mapping.declared,
         )
     finally:
         checker.close()

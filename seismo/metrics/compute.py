@@ -193,7 +193,7 @@ def update_state(store: Store) -> list[date] | None:
     days recomputed (None: all of them, a rebuild; empty: it was current).
     """
     types = store.outcome_types()
-    return refresh(store, default_metrics(types, store.attributes()), types)
+    return refresh(store, default_metrics(types, store.attributes(), store.declared()), types)
 
 
 def compute_metrics(
@@ -218,7 +218,7 @@ def compute_metrics(
     model-quality metrics (ROC AUC, log loss, ...).
     """
     types = store.outcome_types()
-    config = config or default_metrics(types, store.attributes())
+    config = config or default_metrics(types, store.attributes(), store.declared())
     refresh(store, config, types)
     if by is None and not pairs:
         by = list(config.segments) if config.segments is not None else store.segments()

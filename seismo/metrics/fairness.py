@@ -17,8 +17,9 @@ needs at least ``min_n`` members, so a handful of rows cannot set the bar);
 ``four_fifths_ok`` = ``ratio_to_best >= 0.8`` (the four-fifths rule of
 disparate-impact practice).
 
-**Direction.** For metrics in ``lower_is_better`` (the return rate, losses and
-errors) the best group is the one with the *lowest* value and
+**Direction.** For metrics in ``lower_is_better`` (losses and errors, and
+those the model declares lower-is-better, such as a return rate) the best
+group is the one with the *lowest* value and
 ``ratio_to_best`` is best / value, so it stays in [0, 1] and the same 0.8 bar
 reads "at most 1.25 × the best group's return rate". ``gap_to_overall`` and
 ``ratio_to_overall`` stay plain value − overall and value / overall; the
@@ -61,9 +62,7 @@ __all__ = [
 
 #: Metrics where a lower value is better; a name also matches every metric ending
 #: in ``_`` + name (``log_loss`` covers ``click_log_loss``).
-LOWER_IS_BETTER = frozenset(
-    {"return_rate", "log_loss", "brier", "calibration_error", "mae", "rmse", "mape"}
-)
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "calibration_error", "mae", "rmse", "mape"})
 FOUR_FIFTHS = 0.8
 #: Columns copied from the input row.
 _CARRIED = (

@@ -9,18 +9,18 @@ positive) and revenue per recommendation (purchases weighted by a column,
 engine query it needs, so metrics that share a query (conversion and revenue)
 share one pass.
 
-:func:`default_metrics` derives the set from the declared outcome types; the
-seed scenario gets its five business metrics with business names.
+:func:`default_metrics` takes the set the model's mapping declares
+(``[metrics.NAME]``), else derives one rate per declared outcome type.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seismo.config import OutcomeType
+from seismo.config import Declared, MetricDeclaration, OutcomeType
 from seismo.errors import ConfigError
 from seismo.metrics.classification import SCORE_BINS, threshold_bin
 
@@ -116,50 +116,45 @@ class MetricsConfig:
         return "|".join([*parts, repr(weights), repr(self.segments)])
 
 
-_SEED_NAMES = {
-    ("click", None, None): ("click_through_rate", "Click-through"),
-    ("purchase", None, None): ("purchase_conversion", "Purchase conversion"),
-    ("purchase", "click", None): ("purchase_per_click", "Purchases per click"),
-    ("return", None, None): ("return_rate", "Return rate"),
-    ("purchase", None, "price_eur"): ("revenue_per_recommendation", "Revenue per recommendation"),
-}
-
-
 def default_metrics(
-    types: dict[str, OutcomeType], attributes: dict[str, tuple[str, str]] | None = None
+    types: dict[str, OutcomeType],
+    attributes: dict[str, tuple[str, str]] | None = None,
+    declared: Declared | None = None,
 ) -> MetricsConfig:
-    """The metric set implied by the store's outcome types (and the seed scenario's names).
+    """The metric set the model declares, else the one its outcome types imply.
 
-    Every event-kind outcome gets its rate; an outcome with a parent is a rate
-    per parent; with both click and purchase declared, purchases per click too;
-    with a ``price_eur`` feature, revenue per recommendation.
+    Declared ``[metrics.NAME]`` tables are the business metrics, in their
+    order, under their labels (the seed scenario's click-through, conversion,
+    return rate and revenue are declared this way). Without any, every
+    event-kind outcome gets its rate (an outcome with a parent: per parent),
+    named ``<outcome>_rate``.
     """
+    declared = declared or Declared()
     attributes = attributes or {}
-    metrics: list[RateMetric] = []
-    events = {n: t for n, t in types.items() if t.kind == "event"}
-    for name in events:
-        name_label = _SEED_NAMES.get((name, None, None), (f"{name}_rate", f"{name} rate"))
-        metrics.append(RateMetric(name=name_label[0], outcome=name, label=name_label[1]))
-    if "click" in events and "purchase" in events and not events["purchase"].parent:
-        n, label = _SEED_NAMES[("purchase", "click", None)]
-        metrics.append(RateMetric(name=n, outcome="purchase", given="click", label=label))
-    if "purchase" in events and attributes.get("price_eur", ("", ""))[1] == "float":
-        n, label = _SEED_NAMES[("purchase", None, "price_eur")]
-        metrics.append(
-            RateMetric(name=n, outcome="purchase", weight="price_eur", label=label, unit="amount")
-        )
-    # The seed scenario's slow deciders are the older customers: stratify delays by age.
-    strata = "age_group" if attributes.get("age_group", ("", ""))[0] == "segment" else None
-    # What the model's score predicts: a label or value outcome, else the click (a
-    # recommender's score is a click probability); with several candidates, say so in config.
-    return MetricsConfig(metrics=tuple(metrics), quality=_quality(types), delay_strata=strata)
+    if declared.metrics:
+        metrics = [
+            RateMetric(**asdict(d))
+            for d in declared.metrics
+            if d.outcome in types and (d.given is None or d.given in types)
+        ]
+    else:
+        metrics = [
+            RateMetric(name=f"{name}_rate", outcome=name, label=f"{name} rate")
+            for name, t in types.items()
+            if t.kind == "event"
+        ]
+    strata = declared.delay_strata
+    if strata is not None and attributes.get(strata, ("", ""))[0] != "segment":
+        strata = None
+    quality = tuple(o for o in declared.quality if o in types) or _quality(types)
+    return MetricsConfig(metrics=tuple(metrics), quality=quality, delay_strata=strata)
 
 
 def _quality(types: dict[str, OutcomeType]) -> tuple[str, ...]:
+    """What the score predicts, undeclared: the label or value outcomes, else the first event."""
     quality = tuple(n for n, t in types.items() if t.kind in ("label", "value"))
-    if not quality and "click" in types and types["click"].kind == "event":
-        quality = ("click",)
-    return quality
+    events = [n for n, t in types.items() if t.kind == "event" and t.parent is None]
+    return quality or tuple(events[:1])
 
 
 def load_metrics_config(path: str | Path, types: dict[str, OutcomeType]) -> MetricsConfig:
@@ -172,16 +167,10 @@ def load_metrics_config(path: str | Path, types: dict[str, OutcomeType]) -> Metr
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"metrics config {path}: {exc}") from exc
-    metrics = []
-    for name, spec in data.get("metrics", {}).items():
-        unknown = set(spec) - {"outcome", "label", "given", "weight", "unit"}
-        if unknown:
-            raise ConfigError(f"metric {name!r}: unknown key(s) {sorted(unknown)}")
-        if spec.get("outcome") not in types:
-            raise ConfigError(f"metric {name!r}: outcome {spec.get('outcome')!r} is not declared")
-        if spec.get("given") and spec["given"] not in types:
-            raise ConfigError(f"metric {name!r}: given {spec['given']!r} is not declared")
-        metrics.append(RateMetric(name=name, **spec))
+    metrics = [
+        RateMetric(**asdict(MetricDeclaration.from_dict(name, dict(spec), set(types))))
+        for name, spec in data.get("metrics", {}).items()
+    ]
     nowcast = data.get("nowcast", {})
     section = data.get("quality", {})
     unknown = set(section) - {"outcomes", "threshold"}

@@ -16,12 +16,12 @@ from typing import Any
 import ibis
 import pyarrow as pa
 
-from seismo.config import Mapping, OutcomeType
+from seismo.config import Declared, Mapping, OutcomeType
 from seismo.store.engine import Engine, connect
 from seismo.store.schema import create_schema
 from seismo.words import NEUTRAL, Words
 
-__all__ = ["Store", "open_store", "stored_words"]
+__all__ = ["Store", "open_store", "stored_declared", "stored_words"]
 
 
 def _naive_utc(moment: datetime | None) -> datetime | None:
@@ -30,6 +30,12 @@ def _naive_utc(moment: datetime | None) -> datetime | None:
     from datetime import UTC
 
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def stored_declared(engine: Engine) -> Declared:
+    """The model's declared business metrics as its mapping stated them (none if none)."""
+    rows = engine.query("SELECT value FROM seismo_meta WHERE key = 'declared'")
+    return Declared.from_json(rows[0][0]) if rows else Declared()
 
 
 def stored_words(engine: Engine) -> Words:
@@ -87,6 +93,10 @@ class Store:
     def words(self) -> Words:
         """How people talk about the model, as its mapping declared (neutral words if none)."""
         return stored_words(self.engine)
+
+    def declared(self) -> Declared:
+        """The business metrics the model's mapping declared (none if none)."""
+        return stored_declared(self.engine)
 
     def segments(self) -> list[str]:
         return [n for n, (role, _) in self.attributes().items() if role == "segment"]

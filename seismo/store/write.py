@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from seismo.config import OutcomeType
+from seismo.config import Declared, OutcomeType
 from seismo.errors import ConfigError, SeismoError, StoreError
 from seismo.events import ROW, Batch, Source
 from seismo.store.engine import Engine, quote
@@ -80,11 +80,18 @@ def register_positive_labels(engine: Engine, labels: tuple[str, ...]) -> None:
 
 def register_words(engine: Engine, words: Words) -> None:
     """Record how people talk about the model: the last mapping that declares words wins."""
+    _put_meta(engine, "words", words.to_json())
+
+
+def register_declared(engine: Engine, declared: Declared) -> None:
+    """Record the model's declared metrics: the last mapping that declares any wins."""
+    _put_meta(engine, "declared", declared.to_json())
+
+
+def _put_meta(engine: Engine, key: str, value: str) -> None:
     p = engine.param()
-    engine.execute("DELETE FROM seismo_meta WHERE key = 'words'")
-    engine.execute(
-        f"INSERT INTO seismo_meta (key, value) VALUES ({p}, {p})", ("words", words.to_json())
-    )
+    engine.execute(f"DELETE FROM seismo_meta WHERE key = {p}", (key,))
+    engine.execute(f"INSERT INTO seismo_meta (key, value) VALUES ({p}, {p})", (key, value))
 
 
 def _add_attributes(engine: Engine, attributes: dict[str, tuple[str, str]]) -> None:
@@ -151,6 +158,8 @@ def _write(
             register_positive_labels(engine, batch.positive_labels)
         if batch.words != NEUTRAL:
             register_words(engine, batch.words)
+        if batch.declared != Declared():
+            register_declared(engine, batch.declared)
         seq = int(engine.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM changes")[0][0])
         added_p = added_o = conflicts = 0
         first: tuple[int, str] | None = None

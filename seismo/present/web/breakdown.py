@@ -26,7 +26,7 @@ from seismo.metrics.compute import RESULT_SCHEMA
 from seismo.metrics.fairness import fairness_baseline, fairness_table
 from seismo.present.web import humanize
 from seismo.present.web.charts import shared_range
-from seismo.present.web.context import Context, lower_is_better
+from seismo.present.web.context import Context
 from seismo.present.web.figures import EARLY, Pooled, z_score
 
 __all__ = ["change_level", "fairness", "segments", "small_multiples"]
@@ -59,7 +59,7 @@ def _cell(ctx: Context, metric: str, attribute: str | None, value: str | None) -
     launch = ctx.pooled(metric, attribute, value, "launch")
     rel = _rel(recent, launch) if ctx.comparable else None
     level = change_level(rel, z_score(recent, launch))
-    worse = None if rel is None else (rel > 0) == lower_is_better(metric)
+    worse = None if rel is None else (rel > 0) == ctx.lower_is_better(metric)
     provisional = recent is not None and recent.provisional
     early = provisional and recent is not None and recent.to_come >= EARLY
     title = f"{ctx.label(metric)}: {ctx.fmt(metric, launch.estimate if launch else None)} at launch"
@@ -327,8 +327,11 @@ def _standing(
         "final",
     )
     schema = pa.schema([RESULT_SCHEMA.field(name) for name in fields])
-    baseline = fairness_baseline(pa.Table.from_pylist(rows, schema=schema), until=ctx.launch[1])
-    table = fairness_table(pa.Table.from_pylist(recent_rows, schema=schema), baseline=baseline)
+    lower = {r["metric"] for r in rows if ctx.lower_is_better(r["metric"])}
+    launch = pa.Table.from_pylist(rows, schema=schema)
+    baseline = fairness_baseline(launch, until=ctx.launch[1], lower_is_better=lower)
+    recent = pa.Table.from_pylist(recent_rows, schema=schema)
+    table = fairness_table(recent, baseline=baseline, lower_is_better=lower)
     return {(r["metric"], r["value"]): r for r in table.to_pylist()}
 
 

@@ -21,15 +21,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from seismo.alerts import Alert, alert_id
+from seismo.detect.adverse import two_sided, worse_when_up
 from seismo.detect.change import DetectConfig
 from seismo.detect.findings import Finding
-from seismo.metrics.fairness import LOWER_IS_BETTER
 from seismo.present.web import humanize
 from seismo.present.web.figures import Pooled, Series, SeriesKey, pool
 from seismo.present.web.snapshot import Snapshot
 from seismo.words import Words
 
-__all__ = ["LAUNCH_DAYS", "RECENT_DAYS", "Context", "lower_is_better", "plural"]
+__all__ = ["LAUNCH_DAYS", "RECENT_DAYS", "Context", "plural"]
 
 LAUNCH_DAYS = DetectConfig().baseline_days
 RECENT_DAYS = 3
@@ -55,11 +55,6 @@ def plural(noun: str) -> str:
     ('purchases', 'clicks', 'sales')
     """
     return noun if noun.endswith("s") else f"{noun}s"
-
-
-def lower_is_better(metric: str) -> bool:
-    """Whether a rise of this metric is bad news (returns, losses, errors)."""
-    return metric in LOWER_IS_BETTER or any(metric.endswith(f"_{n}") for n in LOWER_IS_BETTER)
 
 
 @dataclass
@@ -116,6 +111,11 @@ class Context:
     @property
     def words(self) -> Words:
         return self.snap.words
+
+    def lower_is_better(self, metric: str) -> bool:
+        """Whether a rise of this metric is bad news (returns, losses, errors), as declared."""
+        better = self.words.better
+        return worse_when_up(metric, better) and not two_sided(metric, better)
 
     def label(self, metric: str) -> str:
         return self.labels.get(metric, (metric.replace("_", " "), "share"))[0]

@@ -128,7 +128,7 @@ def compute_snapshot(
     version = data_version(store)
     count = store.count("predictions")
     types = store.outcome_types()
-    config = default_metrics(types, store.attributes())
+    config = default_metrics(types, store.attributes(), store.declared())
     outcomes = {m.name: m.outcome for m in config.metrics}
     weights = {m.name: m.weight for m in config.metrics if m.weight}
     givens = {m.name: m.given for m in config.metrics if m.given}

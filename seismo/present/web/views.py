@@ -25,7 +25,7 @@ from seismo.detect.findings import Finding, segment_text
 from seismo.detect.wording import who
 from seismo.present.web import humanize
 from seismo.present.web.breakdown import fairness, segments, small_multiples
-from seismo.present.web.context import DAY, Context, lower_is_better
+from seismo.present.web.context import DAY, Context
 from seismo.present.web.figures import EARLY
 from seismo.present.web.snapshot import Snapshot
 
@@ -348,7 +348,7 @@ def _figure(ctx: Context, metric: str) -> dict[str, Any]:
         rel = recent.estimate / launch.estimate - 1
     alerts = ctx.findings_for(metric=metric)
     groups = [f for f in ctx.findings_for(metric=metric, any_segment=True) if f.segment]
-    worse = rel is not None and (rel > 0) == lower_is_better(metric)
+    worse = rel is not None and (rel > 0) == ctx.lower_is_better(metric)
     provisional = recent is not None and recent.provisional
     if alerts:
         status, words = "alert", ("Rising" if alerts[0].direction == "up" else "Falling")
