@@ -51,6 +51,7 @@ def compute_drift(
     *,
     as_of: datetime | date | None = None,
     period: Period = "day",
+    every: int | None = None,
     by: Sequence[str] | None = None,
     features: Sequence[str] | None = None,
     drifted_only: bool = False,
@@ -59,18 +60,23 @@ def compute_drift(
 
     One row per feature × method × window × segment × model version (the
     columns of :data:`seismo.detect.drift.DRIFT_SCHEMA`; ``seismo drift --format
-    json`` prints the same rows); ``by`` adds rows per value of these segment
+    json`` prints the same rows). ``period`` sets calendar windows; ``every``
+    instead cuts each model version's predictions, in time order (ties by
+    prediction id), into chunks of exactly that many, as
+    :func:`~seismo.metrics.compute.compute_metrics` does (the last chunk,
+    usually smaller, is never final). ``by`` adds rows per value of these segment
     attributes, ``features`` keeps only these features and ``drifted_only``
     the rows that drifted (the false-discovery adjustment is made over every
     row first, so a filter changes no figure). Raises
     :class:`~seismo.errors.ConfigError` when no reference is registered
-    (:func:`add_reference`) or a segment, feature or period is unknown.
+    (:func:`add_reference`), a segment, feature or period is unknown, or
+    ``every`` is not a positive whole number.
     """
     from seismo.detect.drift import compute_drift as drift_table
 
     if period not in _PERIODS:
         raise ConfigError(f"period must be hour, day, week or month, not {period!r}")
-    table = drift_table(store, as_of=_moment(as_of), period=period, by=list(by or []))
+    table = drift_table(store, as_of=_moment(as_of), period=period, every=every, by=list(by or []))
     if features:
         offered = set(table.column("feature").to_pylist())
         if offered and (unknown := [f for f in features if f not in offered]):

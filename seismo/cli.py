@@ -449,15 +449,47 @@ def _write_table(table: Any, path: Path, records: Any = None) -> None:
         raise typer.BadParameter(f"--out {path}: use a .csv, .parquet or .json file")
 
 
+EveryOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Chunks of exactly N predictions per model version, in time order, instead of"
+        " periods (the last one holds the rest).",
+    ),
+]
+
+
+def _short_chunks(handle: Any, every: int | None, table: Any) -> list[str]:
+    """With ``--every``: each model version's last chunk when it holds fewer than N, in words."""
+    if every is None or not table.num_rows:
+        return []
+    from seismo.metrics.windows import Windows
+
+    cut = table.column("as_of")[0].as_py()
+    return [
+        f"the last chunk of {version} (from {start:%Y-%m-%d %H:%M}) is incomplete:"
+        f" {rows:,} of {every:,} predictions"
+        for version, start, rows in Windows(handle, "day", every, cut).incomplete()
+    ]
+
+
+def _print_chunks(console: Console, every: int | None, short: list[str] | None) -> None:
+    if every is None:
+        return
+    console.print(
+        f"Windows are chunks of {every:,} predictions per model version, in the order served"
+        " (window_start and window_end: their first and last prediction)."
+    )
+    for line in short or []:
+        console.print(line[:1].upper() + line[1:] + "; its figures are not final.")
+
+
 @app.command()
 def metrics(
     store: StoreOpt = None,
     as_of: AsOfOpt = None,
     window: Annotated[str, typer.Option(help="hour, day, week or month.")] = "day",
-    every: Annotated[
-        int | None,
-        typer.Option(min=1, help="Windows of (at least) N predictions instead of periods."),
-    ] = None,
+    every: EveryOpt = None,
     by: Annotated[
         list[str] | None, typer.Option(help="Segment attribute to show (repeat; default all).")
     ] = None,
@@ -492,6 +524,7 @@ def metrics(
             by=by,
             config=chosen,
         )
+        short = _short_chunks(handle, every, table)
     except SeismoError as exc:
         _fail(exc)
     finally:
@@ -513,7 +546,7 @@ def metrics(
     if output != "table":
         emit(_metric_records(table), output)
         return
-    _print_metrics(table)
+    _print_metrics(table, every, short)
 
 
 def _status(r: dict[str, Any]) -> str:
@@ -526,7 +559,7 @@ def _status(r: dict[str, Any]) -> str:
     return f"provisional ({r['estimator']})"
 
 
-def _print_metrics(table: Any) -> None:
+def _print_metrics(table: Any, every: int | None = None, short: list[str] | None = None) -> None:
     console = Console()
     rows = table.to_pylist()
     if not rows:
@@ -536,6 +569,7 @@ def _print_metrics(table: Any) -> None:
         f"As of {rows[0]['as_of']:%Y-%m-%d %H:%M} UTC. 'estimate' is the expected final "
         "value with a 90% interval while outcomes are pending."
     )
+    _print_chunks(console, every, short)
     for name in dict.fromkeys(r["metric"] for r in rows):
         chosen = [r for r in rows if r["metric"] == name]
         amount = chosen[0]["unit"] == "amount"
@@ -858,6 +892,7 @@ def drift(
     store: StoreOpt = None,
     as_of: AsOfOpt = None,
     window: Annotated[str, typer.Option(help="hour, day, week or month.")] = "day",
+    every: EveryOpt = None,
     by: Annotated[
         list[str] | None, typer.Option(help="Also per value of this segment attribute (repeat).")
     ] = None,
@@ -879,8 +914,15 @@ def drift(
     handle = _open(store)
     try:
         table = compute_drift(
-            handle, as_of=moment, period=period, by=by, features=feature, drifted_only=drifted_only
+            handle,
+            as_of=moment,
+            period=period,
+            every=every,
+            by=by,
+            features=feature,
+            drifted_only=drifted_only,
         ).to_arrow()
+        short = _short_chunks(handle, every, table)
     except SeismoError as exc:
         _fail(exc)
     finally:
@@ -890,12 +932,14 @@ def drift(
     if output != "table":
         emit(_drift_records(table), output)
         return
-    _print_drift(table)
+    _print_drift(table, every, short)
 
 
-def _print_drift(table: Any) -> None:
+def _print_drift(table: Any, every: int | None = None, short: list[str] | None = None) -> None:
     """One line per feature and segment: the latest window's verdict, and since when it drifts."""
     from seismo.detect.drift_findings import drifting_since
+
+    _print_chunks(Console(), every, short)
 
     latest: dict[tuple[str, str], list[dict[str, Any]]] = {}
     drifting: dict[tuple[str, str], dict[Any, bool]] = {}

@@ -48,7 +48,7 @@ def _frame(store: Store, outcome: str, as_of: datetime | None) -> tuple[Any, ...
     otype = types[outcome]
     sums = quality._REGRESSION_SUMS if otype.kind == "value" else quality._CLASSIFIER_SUMS
     window_s = int(otype.window.total_seconds())
-    df = quality._groups(store, quality_key(outcome), window_s, cut, windows.unit, sums)
+    df = quality._groups(store, quality_key(outcome), window_s, cut, windows, sums)
     return df, otype, cut, windows
 
 
@@ -57,7 +57,8 @@ def _per_cell(
 ) -> list[dict[str, Any]]:
     """evaluate_quality as it was: one ScoreBins and one call of each function per cell."""
     event = otype.kind == "event"
-    cells, stack, mature = quality._classifier_cells(df, event, threshold, windows, None)
+    found = quality._classifier_cells(df, event, threshold, windows, None, cut)
+    cells, closed, stack, mature = found
     names = quality.RANKER_METRICS if event else quality.CLASSIFIER_METRICS
     calibration = None
     if mature.n_labelled:
@@ -81,7 +82,17 @@ def _per_cell(
             se = {}
         out.extend(
             quality._rows(
-                otype, names, cell, n, bins.n_labelled, bins.n_pending, confirmed, est, cut, se
+                otype,
+                names,
+                cell,
+                closed[i],
+                n,
+                bins.n_labelled,
+                bins.n_pending,
+                confirmed,
+                est,
+                cut,
+                se,
             )
         )
     return out
@@ -167,8 +178,10 @@ def _regression_as_it_was(
 ) -> list[dict[str, Any]]:
     """The regression path before the batch change: a Python loop over the engine rows."""
     cells: dict[tuple[Any, ...], dict[str, float]] = {}
+    closed: dict[tuple[Any, ...], bool] = {}
     for r in df.to_dict("records"):
         cell = (windows.span(r["window_start"]), r["model_version"], r["attribute"], r["value"])
+        closed[cell] = windows.closed(r["window_start"], r["model_version"], cut)
         acc = cells.setdefault(cell, dict.fromkeys((*quality._REGRESSION_SUMS, "pending"), 0.0))
         for col in quality._REGRESSION_SUMS:
             acc[col] += r[f"pos_{col}"] + r[f"neg_{col}"]
@@ -198,7 +211,17 @@ def _regression_as_it_was(
         se = regression_std_errors(sums)
         out.extend(
             quality._rows(
-                otype, REGRESSION_METRICS, cell, n + pending, n, pending, confirmed, est, cut, se
+                otype,
+                REGRESSION_METRICS,
+                cell,
+                closed[cell],
+                n + pending,
+                n,
+                pending,
+                confirmed,
+                est,
+                cut,
+                se,
             )
         )
     return out

@@ -88,6 +88,8 @@ DRIFT_SCHEMA = pa.schema(
     ]
 )
 
+#: A window's (start, end) and whether it is over.
+_Window = tuple[tuple[datetime, datetime], bool]
 _ROLE_LABELS = {"score": "Model score", "label": "Predicted class", "item_id": "Items"}
 LOW_CONFIDENCE = 0.6
 
@@ -117,10 +119,17 @@ def compute_drift(
     *,
     as_of: datetime | None = None,
     period: Period = "day",
+    every: int | None = None,
     by: list[str] | None = None,
     config: DriftConfig | None = None,
 ) -> pa.Table:
-    """Every drift statistic per feature × method × window × segment × model version."""
+    """Every drift statistic per feature × method × window × segment × model version.
+
+    ``period`` sets calendar windows; ``every`` instead cuts each model
+    version's predictions into chunks of exactly that many, in time order
+    (:class:`~seismo.metrics.windows.Windows`; the last one, usually
+    smaller, is never final).
+    """
     config = config or DriftConfig()
     refs = load_references(store.engine)
     if not refs:
@@ -134,7 +143,7 @@ def compute_drift(
             f"unknown segment attribute(s) {unknown}; the store has {store.segments()}"
         )
     cut = cutoff(store, as_of)
-    windows = Windows(store, period, None, cut)
+    windows = Windows(store, period, every, cut)
     columns = set(store.engine.table_columns("predictions"))
     p = store.predictions()
     p = p.filter(p.served_at < cut)
@@ -175,7 +184,7 @@ def _compare(
             store.engine.kind,
             store.engine.query,
             p,
-            window=p.served_at.truncate(windows.unit),
+            window=windows.key(p),
             version=p.model_version,
             segments=by,
             numeric={f: prof.edges for f, prof in names.items() if prof.kind == "numeric"},
@@ -187,10 +196,11 @@ def _compare(
     item_counts = count(items, []) if items else {}
     whole = ref.histograms.get((AGGREGATE, AGGREGATE), {})
     out: list[dict[str, Any]] = []
-    history: dict[tuple[str, str, str, str], list[tuple[tuple[datetime, datetime], Histogram]]]
+    history: dict[tuple[str, str, str, str], list[tuple[_Window, Histogram]]]
     history = defaultdict(list)
     for (start, version, attribute, value), cell in sorted(counted.items(), key=_key_order):
-        span = windows.span(start)
+        span = windows.span(start, version)
+        closed = windows.closed(start, version, cut)
         ref_cell = ref.histograms.get((attribute, value), whole)
         for feature, cur in sorted(cell.items()):
             prof = watched[feature]
@@ -207,8 +217,8 @@ def _compare(
             else:
                 stats_ += categorical_stats(ref_h, cur)
                 if prof.role in ("feature", "prediction"):
-                    history[(feature, str(version), attribute, value)].append((span, cur))
-            base = _base(feature, prof.role, attribute, value, version, ref, span, cut)
+                    history[(feature, str(version), attribute, value)].append(((span, closed), cur))
+            base = _base(feature, prof.role, attribute, value, version, ref, span, closed, cut)
             base["n"] = int(cur.n + cur.missing)
             base["n_reference"] = int(ref_h.n + ref_h.missing)
             moved = movers(ref_h, cur) if prof.kind == "categorical" else None
@@ -248,6 +258,7 @@ def _base(
     version: Any,
     ref: Reference,
     span: tuple[datetime, datetime],
+    closed: bool,
     cut: datetime,
 ) -> dict[str, Any]:
     aggregate = attribute == AGGREGATE
@@ -261,7 +272,7 @@ def _base(
         "reference_version": ref.model_version,
         "window_start": span[0],
         "window_end": span[1],
-        "final": span[1] <= cut,
+        "final": closed,
         "as_of": cut,
     }
 
@@ -304,19 +315,20 @@ def _low_confidence(ref: Histogram, cur: Histogram, edges: list[float]) -> list[
 
 
 def _stability(
-    history: dict[tuple[str, str, str, str], list[tuple[tuple[datetime, datetime], Histogram]]],
+    history: dict[tuple[str, str, str, str], list[tuple[_Window, Histogram]]],
     ref: Reference,
     cut: datetime,
     watched: dict[str, Any],
 ) -> list[dict[str, Any]]:
     out = []
     for (feature, version, attribute, value), series in history.items():
-        for (_, before), (span, cur) in itertools.pairwise(series):
+        for (_, before), ((span, closed), cur) in itertools.pairwise(series):
             js = [s for s in categorical_stats(before, cur) if s.method == "js"]
             if not js:
                 continue
             s = js[0]
-            base = _base(feature, watched[feature].role, attribute, value, version, ref, span, cut)
+            role = watched[feature].role
+            base = _base(feature, role, attribute, value, version, ref, span, closed, cut)
             base["n"] = int(cur.n + cur.missing)
             base["n_reference"] = int(before.n + before.missing)
             out.append(_row(base, Stat("stability", s.statistic, s.p_value, s.effect)))
@@ -332,7 +344,8 @@ def _concentration(
 ) -> list[dict[str, Any]]:
     out = []
     for (start, version, _, _), cell in sorted(counted.items(), key=_key_order):
-        span = windows.span(start)
+        span = windows.span(start, version)
+        closed = windows.closed(start, version, cut)
         for feature, cur in cell.items():
             ref_h = whole.get(feature)
             if ref_h is None or not cur.n:
@@ -346,7 +359,7 @@ def _concentration(
             expected = np.array([concentration(d.astype(float)) for d in draws])
             ref_gini, ref_top = (float(x) for x in expected.mean(axis=0))
             spread = expected.std(axis=0, ddof=1)
-            base = _base(feature, "item", AGGREGATE, AGGREGATE, version, ref, span, cut)
+            base = _base(feature, "item", AGGREGATE, AGGREGATE, version, ref, span, closed, cut)
             base["n"] = int(cur.n)
             base["n_reference"] = int(ref_h.n)
             for method, value, expect, sd in (

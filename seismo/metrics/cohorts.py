@@ -14,6 +14,11 @@ is what makes the state incremental: new predictions or late outcomes change
 the counts of exactly the days their predictions were served on, and only
 those days are recomputed (see :func:`refresh`).
 
+Count windows (``every`` N predictions, :class:`~seismo.metrics.windows.Windows`)
+cut hours apart, so they are read from a second state table, ``metric_chunks``:
+the same counts with each row's chunk as one more dimension, built for one N
+at a time and rebuilt whole when N or the stored batches change.
+
 The row-level part is written once in Ibis and compiled for the engine in
 use; the grouping-sets wrapper is standard SQL understood by DuckDB,
 PostgreSQL and Spark alike.
@@ -31,12 +36,24 @@ from seismo.errors import ConfigError
 from seismo.metrics.classification import SCORE_BINS
 from seismo.metrics.naming import PAIR_SEP
 from seismo.metrics.spec import MetricsConfig
+from seismo.metrics.windows import Windows, chunk_number
 from seismo.store.engine import Engine, quote
 from seismo.store.read import Store
 
-__all__ = ["AGGREGATE", "SCORE_BINS", "STATE_TABLE", "choose_pairs", "refresh", "segment_labels"]
+__all__ = [
+    "AGGREGATE",
+    "CHUNK_TABLE",
+    "SCORE_BINS",
+    "STATE_TABLE",
+    "choose_pairs",
+    "cohort_state",
+    "refresh",
+    "segment_labels",
+]
 
 STATE_TABLE = "metric_cohorts"
+#: The state of count windows: the same columns and a ``chunk`` (see the module).
+CHUNK_TABLE = "metric_chunks"
 #: The attribute / value of the aggregate (all rows) cell.
 AGGREGATE = "*"
 MISSING = "(missing)"
@@ -144,15 +161,20 @@ def _row_level(
     has_corrections: bool,
     quality: str | None = None,
     positive_labels: tuple[str, ...] = (),
+    every: int | None = None,
 ) -> Any:
     """One row per population member (kind 'pop') and per outcome version ('pos'/'neg').
 
     ``quality``: None for a rate pass; "classification" or "regression" for a
     model-quality pass, whose members are the scored predictions, binned by
     score and by served decision (classification, see :data:`DECISION_SLOTS`)
-    and carrying the sums the quality metrics need.
+    and carrying the sums the quality metrics need. ``every``: each row also
+    carries its prediction's ``chunk`` (numbered over all predictions, before
+    a quality pass keeps the scored ones).
     """
     p = store.table("predictions")
+    if every is not None:
+        p = p.mutate(chunk=chunk_number(p, every))
     if days is not None:
         p = p.filter(p.served_at.date().isin(days))
     if quality is not None:
@@ -167,6 +189,8 @@ def _row_level(
         ),
         "w": p[weight].cast("float64").fill_null(0.0) if weight else ibis.literal(1.0),
     }
+    if every is not None:
+        cols["chunk"] = p.chunk
     for s in segments:
         cols[f"seg_{s}"] = p[s].cast("string").fill_null(MISSING)
     if quality == "classification":
@@ -308,9 +332,11 @@ def _grouping_sql(
     pass_key: str,
     segments: list[str],
     pairs: list[tuple[str, str]],
+    chunked: bool = False,
 ) -> str:
     """Aggregate the row-level query for the aggregate, each segment and each pair in one scan."""
     dims = [
+        *(["chunk"] if chunked else []),
         "served_hour",
         "served_day",
         "model_version",
@@ -331,17 +357,33 @@ def _grouping_sql(
     attribute, value = segment_labels(segs, segments, index)
     key = "'" + pass_key.replace("'", "''") + "'"
     sums = ", ".join(f"SUM({q}) AS {q}" for q in QUALITY_SUMS)
+    chunk = ", chunk" if chunked else ""
     return (
         f"SELECT {key} AS pass_key, served_hour, served_day, model_version,"
         f" {attribute} AS attribute, {value} AS value, stratum, cond_hour, obs_hour, sup_hour,"
-        f" kind, COUNT(*) AS n, SUM(w) AS w, SUM(w * w) AS w2, {sums}"
+        f" kind, COUNT(*) AS n, SUM(w) AS w, SUM(w * w) AS w2, {sums}{chunk}"
         f" FROM ({rows_sql}) AS r GROUP BY GROUPING SETS ({sets})"
     )
 
 
-def create_state(engine: Engine) -> None:
-    cols = ", ".join(f"{quote(c)} {t}" for c, t in _STATE_COLUMNS.items())
-    engine.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ({cols})")
+def cohort_state(store: Store, windows: Windows) -> tuple[Any, Any]:
+    """The stored state ``windows`` are read from, and the window key of each of its rows."""
+    if windows.every is None:
+        s = store.table(STATE_TABLE)
+        return s, s.served_hour.truncate(windows.unit)
+    s = store.table(CHUNK_TABLE)
+    return s, s.chunk
+
+
+def _columns(every: int | None) -> dict[str, str]:
+    return _STATE_COLUMNS if every is None else {**_STATE_COLUMNS, "chunk": "BIGINT"}
+
+
+def create_state(engine: Engine, every: int | None = None) -> None:
+    """Create the state table (the chunk state with ``every``) if it is not there."""
+    table = STATE_TABLE if every is None else CHUNK_TABLE
+    cols = ", ".join(f"{quote(c)} {t}" for c, t in _columns(every).items())
+    engine.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
 
 
 def compute_into_state(
@@ -351,17 +393,22 @@ def compute_into_state(
     segments: list[str],
     days: list[date] | None,
     pairs: list[tuple[str, str]] | None = None,
+    every: int | None = None,
 ) -> None:
-    """Recompute the state rows of ``days`` (all days when None) inside the caller's transaction."""
+    """Recompute the state rows of ``days`` (all days when None) inside the caller's transaction.
+
+    ``every``: the chunk state of count windows of that many predictions (all days).
+    """
     engine = store.engine
     has_corrections = _has_corrections(engine)
     p = engine.param()
+    table = STATE_TABLE if every is None else CHUNK_TABLE
     if days is None:
-        engine.execute(f"DELETE FROM {STATE_TABLE}")
+        engine.execute(f"DELETE FROM {table}")
     else:
         for day in days:
-            engine.execute(f"DELETE FROM {STATE_TABLE} WHERE served_day = {p}", (day,))
-    cols = ", ".join(quote(c) for c in _STATE_COLUMNS)
+            engine.execute(f"DELETE FROM {table} WHERE served_day = {p}", (day,))
+    cols = ", ".join(quote(c) for c in _columns(every))
     # (key, outcome, condition, weight, strata, quality): one engine pass each.
     jobs: list[tuple[str, str, str | None, str | None, str | None, str | None]] = []
     for key, (outcome, given, weight) in _passes(config).items():
@@ -391,6 +438,7 @@ def compute_into_state(
                 has_corrections=has_corrections,
                 quality=quality,
                 positive_labels=positive,
+                every=every,
             )
             rows_sql = ibis.to_sql(expr, dialect=engine.kind)
             # The quality of an outcome whose rate is kept too (a recommender's clicks) is kept
@@ -399,8 +447,8 @@ def compute_into_state(
             # A classifier's label or a regressor's value has no rate pass: its pairs stay.
             kept = [] if quality is not None and outcome in rated else pairs or []
             engine.execute(
-                f"INSERT INTO {STATE_TABLE} ({cols}) "
-                + _grouping_sql(engine, rows_sql, key, segments, kept)
+                f"INSERT INTO {table} ({cols}) "
+                + _grouping_sql(engine, rows_sql, key, segments, kept, every is not None)
             )
     finally:
         if engine.kind == "duckdb":
@@ -413,57 +461,73 @@ def _has_corrections(engine: Engine) -> bool:
 
 
 def refresh(
-    store: Store, config: MetricsConfig, types: dict[str, OutcomeType]
+    store: Store, config: MetricsConfig, types: dict[str, OutcomeType], every: int | None = None
 ) -> list[date] | None:
     """Bring the stored state up to date; return the days recomputed (None = all).
 
     The state remembers the last batch it has seen and the configuration it
     was built for; a different configuration rebuilds it from scratch.
+    ``every``: the chunk state of count windows of that many predictions is
+    brought up to date too (rebuilt whole when N or the stored batches changed).
     """
+    days = _refresh(store, config, types, None)
+    if every is not None:
+        _refresh(store, config, types, every)
+    return days
+
+
+def _refresh(
+    store: Store, config: MetricsConfig, types: dict[str, OutcomeType], every: int | None
+) -> list[date] | None:
     engine = store.engine
     segments = list(config.segments) if config.segments is not None else store.segments()
     pairs = choose_pairs(store, segments) if config.pairs is None else list(config.pairs)
     # A new state layout or encoding, or another reading of served labels, means a rebuild.
-    layout = f"{','.join(_STATE_COLUMNS)}|{_STATE_ENCODING}|{','.join(store.positive_labels())}"
+    layout = f"{','.join(_columns(every))}|{_STATE_ENCODING}|{','.join(store.positive_labels())}"
     fingerprint = f"{config.fingerprint()}|{','.join(segments)}|{pairs}|{layout}"
-    if _up_to_date(engine, fingerprint):
+    if every is not None:
+        fingerprint += f"|every={every}"
+    prefix = "metric_state" if every is None else "metric_chunks"
+    if _up_to_date(engine, fingerprint, prefix):
         return []
     p = engine.param()
     # Read what is new under the writers' lock (see Engine.transaction): a refresh running
     # beside another, or beside an ingest, counts every committed batch exactly once.
     with engine.transaction():
-        create_state(engine)
-        meta, newest = _position(engine)
-        last = int(meta.get("metric_state_seq", "0"))
-        rebuild = meta.get("metric_state_config") != fingerprint
-        if not rebuild and newest == last:
+        create_state(engine, every)
+        meta, newest = _position(engine, prefix)
+        last = int(meta.get(f"{prefix}_seq", "0"))
+        stale = meta.get(f"{prefix}_config") != fingerprint
+        if not stale and newest == last:
             return []
         days: list[date] | None = None
-        if rebuild:
-            engine.execute(f"DROP TABLE IF EXISTS {STATE_TABLE}")
-            create_state(engine)
+        if stale or every is not None:  # chunk numbers run over every day: rebuild them all
+            engine.execute(f"DROP TABLE IF EXISTS {STATE_TABLE if every is None else CHUNK_TABLE}")
+            create_state(engine, every)
         else:
             rows = engine.query(
                 f"SELECT DISTINCT served_day FROM changes WHERE seq > {p} ORDER BY served_day",
                 (last,),
             )
             days = [r[0] for r in rows]
-        compute_into_state(store, config, types, segments, days, pairs)
-        for key, value in (("metric_state_seq", str(newest)), ("metric_state_config", fingerprint)):
+        compute_into_state(store, config, types, segments, days, pairs, every)
+        for key, value in ((f"{prefix}_seq", str(newest)), (f"{prefix}_config", fingerprint)):
             engine.execute(f"DELETE FROM seismo_meta WHERE key = {p}", (key,))
             engine.execute(f"INSERT INTO seismo_meta (key, value) VALUES ({p}, {p})", (key, value))
     return days
 
 
-def _position(engine: Engine) -> tuple[dict[str, str], int]:
+def _position(engine: Engine, prefix: str = "metric_state") -> tuple[dict[str, str], int]:
     """What the state records of itself (``metric_state_*``), and the newest batch stored."""
-    meta = dict(engine.query("SELECT key, value FROM seismo_meta WHERE key LIKE 'metric_state_%'"))
+    p = engine.param()
+    rows = engine.query(f"SELECT key, value FROM seismo_meta WHERE key LIKE {p}", (f"{prefix}_%",))
+    meta = {str(k): str(v) for k, v in rows}
     newest = int(engine.query("SELECT COALESCE(MAX(seq), 0) FROM changes")[0][0])
     return meta, newest
 
 
-def _up_to_date(engine: Engine, fingerprint: str) -> bool:
+def _up_to_date(engine: Engine, fingerprint: str, prefix: str = "metric_state") -> bool:
     """Is the state built for this configuration and every stored batch (no lock taken)?"""
-    meta, newest = _position(engine)
-    same = meta.get("metric_state_config") == fingerprint
-    return same and newest == int(meta.get("metric_state_seq", "0"))
+    meta, newest = _position(engine, prefix)
+    same = meta.get(f"{prefix}_config") == fingerprint
+    return same and newest == int(meta.get(f"{prefix}_seq", "0"))

@@ -35,7 +35,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from seismo.config import OutcomeType
-from seismo.metrics.cohorts import AGGREGATE, STATE_TABLE, refresh
+from seismo.metrics.cohorts import AGGREGATE, STATE_TABLE, cohort_state, refresh
 from seismo.metrics.nowcast import (
     DelayModel,
     Pending,
@@ -95,17 +95,18 @@ def _anchor(s: Any, anchor_parent: bool, window_s: int, cut: datetime) -> tuple[
 
 
 def _pass_groups(
-    store: Store, key: str, anchor_parent: bool, window_s: int, cut: datetime, unit: str
+    store: Store, key: str, anchor_parent: bool, window_s: int, cut: datetime, windows: Windows
 ) -> pa.Table:
     """Per window × cell × stratum × open anchor hour: population, settled and pending counts."""
-    s = store.table(STATE_TABLE)
+    s, window = cohort_state(store, windows)
+    s = s.mutate(window_start=window)
     s = s.filter((s.pass_key == key) & (s.served_hour < cut))
     member = s.cond_hour.isnull() | (s.cond_hour <= cut)
     live = (s.obs_hour <= cut) & (s.sup_hour.isnull() | (s.sup_hour > cut)) & member
     anchor, expired = _anchor(s, anchor_parent, window_s, cut)
     zero = ibis.literal(0)
     grouped = s.group_by(
-        window_start=s.served_hour.truncate(unit),
+        window_start=s.window_start,
         model_version=s.model_version,
         attribute=s.attribute,
         value=s.value,
@@ -210,8 +211,11 @@ def compute_metrics(
 ) -> pa.Table:
     """Every metric × window × segment cell × model version, as a tidy Arrow table.
 
-    ``period`` sets calendar windows; ``every`` instead cuts windows of at
-    least that many predictions. ``by`` limits the segment attributes shown
+    ``period`` sets calendar windows; ``every`` instead cuts each model
+    version's predictions, in time order (ties by prediction id), into chunks
+    of exactly that many: a chunk's window runs from its first to its last
+    prediction, and the last chunk, usually smaller, is never final
+    (:class:`~seismo.metrics.windows.Windows`). ``by`` limits the segment attributes shown
     (the aggregate is always there; a pair of attributes is named ``a × b``,
     see :func:`~seismo.metrics.naming.segment_of`); ``pairs=True`` with no
     ``by`` adds every pair the state keeps. ``quality=False`` skips the
@@ -219,11 +223,11 @@ def compute_metrics(
     """
     types = store.outcome_types()
     config = config or default_metrics(types, store.attributes(), store.declared())
-    refresh(store, config, types)
+    cut = cutoff(store, as_of)
+    windows = Windows(store, period, every, cut)  # refuses a bad ``every`` before any work
+    refresh(store, config, types, every)
     if by is None and not pairs:
         by = list(config.segments) if config.segments is not None else store.segments()
-    cut = cutoff(store, as_of)
-    windows = Windows(store, period, every, cut)
     rows: list[dict[str, Any]] = []
     for key in sorted({m.key for m in config.metrics}):
         metrics = [m for m in config.metrics if m.key == key]
@@ -253,7 +257,7 @@ def _evaluate_pass(
     otype = types[first.outcome]
     parent = types.get(otype.parent) if otype.parent else None
     window_s = int(otype.window.total_seconds())
-    groups = _pass_groups(store, first.key, parent is not None, window_s, cut, windows.unit)
+    groups = _pass_groups(store, first.key, parent is not None, window_s, cut, windows)
     models, rates = _delay_models(
         store, first.key, parent is not None, window_s, cut, config.min_events_per_stratum
     )
@@ -261,7 +265,7 @@ def _evaluate_pass(
     pending = _pending(cells, strata, live, models, rates)
     posterior = posteriors(pending[0]) if pending is not None else None
     horizon = otype.window + (parent.window if parent else timedelta(0)) + HOUR
-    columns = ["span", "end", "model_version", "attribute", "value", *_SUMS]
+    columns = ["start", "end", "closed", "model_version", "attribute", "value", *_SUMS]
     table = {c: cells[c].to_list() for c in columns}
     rows_of = list(zip(*table.values(), strict=True))
     out = []
@@ -269,7 +273,7 @@ def _evaluate_pass(
         weighted = m.weight is not None
         estimates = _estimates(cells, pending, posterior, models, weighted, level)
         for row, (est, low, high, how) in zip(rows_of, estimates, strict=True):
-            start, end, version, attribute, value, pop, pos, pos_w, neg, pos_w2 = row
+            start, end, closed, version, attribute, value, pop, pos, pos_w, neg, pos_w2 = row
             if pop == 0:  # no member yet as of the cut-off (e.g. no purchase to be returned)
                 continue
             open_n = pop - pos - neg
@@ -295,7 +299,7 @@ def _evaluate_pass(
                 "estimate_high": high,
                 "std_error": _std_error(pop, pos_w, pos_w2, weighted, est),
                 "estimator": how,
-                "final": bool(open_n == 0 and end <= cut and not parent_open),
+                "final": bool(open_n == 0 and closed and not parent_open),
                 "final_at": end + horizon,
                 "as_of": cut,
             }
@@ -338,9 +342,7 @@ def _collect(
     df = groups.to_pandas()
     if by is not None:
         df = df[df["attribute"].isin([AGGREGATE, *by])]
-    # Count windows span several engine groups: key them by the window's start.
-    spans = {start: windows.span(start) for start in df["window_start"].unique()}
-    df["span"] = df["window_start"].map({start: span[0] for start, span in spans.items()})
+    df["span"] = df["window_start"]  # the engine's window key: a period's start, or a chunk
     closed = df["anchor"].isna()  # window closed: what did not happen, did not
     open_n = df["pop"] - df["pos"] - df["neg"]
     df["neg"] = df["neg"] + open_n.where(closed, 0)
@@ -348,7 +350,11 @@ def _collect(
     df["open_w"] = (df["pop_w"] - df["pos_w"] - df["neg_w"]).where(~closed, 0)
     df["open_w2"] = (df["pop_w2"] - df["pos_w2"] - df["neg_w2"]).where(~closed, 0)
     cells = df.groupby(_CELL, sort=False)[[*_SUMS, "open_w"]].sum().reset_index()
-    cells["end"] = cells["span"].map(dict(spans.values()))  # span: the window's start
+    keys = list(zip(cells["span"], cells["model_version"], strict=True))
+    spans = [windows.span(k, v) for k, v in keys]
+    cells["start"] = pd.Series([s[0] for s in spans], index=cells.index, dtype=object)
+    cells["end"] = pd.Series([s[1] for s in spans], index=cells.index, dtype=object)
+    cells["closed"] = [windows.closed(k, v, cut) for k, v in keys]
     cell_of = pd.MultiIndex.from_frame(cells[_CELL])
     df["cell"] = cell_of.get_indexer(pd.MultiIndex.from_frame(df[_CELL]))
     strata = df.groupby(["cell", "stratum"], sort=False)[["pos", "neg"]].sum().reset_index()

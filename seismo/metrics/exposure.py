@@ -24,7 +24,6 @@ once in Ibis and compiled for the engine in use.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import NormalDist
@@ -233,9 +232,9 @@ def compute_exposure(
 
     Windows and ``as_of`` mean what they mean for
     :func:`~seismo.metrics.compute.compute_metrics` (predictions served before
-    the cut-off hour; ``every`` cuts windows of at least that many
-    predictions), so exposure rows line up with quality rows window for
-    window. ``by`` limits the segment attributes (the aggregate is always there).
+    the cut-off hour; ``every`` cuts each model version's predictions into
+    chunks of exactly that many), so exposure rows line up with quality rows
+    window for window. ``by`` limits the segment attributes (the aggregate is always there).
     """
     if not 0.0 < level < 1.0:
         raise ConfigError(f"level must be between 0 and 1, got {level}")
@@ -254,24 +253,34 @@ def compute_exposure(
     sums = _cell_sums(store, p, cols, segments, windows, cut)
     rows = [
         row
-        for (span, version, attribute, value), cell in sums.items()
-        for row in _rows(cols, cell, span, version, attribute, value, cut, level)
+        for (key, version, attribute, value), cell in sums.items()
+        for row in _rows(
+            cols,
+            cell,
+            windows.span(key, version),
+            windows.closed(key, version, cut),
+            version,
+            attribute,
+            value,
+            cut,
+            level,
+        )
     ]
     table = pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
     order = ("metric", "attribute", "value", "model_version", "window_start")
     return table.sort_by([(c, "ascending") for c in order])
 
 
-_Key = tuple[tuple[datetime, datetime], Any, str, str]
+_Key = tuple[Any, Any, str, str]
 
 
 def _cell_sums(
     store: Store, p: Any, cols: list[_Column], segments: list[str], windows: Windows, cut: datetime
 ) -> dict[_Key, list[float]]:
-    """Per window × version × cell: [rows, then hit, den, square per metric], from the engine."""
+    """Per window key × version × cell: [rows, then hit, den, square per metric]."""
     one, zero = ibis.literal(1), ibis.literal(0)
     select: dict[str, Any] = {
-        "window_start": p.served_at.truncate(windows.unit),
+        "window_start": windows.key(p),
         "model_version": p.model_version,
     }
     for i, s in enumerate(segments):
@@ -292,20 +301,17 @@ def _cell_sums(
         f"SELECT {dims}, {attribute}, {value}, {', '.join(sums)}"
         f" FROM ({rows_sql}) AS r GROUP BY GROUPING SETS ({sets})"
     )
-    out: dict[_Key, list[float]] = defaultdict(lambda: [0.0] * (1 + 3 * len(cols)))
-    spans: dict[datetime, tuple[datetime, datetime]] = {}
-    for start, version, attribute_, value_, *numbers in store.engine.query(sql):
-        span = spans.get(start) or spans.setdefault(start, windows.span(start))
-        acc = out[(span, version, str(attribute_), str(value_))]
-        for k, x in enumerate(numbers):  # count windows add several engine groups together
-            acc[k] += float(x or 0)
-    return out
+    return {
+        (key, version, str(attribute_), str(value_)): [float(x or 0) for x in numbers]
+        for key, version, attribute_, value_, *numbers in store.engine.query(sql)
+    }
 
 
 def _rows(
     cols: list[_Column],
     cell: list[float],
     span: tuple[datetime, datetime],
+    closed: bool,
     version: Any,
     attribute: str,
     value: str,
@@ -344,7 +350,7 @@ def _rows(
                 "estimate_low": low,
                 "estimate_high": high,
                 "estimator": "observed",
-                "final": end <= cut,
+                "final": closed,
                 "final_at": end,
                 "as_of": cut,
             }

@@ -39,7 +39,7 @@ from seismo.metrics import cbpe
 from seismo.metrics import classification as clf
 from seismo.metrics import quality_batch as batch
 from seismo.metrics import regression as reg
-from seismo.metrics.cohorts import SCORE_BINS, STATE_TABLE, quality_key
+from seismo.metrics.cohorts import SCORE_BINS, cohort_state, quality_key
 from seismo.metrics.std_errors import regression_std_errors
 from seismo.store.read import Store
 
@@ -96,14 +96,15 @@ Cell = tuple[tuple[datetime, datetime], Any, str, Any]
 
 
 def _groups(
-    store: Store, key: str, window_s: int, cut: datetime, unit: str, sums: tuple[str, ...]
+    store: Store, key: str, window_s: int, cut: datetime, windows: Windows, sums: tuple[str, ...]
 ) -> pd.DataFrame:
     """Per window start × version × segment × stratum × closed: the population's sums
     (``pop_*``) and the live labelled positives' and negatives' (``pos_*``, ``neg_*``).
 
     Regression passes read only ``pop_n`` of the population.
     """
-    s = store.table(STATE_TABLE)
+    s, window = cohort_state(store, windows)
+    s = s.mutate(window_start=window)
     s = s.filter((s.pass_key == key) & (s.served_hour < cut))
     live = (s.obs_hour <= cut) & (s.sup_hour.isnull() | (s.sup_hour > cut))
     expired = (s.served_hour + ibis.interval(seconds=window_s + 3600)) <= cut
@@ -117,7 +118,7 @@ def _groups(
         for col in ("n",) if kind == "pop" and sums == _REGRESSION_SUMS else sums:
             aggs[f"{kind}_{col}"] = ibis.ifelse(cond, s[col].cast("float64"), zero).sum()
     grouped = s.group_by(
-        window_start=s.served_hour.truncate(unit),
+        window_start=s.window_start,
         model_version=s.model_version,
         attribute=s.attribute,
         value=s.value,
@@ -234,7 +235,7 @@ def evaluate_quality(
     window_s = int(otype.window.total_seconds())
     value = otype.kind == "value"
     sums = _REGRESSION_SUMS if value else _CLASSIFIER_SUMS
-    df = _groups(store, quality_key(otype.name), window_s, cut, windows.unit, sums)
+    df = _groups(store, quality_key(otype.name), window_s, cut, windows, sums)
     if df.empty:
         return []
     if value:
@@ -250,9 +251,15 @@ def evaluate_quality(
 
 
 def _classifier_cells(
-    df: pd.DataFrame, event: bool, threshold: float, windows: Windows, by: list[str] | None
-) -> tuple[list[Cell], batch.BinStack, clf.ScoreBins]:
-    """The engine groups as cells: their keys, their bins stacked, and the mature bins."""
+    df: pd.DataFrame,
+    event: bool,
+    threshold: float,
+    windows: Windows,
+    by: list[str] | None,
+    cut: datetime,
+) -> tuple[list[Cell], list[bool], batch.BinStack, clf.ScoreBins]:
+    """The engine groups as cells: their keys, whether each window is over, their bins
+    stacked, and the mature bins."""
     first_positive = clf.threshold_bin(threshold, SCORE_BINS)
     values = _bin_columns(df, event, first_positive)
     score_bin = df["stratum"].astype(int).to_numpy() % SCORE_BINS
@@ -268,10 +275,10 @@ def _classifier_cells(
     keep = np.ones(len(df), dtype=bool)
     if by is not None:
         keep = df["attribute"].isin(["*", *by]).to_numpy()
-    ids, cells = _cell_ids(df[keep], windows)
+    ids, cells, closed = _cell_ids(df[keep], windows, cut)
     values = {k: v[keep] for k, v in values.items()}
     stack = _stack(_scatter(ids, score_bin[keep], values, len(cells)), threshold)
-    return cells, stack, _stack(mature, threshold).cell(0)
+    return cells, closed, stack, _stack(mature, threshold).cell(0)
 
 
 def _classifier(
@@ -284,7 +291,7 @@ def _classifier(
     threshold: float,
 ) -> list[dict[str, Any]]:
     event = otype.kind == "event"
-    cells, stack, mature = _classifier_cells(df, event, threshold, windows, by)
+    cells, closed, stack, mature = _classifier_cells(df, event, threshold, windows, by, cut)
     names = RANKER_METRICS if event else CLASSIFIER_METRICS
     calibration = None
     if mature.n_labelled:
@@ -315,7 +322,9 @@ def _classifier(
             est = {k: clf.Estimate(v, v, v, "confirmed") for k, v in value.items()}
         else:  # without a calibration: no final value, no error of it
             est = found.get(i, none)
-        out.extend(_rows(otype, names, cell, n, n_labelled, n_pending, value, est, cut, se))
+        out.extend(
+            _rows(otype, names, cell, closed[i], n, n_labelled, n_pending, value, est, cut, se)
+        )
     return out
 
 
@@ -334,7 +343,7 @@ def _regression(
 ) -> list[dict[str, Any]]:
     if by is not None:
         df = df[df["attribute"].isin(["*", *by])]
-    ids, cells = _cell_ids(df, windows)
+    ids, cells, closed = _cell_ids(df, windows, cut)
 
     def total(values: pd.Series[float]) -> np.ndarray:  # in row order, as a loop would add
         return np.bincount(ids, weights=values.to_numpy(), minlength=len(cells))
@@ -367,28 +376,44 @@ def _regression(
         )
         se = regression_std_errors(sums)
         out.extend(
-            _rows(otype, REGRESSION_METRICS, cell, n + pending, n, pending, confirmed, est, cut, se)
+            _rows(
+                otype,
+                REGRESSION_METRICS,
+                cell,
+                closed[i],
+                n + pending,
+                n,
+                pending,
+                confirmed,
+                est,
+                cut,
+                se,
+            )
         )
     return out
 
 
-def _cell_ids(df: pd.DataFrame, windows: Windows) -> tuple[np.ndarray, list[Cell]]:
-    """Each engine group's cell, and the cells in the order the groups first show them."""
+def _cell_ids(
+    df: pd.DataFrame, windows: Windows, cut: datetime
+) -> tuple[np.ndarray, list[Cell], list[bool]]:
+    """Each engine group's cell, the cells in the order the groups first show them, and
+    whether each cell's window is over (``window_start`` is the engine's window key)."""
     keys = ["window_start", "model_version", "attribute", "value"]
-    starts = {s: windows.span(s)[0] for s in df["window_start"].unique()}
-    frame = df[keys].assign(window_start=df["window_start"].map(starts))  # count windows merge
-    ids = frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    ids = df[keys].groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    first = df[keys].drop_duplicates(keys).to_dict("records")
     cells: list[Cell] = [
-        (windows.span(r["window_start"]), r["model_version"], r["attribute"], r["value"])
-        for r in frame.drop_duplicates(keys).to_dict("records")
+        (windows.span(r["window_start"], r["model_version"]), *(r[k] for k in keys[1:]))
+        for r in first
     ]
-    return ids, cells
+    closed = [windows.closed(r["window_start"], r["model_version"], cut) for r in first]
+    return ids, cells, closed
 
 
 def _rows(
     otype: OutcomeType,
     names: tuple[str, ...],
     cell: tuple[Any, ...],
+    closed: bool,
     n: int,
     labelled: int,
     pending: int,
@@ -423,7 +448,7 @@ def _rows(
                 "estimate_high": _num(e.high),
                 "estimator": estimator,
                 "std_error": _num(std_errors.get(name, math.nan)),
-                "final": bool(pending == 0 and end <= cut),
+                "final": bool(pending == 0 and closed),
                 "final_at": final_at,
                 "as_of": cut,
             }
