@@ -19,6 +19,10 @@ region = "applicants in {v}"
 default_90d = -5000
 ```
 
+``locale``, ``timezone`` and ``currency`` (e.g. "de_DE", "Europe/Berlin",
+"EUR") say how its readers write numbers, times and money; see
+:mod:`seismo.locale`.
+
 A model that declares nothing gets neutral words: "predictions", "region
 south", "all predictions".
 """
@@ -30,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from seismo.errors import ConfigError
+from seismo.locale import formatter_for
 
 __all__ = ["NEUTRAL", "Words", "words_from_dict"]
 
@@ -43,6 +48,9 @@ _KEYS = {
     "who",
     "figures",
     "values",
+    "locale",
+    "timezone",
+    "currency",
 }
 
 
@@ -64,7 +72,9 @@ class Words:
     ``figures``: the metrics its business page leads with, in order, each
     with a one-line description. ``values``: what one occurrence of an
     outcome is worth in money (negative: a cost; a default that costs 5,000),
-    so an alert can say what a change costs a day.
+    so an alert can say what a change costs a day. ``locale``, ``timezone``,
+    ``currency``: how its readers write numbers, times and money (empty:
+    seismo's English, UTC; see :mod:`seismo.locale`).
     """
 
     prediction: str = "prediction"
@@ -76,9 +86,12 @@ class Words:
     who: dict[str, str] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
     values: dict[str, float] = field(default_factory=dict)
+    locale: str = ""
+    timezone: str = ""
+    currency: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("prediction", "subject", "item"):
+        for name in ("prediction", "subject", "item", "locale", "timezone", "currency"):
             value = getattr(self, name)
             if not isinstance(value, str) or any(c in value for c in "{}<>\n"):
                 raise ConfigError(f"[words] {name} must be plain text, got {value!r}")
@@ -96,6 +109,7 @@ class Words:
         for outcome, worth in self.values.items():
             if isinstance(worth, bool) or not isinstance(worth, int | float) or worth != worth:
                 raise ConfigError(f"[words.values] {outcome}: a number of money, not {worth!r}")
+        formatter_for(self)  # a locale, zone or currency no one knows fails here, by name
         if not self.predictions:
             object.__setattr__(self, "predictions", _plural(self.prediction))
         if self.subject and not self.subjects:
