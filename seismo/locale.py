@@ -130,11 +130,16 @@ class Formatter:
 
         >>> ENGLISH.significant(0.71344, 3), Formatter(locale="de_DE").significant(0.71344, 3)
         ('0.713', '0,713')
+        >>> ENGLISH.significant(3.6e-36, 2), Formatter(locale="de_DE").significant(3.6e-36, 2)
+        ('3.6e-36', '3,6E-36')
         """
+        english = f"{x:.{digits}g}"
         if self.locale is None:
-            return f"{x:.{digits}g}"
-        pattern = "@" + "#" * (digits - 1)
-        return bnumbers.format_decimal(x, pattern, locale=self.locale)
+            return english
+        if "e" in english:  # as tiny or as huge as English writes with an exponent
+            pattern = "0." + "#" * (digits - 1) + "E0"
+            return bnumbers.format_scientific(x, pattern, locale=self.locale)
+        return bnumbers.format_decimal(x, "@" + "#" * (digits - 1), locale=self.locale)
 
     def percent(self, share: float, digits: int) -> str:
         """A share (0.23) as a percentage with ``digits`` decimals.

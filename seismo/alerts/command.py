@@ -30,6 +30,7 @@ from seismo.alerts.routing import Route, load_routes
 from seismo.alerts.store import acknowledge, get_alert, list_alerts, silence
 from seismo.config import parse_duration
 from seismo.errors import SeismoError
+from seismo.locale import current
 from seismo.present.console import Format, emit, safe, speak_as
 
 if TYPE_CHECKING:
@@ -381,5 +382,5 @@ def _field_text(value: Any) -> str:
     if isinstance(value, datetime):
         return moment_text(value)
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return current().significant(value, 4)
     return "—" if value is None else str(value)
