@@ -28,7 +28,7 @@ from seismo.config import (
     parse_duration,
 )
 from seismo.errors import SeismoError
-from seismo.locale import current, formatter_for
+from seismo.locale import current, formatter_for, scope
 from seismo.present.console import Format, emit, safe, speak_as
 
 if TYPE_CHECKING:
@@ -752,6 +752,13 @@ def _evidence_words(a: Any) -> str:
         f"{a.test}; {fmt.decimal(a.statistic, 1, group=False)} standard errors,"
         f" threshold {fmt.decimal(threshold, 2, group=False)}"
     )
+
+
+@app.callback()
+def _each_command(ctx: typer.Context) -> None:
+    # Tables are written as the opened store's words declare (see speak_as), for this
+    # command only: the next one (in the same process, as in tests) starts in English.
+    ctx.with_resource(scope())
 
 
 reference_app = typer.Typer(

@@ -44,7 +44,7 @@ from seismo.errors import ConfigError
 if TYPE_CHECKING:
     from seismo.words import Words
 
-__all__ = ["ENGLISH", "Formatter", "current", "formatter_for", "using"]
+__all__ = ["ENGLISH", "Formatter", "current", "declare", "formatter_for", "scope", "using"]
 
 #: Symbols the English default writes, and the ISO codes Babel needs for them.
 _CODES = {"€": "EUR", "$": "USD", "£": "GBP"}
@@ -280,6 +280,25 @@ def using(formatter: Formatter) -> Iterator[Formatter]:
         yield formatter
     finally:
         _CURRENT.reset(token)
+
+
+@contextmanager
+def scope() -> Iterator[None]:
+    """A scope for :func:`declare` (one CLI command): whatever it declared is undone after."""
+    token = _CURRENT.set(current())
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def declare(formatter: Formatter) -> None:
+    """Draw with ``formatter`` from now until the enclosing :func:`scope` ends.
+
+    For a command that learns the words only once it has opened its store;
+    elsewhere prefer :func:`using`.
+    """
+    _CURRENT.set(formatter)
 
 
 @cache

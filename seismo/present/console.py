@@ -19,12 +19,11 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
-import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from seismo.locale import current, formatter_for, using
+from seismo.locale import current, declare, formatter_for
 from seismo.words import Words
 
 __all__ = ["Format", "emit", "fmt_value", "safe", "speak_as", "to_json"]
@@ -71,12 +70,10 @@ def to_json(rows: Sequence[dict[str, Any]]) -> str:
 def speak_as(words: Words) -> None:
     """Write the running command's tables and times as ``words`` declare, until it ends.
 
-    Called once a command has opened its store; outside a command (a plain call)
-    it does nothing, so nothing leaks from one call to the next.
+    Called once a command has opened its store; the CLI's root callback opens a
+    :func:`seismo.locale.scope` around every command, so nothing outlives it.
     """
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        ctx.with_resource(using(formatter_for(words)))
+    declare(formatter_for(words))
 
 
 def fmt_value(value: Any, *, percent: bool = False) -> str:
