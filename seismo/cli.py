@@ -28,7 +28,8 @@ from seismo.config import (
     parse_duration,
 )
 from seismo.errors import SeismoError
-from seismo.present.console import Format, emit, safe
+from seismo.locale import current, formatter_for, scope
+from seismo.present.console import Format, emit, safe, speak_as
 
 if TYPE_CHECKING:
     from seismo.alerts import Delivery
@@ -112,9 +113,11 @@ def _open(store: str | None) -> Any:
     from seismo.store import open_store
 
     try:
-        return open_store(store)
+        handle = open_store(store)
+        speak_as(handle.words())  # tables in the store's declared locale and zone
     except SeismoError as exc:
         _fail(exc)
+    return handle
 
 
 def _mapping_from_options(opts: dict[str, Any]) -> Mapping | None:
@@ -555,18 +558,20 @@ def _status(r: dict[str, Any]) -> str:
         return "final"
     est, seen = r["estimate"], r["observed_value"]
     if est and seen is not None and est > 0:
-        return f"provisional: {max(0.0, 1 - seen / est):.0%} still to come"
+        return f"provisional: {current().percent(max(0.0, 1 - seen / est), 0)} still to come"
     return f"provisional ({r['estimator']})"
 
 
 def _print_metrics(table: Any, every: int | None = None, short: list[str] | None = None) -> None:
+    from seismo.alerts.notification import value_text
+
     console = Console()
     rows = table.to_pylist()
     if not rows:
         console.print("No predictions in the store (or before --as-of).")
         return
     console.print(
-        f"As of {rows[0]['as_of']:%Y-%m-%d %H:%M} UTC. 'estimate' is the expected final "
+        f"As of {current().when(rows[0]['as_of'])}. 'estimate' is the expected final "
         "value with a 90% interval while outcomes are pending."
     )
     _print_chunks(console, every, short)
@@ -575,9 +580,7 @@ def _print_metrics(table: Any, every: int | None = None, short: list[str] | None
         amount = chosen[0]["unit"] == "amount"
 
         def show(v: float | None, amount: bool = amount) -> str:
-            if v is None:
-                return "—"
-            return f"{v:,.2f}" if amount else f"{v:.1%}"
+            return value_text(v, "amount" if amount else "share")
 
         view = [
             {
@@ -754,9 +757,10 @@ def _print_alerts(active: list[Any], as_of: datetime, note: str | None = None) -
     if note:
         console.print(f"[yellow]{safe(note)}[/]", highlight=False, soft_wrap=True)
     if not active:
-        console.print(f"As of {as_of:%Y-%m-%d %H:%M} UTC: nothing needs attention.")
+        console.print(f"As of {current().when(as_of)}: nothing needs attention.")
         return
-    console.print(f"As of {as_of:%Y-%m-%d %H:%M} UTC: {len(active)} alert(s) need attention.\n")
+    console.print(f"As of {current().when(as_of)}: {len(active)} alert(s) need attention.\n")
+    fmt = current()
     for a in active:
         colour = "red" if a.severity == "critical" else "yellow"
         state = "" if a.state == "firing" else f" [dim]({safe(a.state)})[/]"
@@ -766,8 +770,8 @@ def _print_alerts(active: list[Any], as_of: datetime, note: str | None = None) -
         )
         console.print(f"  [dim]what to do:[/] {safe(a.action)}", highlight=False)
         console.print(
-            f"  [dim]{safe(_evidence_words(a))}; n = {a.n_baseline:,} baseline,"
-            f" {a.n_current:,} current[/]",
+            f"  [dim]{safe(_evidence_words(a))}; n = {fmt.decimal(a.n_baseline, 0)} baseline,"
+            f" {fmt.decimal(a.n_current, 0)} current[/]",
             highlight=False,
         )
 
@@ -775,9 +779,20 @@ def _print_alerts(active: list[Any], as_of: datetime, note: str | None = None) -
 def _evidence_words(a: Any) -> str:
     """How sure, in one line: the test and its strength against the store's threshold."""
     threshold = (a.evidence or {}).get("threshold")
+    fmt = current()
     if a.kind == "drift" or threshold is None:
-        return f"{a.test}; adjusted p = {a.adjusted_p:.2g}"
-    return f"{a.test}; {a.statistic:.1f} standard errors, threshold {threshold:.2f}"
+        return f"{a.test}; adjusted p = {fmt.significant(a.adjusted_p, 2)}"
+    return (
+        f"{a.test}; {fmt.decimal(a.statistic, 1, group=False)} standard errors,"
+        f" threshold {fmt.decimal(threshold, 2, group=False)}"
+    )
+
+
+@app.callback()
+def _each_command(ctx: typer.Context) -> None:
+    # Tables are written as the opened store's words declare (see speak_as), for this
+    # command only: the next one (in the same process, as in tests) starts in English.
+    ctx.with_resource(scope())
 
 
 reference_app = typer.Typer(
@@ -1042,7 +1057,8 @@ def report(
     alerts = len(result.snapshot.findings)
     err.print(
         f"wrote {result.path} ({result.bytes / 1024:,.0f} KB) as of"
-        f" {result.snapshot.as_of:%Y-%m-%d %H:%M} UTC: {alerts} finding(s) need attention",
+        f" {formatter_for(result.snapshot.words).when(result.snapshot.as_of)}:"
+        f" {alerts} finding(s) need attention",
         highlight=False,
     )
 

@@ -21,6 +21,10 @@ default_90d = -5000
 default_90d = "lower"              # higher / lower / either (undeclared: higher)
 ```
 
+``locale``, ``timezone`` and ``currency`` (e.g. "de_DE", "Europe/Berlin",
+"EUR") say how its readers write numbers, times and money; see
+:mod:`seismo.locale`.
+
 A model that declares nothing gets neutral words: "predictions", "region
 south", "all predictions".
 """
@@ -32,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from seismo.errors import ConfigError
+from seismo.locale import formatter_for
 
 __all__ = ["NEUTRAL", "Words", "words_from_dict"]
 
@@ -46,6 +51,9 @@ _KEYS = {
     "figures",
     "values",
     "better",
+    "locale",
+    "timezone",
+    "currency",
 }
 _WAYS = ("higher", "lower", "either")
 
@@ -71,6 +79,9 @@ class Words:
     so an alert can say what a change costs a day. ``better``: which way a
     metric, or every rate of an outcome, is better (``higher``, ``lower`` or
     ``either``), so a rise in returns or defaults is the bad news.
+    so an alert can say what a change costs a day. ``locale``, ``timezone``,
+    ``currency``: how its readers write numbers, times and money (empty:
+    seismo's English, UTC; see :mod:`seismo.locale`).
     """
 
     prediction: str = "prediction"
@@ -83,9 +94,12 @@ class Words:
     figures: dict[str, str] = field(default_factory=dict)
     values: dict[str, float] = field(default_factory=dict)
     better: dict[str, str] = field(default_factory=dict)
+    locale: str = ""
+    timezone: str = ""
+    currency: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("prediction", "subject", "item"):
+        for name in ("prediction", "subject", "item", "locale", "timezone", "currency"):
             value = getattr(self, name)
             if not isinstance(value, str) or any(c in value for c in "{}<>\n"):
                 raise ConfigError(f"[words] {name} must be plain text, got {value!r}")
@@ -106,6 +120,7 @@ class Words:
         for name, way in self.better.items():
             if way not in _WAYS:
                 raise ConfigError(f"[words.better] {name}: one of {', '.join(_WAYS)}, not {way!r}")
+        formatter_for(self)  # a locale, zone or currency no one knows fails here, by name
         if not self.predictions:
             object.__setattr__(self, "predictions", _plural(self.prediction))
         if self.subject and not self.subjects:

@@ -30,7 +30,8 @@ from seismo.alerts.routing import Route, load_routes
 from seismo.alerts.store import acknowledge, get_alert, list_alerts, silence
 from seismo.config import parse_duration
 from seismo.errors import SeismoError
-from seismo.present.console import Format, emit, safe
+from seismo.locale import current
+from seismo.present.console import Format, emit, safe, speak_as
 
 if TYPE_CHECKING:
     from seismo.store import Engine
@@ -329,9 +330,11 @@ def _fmt(ctx: typer.Context, fmt: str | None) -> str | None:
 def _run(store: str | None, action: Callable[[Engine], T]) -> T:
     """Open the store, run ``action(engine)``, close; seismo errors become exit code 2."""
     from seismo.store import open_store
+    from seismo.store.read import stored_words
 
     try:
         handle = open_store(store)
+        speak_as(stored_words(handle.engine))  # times in the store's declared locale and zone
     except SeismoError as exc:
         _fail(exc)
     try:
@@ -379,5 +382,5 @@ def _field_text(value: Any) -> str:
     if isinstance(value, datetime):
         return moment_text(value)
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return current().significant(value, 4)
     return "—" if value is None else str(value)

@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from seismo.alerts.model import SEVERITY_RANK, Alert, SyncResult, plain
 from seismo.detect.findings import Severity
+from seismo.locale import Formatter, current, formatter_for
 
 __all__ = [
     "Notification",
@@ -44,42 +45,51 @@ _HEADLINES = {
 _MAX_LISTED = 10  # related segments named in a message; the rest are counted
 
 
-def value_text(value: float | None, unit: str) -> str:
-    """A metric value as people read it: shares in %, amounts with 2 decimals.
+def value_text(value: float | None, unit: str, fmt: Formatter | None = None) -> str:
+    """A metric value as people read it: shares in %, amounts with 2 decimals (and the
+    currency, when the model declares one), in ``fmt``'s number format (else the current
+    one, see :func:`seismo.locale.current`).
 
     >>> value_text(0.153, "share"), value_text(1234.5, "amount"), value_text(None, "share")
     ('15.3%', '1,234.50', '—')
+    >>> value_text(3, "amount", Formatter(locale="de_DE", currency="EUR"))
+    '3,00\xa0€'
     """
     if value is None or not math.isfinite(value):
         return "—"
+    fmt = fmt or current()
     if unit == "share":
-        return f"{value:.1%}"
+        return fmt.percent(value, 1)
     if unit == "amount":
-        return f"{value:,.2f}"
-    return f"{value:.3f}"
+        return fmt.money(value, 2) if fmt.currency else fmt.decimal(value, 2)
+    return fmt.decimal(value, 3, group=False)
 
 
-def moment_text(moment: datetime | None) -> str:
-    """A day, or a day and time when it is not midnight (always UTC).
+def moment_text(moment: datetime | None, fmt: Formatter | None = None) -> str:
+    """A day (a window's, as cut in UTC), or a moment in the model's time zone, named.
 
     >>> moment_text(datetime(2026, 5, 21)), moment_text(datetime(2026, 5, 21, 14, 5))
     ('2026-05-21', '2026-05-21 14:05 UTC')
+    >>> moment_text(datetime(2026, 5, 21, 23, 30), Formatter(timezone="Europe/Berlin"))
+    '2026-05-22 01:30 CEST'
     """
     if moment is None:
         return "—"
+    fmt = fmt or current()
     if (moment.hour, moment.minute, moment.second) == (0, 0, 0):
-        return f"{moment:%Y-%m-%d}"
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+        return fmt.table_time(moment)
+    return fmt.when(moment)
 
 
 def change_text(alert: Alert) -> str:
     """``baseline → current`` with their intervals, in the metric's unit."""
+    fmt = formatter_for(alert.words)
 
     def with_interval(value: float, low: float | None, high: float | None) -> str:
-        shown = value_text(value, alert.unit)
+        shown = value_text(value, alert.unit, fmt)
         if low is None or high is None:
             return shown
-        return f"{shown} [{value_text(low, alert.unit)}, {value_text(high, alert.unit)}]"
+        return f"{shown} [{value_text(low, alert.unit, fmt)}, {value_text(high, alert.unit, fmt)}]"
 
     before = with_interval(alert.baseline, alert.baseline_low, alert.baseline_high)
     after = with_interval(alert.current, alert.current_low, alert.current_high)
@@ -140,6 +150,11 @@ class Notification:
         return line
 
     @property
+    def formatter(self) -> Formatter:
+        """Numbers and times as the model's words declare (see :mod:`seismo.locale`)."""
+        return formatter_for(self.lead.words)
+
+    @property
     def alert_ids(self) -> tuple[str, ...]:
         return (self.lead.id, *(a.id for a in self.related))
 
@@ -153,8 +168,9 @@ class Notification:
 
     def how_sure(self) -> str:
         a = self.lead
-        p = "—" if a.adjusted_p is None else f"{a.adjusted_p:.2g}"
-        n = f"n = {a.n_baseline or 0:,} vs {a.n_current or 0:,}"
+        fmt = self.formatter
+        p = "—" if a.adjusted_p is None else fmt.significant(a.adjusted_p, 2)
+        n = f"n = {fmt.decimal(a.n_baseline or 0, 0)} vs {fmt.decimal(a.n_current or 0, 0)}"
         return f"{a.test}, adjusted p = {p}, {n}"
 
     def text(self) -> str:
@@ -163,7 +179,7 @@ class Notification:
         lines = [
             self.headline,
             lead.message,
-            f"{change_text(lead)} since {moment_text(lead.since)}",
+            f"{change_text(lead)} since {moment_text(lead.since, self.formatter)}",
             f"How sure: {self.how_sure()}",
         ]
         if self.related:
@@ -201,7 +217,8 @@ class Notification:
         title = _slack_escape(self.headline)
         fields = [
             f"*Change*\n{_slack_escape(change_text(lead))}",
-            f"*Since*\n{moment_text(lead.since)} (first seen {moment_text(lead.first_seen)})",
+            f"*Since*\n{moment_text(lead.since, self.formatter)}"
+            f" (first seen {moment_text(lead.first_seen, self.formatter)})",
             f"*For whom*\n{_slack_escape(lead.who)}",
             f"*How sure*\n{_slack_escape(self.how_sure())}",
         ]
@@ -227,7 +244,8 @@ class Notification:
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": f"seismo · as of {moment_text(self.as_of)} · details:"
+                        "text": f"seismo · as of {moment_text(self.as_of, self.formatter)}"
+                        " · details:"
                         f" `seismo alerts show {lead.id}`",
                     }
                 ],

@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 
 from seismo.detect.findings import Finding
-from seismo.detect.wording import fmt
+from seismo.detect.wording import fmt, since_text
 from seismo.metrics.naming import CURRENCY_SUFFIXES
 from seismo.words import NEUTRAL, Words
 
@@ -145,7 +145,7 @@ def _message(
 ) -> str:
     label = head["label"]
     how = "sharply" if severity == "critical" else "noticeably"
-    when = f"since {since:%-d %B}"
+    when = f"since {since_text(since, words)}"
     role = head["role"]
     method = head["method"]
     of_items = f" of {words.served_items}" if words.served_items else ""
@@ -156,7 +156,8 @@ def _message(
             "prediction": "The mix of predicted classes",
         }.get(role, f"The {label.lower()} mix")
         parts = [
-            f"{m['value']} {fmt(m['reference'], 'share')} → {fmt(m['current'], 'share')}"
+            f"{m['value']} {fmt(m['reference'], 'share', words)}"
+            f" → {fmt(m['current'], 'share', words)}"
             for m in moves
         ]
         return f"{what} changed {how} {when}: {', '.join(parts)} (training data → now)."
@@ -167,8 +168,8 @@ def _message(
             subject += of_items
         verb = "moved up" if up else "moved down"
         return (
-            f"{subject} {verb} {how} {when}: {fmt(head['current_value'], unit)} on average, "
-            f"against {fmt(head['reference_value'], unit)} in the training data."
+            f"{subject} {verb} {how} {when}: {fmt(head['current_value'], unit, words)} on average,"
+            f" against {fmt(head['reference_value'], unit, words)} in the training data."
         )
     shown = "impressions" if words.item else words.predictions
     methods = {
@@ -181,7 +182,8 @@ def _message(
     }
     what_moved = methods[method]
     unit = "score" if method == "gini" else "share"
-    now, then = fmt(head["current_value"], unit), fmt(head["reference_value"], unit)
+    now = fmt(head["current_value"], unit, words)
+    then = fmt(head["reference_value"], unit, words)
     if method == "gini":
         return (
             f"{label}: the {what_moved} rose {how} {when}: {now} now, "

@@ -8,15 +8,17 @@ only place that knows how to talk about a segment or a metric to people.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from seismo.detect.adverse import family, two_sided, worse_when_up
+from seismo.locale import formatter_for
 from seismo.words import NEUTRAL, Words
 
 if TYPE_CHECKING:
     from seismo.detect.findings import Finding
 
-__all__ = ["action_for", "describe", "fmt", "who"]
+__all__ = ["action_for", "describe", "fmt", "since_text", "who"]
 
 
 def who(segment: dict[str, str] | None, words: Words = NEUTRAL) -> str:
@@ -43,34 +45,42 @@ def who(segment: dict[str, str] | None, words: Words = NEUTRAL) -> str:
     return " ".join([head, *(t.removeprefix(f"{people} ") for t in rest)])
 
 
-def fmt(value: float, unit: str) -> str:
-    """A value rounded for people.
+def fmt(value: float, unit: str, words: Words = NEUTRAL) -> str:
+    """A value rounded for people, in the number format the model's words declare.
 
     >>> fmt(0.2834, "share"), fmt(3.456, "amount"), fmt(0.61234, "score")
     ('28%', '€3.46', '0.61')
+    >>> fmt(3, "amount", Words(locale="de_DE", currency="EUR"))
+    '3,00\xa0€'
     """
+    formatter = formatter_for(words)
     if unit == "share":
-        return f"{value:.1%}" if abs(value) < 0.1 else f"{value:.0%}"
+        return formatter.percent(value, 1 if abs(value) < 0.1 else 0)
     if unit == "amount":
-        return f"€{value:,.2f}"
-    return f"{value:.2f}"
+        return formatter.money(value, 2)
+    return formatter.decimal(value, 2, group=False)
+
+
+def since_text(since: datetime, words: Words = NEUTRAL) -> str:
+    """The day a change began, for a sentence: "1 June" (a window's day, as cut in UTC)."""
+    return formatter_for(words).long_day(since)
 
 
 def describe(f: Finding, words: Words = NEUTRAL) -> str:
     """One sentence the people who depend on the model can act on, in its words."""
     moved = "rose" if f.direction == "up" else "fell"
-    since = f"{f.since:%-d %B}"
+    since = since_text(f.since, words)
     change = (
-        f"{f.metric_label} for {who(f.segment, words)} {moved} from {fmt(f.baseline, f.unit)} to "
-        f"{fmt(f.current, f.unit)} since {since}"
+        f"{f.metric_label} for {who(f.segment, words)} {moved} from"
+        f" {fmt(f.baseline, f.unit, words)} to {fmt(f.current, f.unit, words)} since {since}"
     )
     if f.evidence.get("gap"):
         before, after = f.evidence.get("rest_baseline"), f.evidence.get("rest_current")
         if before is None or after is None:
             return change + ", opening a gap to everyone else that was not there at launch."
         return (
-            f"{change}, while for everyone else it went from {fmt(before, f.unit)} to "
-            f"{fmt(after, f.unit)}: a gap that was not there at launch."
+            f"{change}, while for everyone else it went from {fmt(before, f.unit, words)} to "
+            f"{fmt(after, f.unit, words)}: a gap that was not there at launch."
         )
     if f.related:
         change += f"; it also moves the figure for {len(f.related)} overlapping group(s)"

@@ -2,7 +2,9 @@
 
 Every command that prints results goes through :func:`emit`, so ``--format``
 means the same everywhere: ``table`` for people, ``json`` (one JSON array of
-objects, timestamps in ISO 8601 UTC) and ``csv`` for machines.
+objects, timestamps in ISO 8601 UTC) and ``csv`` for machines. Tables write
+numbers and times as the store's words declare (``locale``, ``timezone``; see
+:func:`speak_as`); JSON and CSV never change with them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-__all__ = ["Format", "emit", "fmt_value", "safe", "to_json"]
+from seismo.locale import current, declare, formatter_for
+from seismo.words import Words
+
+__all__ = ["Format", "emit", "fmt_value", "safe", "speak_as", "to_json"]
 
 Format = Literal["table", "json", "csv"]
 
@@ -62,22 +67,32 @@ def to_json(rows: Sequence[dict[str, Any]]) -> str:
     return "[\n  " + ",\n  ".join(lines) + "\n]"
 
 
+def speak_as(words: Words) -> None:
+    """Write the running command's tables and times as ``words`` declare, until it ends.
+
+    Called once a command has opened its store; the CLI's root callback opens a
+    :func:`seismo.locale.scope` around every command, so nothing outlives it.
+    """
+    declare(formatter_for(words))
+
+
 def fmt_value(value: Any, *, percent: bool = False) -> str:
-    """A value rounded for humans."""
+    """A value rounded for humans, in the current number format (:func:`seismo.locale.current`).
+
+    >>> fmt_value(0.1534, percent=True), fmt_value(1234.5), fmt_value(datetime(2026, 6, 1))
+    ('15.3%', '1,234.500', '2026-06-01')
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
+    fmt = current()
     if percent and isinstance(value, float):
-        return f"{value:.1%}"
+        return fmt.percent(value, 1)
     if isinstance(value, float):
-        return f"{value:,.3f}"
+        return fmt.decimal(value, 3)
     if isinstance(value, int):
-        return f"{value:,}"
+        return fmt.decimal(value, 0)
     if isinstance(value, datetime):
-        return (
-            value.strftime("%Y-%m-%d %H:%M")
-            if (value.hour or value.minute)
-            else value.strftime("%Y-%m-%d")
-        )
+        return fmt.table_time(value)
     return str(value)
 
 

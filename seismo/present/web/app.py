@@ -12,7 +12,9 @@
 ============================  ===============================================
 
 Every page reads one :class:`~seismo.present.web.snapshot.Snapshot`, computed
-when the data version moves and kept in memory otherwise. Pages carry a
+when the data version moves and kept in memory otherwise, and is drawn in the
+locale and time zone its model's words declare (:mod:`seismo.locale`); the
+JSON twins keep plain numbers and ISO 8601 UTC times. Pages carry a
 Content-Security-Policy that allows no script at all: they need none, and a
 value that escaped escaping still could not run.
 """
@@ -29,6 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from seismo.detect.change import DetectConfig
+from seismo.locale import formatter_for, using
 from seismo.present.web.render import render_page, render_report, to_json
 from seismo.present.web.snapshot import Snapshot, SnapshotCache
 from seismo.present.web.views import engineering, overview
@@ -143,7 +146,8 @@ class _Pages:
                 self._snapshot, self._pages = snap, {}
             if key in self._pages:
                 return self._pages[key]
-        page = draw()
+        with using(formatter_for(snap.words)):  # numbers and times as the model's words declare
+            page = draw()
         with self._lock:
             if snap is self._snapshot and len(self._pages) < 256:
                 self._pages[key] = page

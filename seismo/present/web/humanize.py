@@ -5,12 +5,18 @@ A merchandising team reads "23%", "€2.45", "−46%" and "1–3 Jun", not
 that could not be computed) and returns a dash, so a template never prints
 "None". Precision follows the size of the number: a share under 10 % keeps one
 decimal (conversion moves by tenths of a point), a larger one none.
+
+The digits, separators, month names and time zone come from the formatter of
+the page being drawn (:func:`seismo.locale.current`): seismo's English unless
+the model's ``[words]`` declare a ``locale``, ``timezone`` or ``currency``.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import date, datetime, timedelta
+
+from seismo.locale import current
 
 __all__ = [
     "DASH",
@@ -45,12 +51,8 @@ def share(x: float | None) -> str:
     """
     if x is None or _bad(x):
         return DASH
-    pct = 100 * x
-    if abs(pct) >= 10:
-        return f"{pct:.0f}%"
-    if abs(pct) >= 1:
-        return f"{pct:.1f}%"
-    return f"{pct:.2f}%"
+    pct = abs(100 * x)
+    return current().percent(x, 0 if pct >= 10 else 1 if pct >= 1 else 2)
 
 
 def money(x: float | None, currency: str = "€") -> str:
@@ -63,7 +65,7 @@ def money(x: float | None, currency: str = "€") -> str:
         return DASH
     sign = _MINUS if x < 0 else ""
     x = abs(x)
-    return f"{sign}{currency}{x:,.2f}" if x < 100 else f"{sign}{currency}{x:,.0f}"
+    return sign + current().money(x, 2 if x < 100 else 0, currency)
 
 
 def value(x: float | None, unit: str, currency: str = "€") -> str:
@@ -78,7 +80,7 @@ def value(x: float | None, unit: str, currency: str = "€") -> str:
         return money(x, currency)
     if x is None or _bad(x):
         return DASH
-    return f"{x:.3g}"
+    return current().significant(x, 3)
 
 
 def count(n: float | None) -> str:
@@ -89,11 +91,12 @@ def count(n: float | None) -> str:
     """
     if n is None or _bad(n):
         return DASH
+    fmt = current()
     if abs(n) < 100_000:
-        return f"{round(n):,}"
+        return fmt.decimal(round(n), 0)
     if abs(n) < 1_000_000:
-        return f"{n / 1000:,.0f} thousand"
-    return f"{n / 1_000_000:,.1f} million"
+        return f"{fmt.decimal(n / 1000, 0)} thousand"
+    return f"{fmt.decimal(n / 1_000_000, 1)} million"
 
 
 def change(rel: float | None) -> str:
@@ -105,9 +108,10 @@ def change(rel: float | None) -> str:
     if rel is None or _bad(rel):
         return DASH
     pct = round(100 * rel)
+    text = current().percent(abs(pct) / 100, 0)
     if pct == 0:
-        return "±0%"
-    return f"+{pct}%" if pct > 0 else f"{_MINUS}{-pct}%"
+        return f"±{text}"
+    return f"+{text}" if pct > 0 else f"{_MINUS}{text}"
 
 
 def points(diff: float | None) -> str:
@@ -119,7 +123,7 @@ def points(diff: float | None) -> str:
     if diff is None or _bad(diff):
         return DASH
     pct = 100 * diff
-    text = f"{abs(pct):.0f}" if abs(pct) >= 10 else f"{abs(pct):.1f}"
+    text = current().decimal(abs(pct), 0 if abs(pct) >= 10 else 1)
     return f"{_MINUS if pct < 0 else '+'}{text} pts"
 
 
@@ -131,8 +135,7 @@ def day(d: date | datetime | None, *, year: bool = False) -> str:
     """
     if d is None:
         return DASH
-    text = f"{d.day} {d:%b}"
-    return f"{text} {d.year}" if year else text
+    return current().day(d, year=year)
 
 
 def day_range(start: datetime | None, end: datetime | None) -> str:
@@ -150,20 +153,18 @@ def day_range(start: datetime | None, end: datetime | None) -> str:
     last = end - timedelta(microseconds=1)
     if last.date() <= start.date():
         return day(start)
-    if (start.year, start.month) == (last.year, last.month):
-        return f"{start.day}–{last.day} {last:%b}"
-    return f"{day(start)} – {day(last)}"
+    return current().days(start.date(), last.date())
 
 
 def moment(t: datetime | None) -> str:
-    """A moment in UTC, to the minute.
+    """A stored moment (UTC) to the minute, in the declared zone, which it names.
 
     >>> moment(datetime(2026, 6, 4))
     '4 Jun 2026, 00:00 UTC'
     """
     if t is None:
         return DASH
-    return f"{day(t, year=True)}, {t:%H:%M} UTC"
+    return current().moment(t)
 
 
 def duration(span: timedelta) -> str:
@@ -191,9 +192,9 @@ def about(x: float | None) -> str:
     if x < 1:
         return "fewer than 1"
     if x < 100:
-        return f"{round(x):,}"
+        return current().decimal(round(x), 0)
     digits = len(str(int(x))) - 2
-    return f"{round(x, -digits):,.0f}"
+    return current().decimal(round(x, -digits), 0)
 
 
 def stamp(t: datetime | None) -> str:
@@ -202,7 +203,7 @@ def stamp(t: datetime | None) -> str:
     >>> stamp(datetime(2026, 5, 13, 1, 30))
     '13 May 01:30'
     """
-    return DASH if t is None else f"{day(t)} {t:%H:%M}"
+    return DASH if t is None else current().stamp(t)
 
 
 def a(noun: str) -> str:

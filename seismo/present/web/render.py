@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from seismo.alerts.model import plain
+from seismo.locale import current, formatter_for, using
 from seismo.present.web import charts, humanize
 from seismo.present.web.figures import Day
 from seismo.present.web.snapshot import Snapshot
@@ -81,7 +82,7 @@ def _pretty_json(value: Any) -> str:
 def _num(x: float | None, digits: int = 4) -> str:
     if x is None:
         return humanize.DASH
-    return f"{x:.{digits}g}"
+    return current().significant(x, digits)
 
 
 @cache
@@ -106,6 +107,8 @@ def environment() -> Environment:
         moment=humanize.moment,
         stamp=humanize.stamp,
         num=_num,
+        whole=lambda n: current().decimal(n, 0),
+        fixed=lambda x, digits: current().decimal(x, digits),
         pretty_json=_pretty_json,
     )
     env.globals.update(
@@ -127,7 +130,8 @@ def render_report(snap: Snapshot) -> str:
     """The business view as one self-contained HTML document (inline CSS and SVG, no script)."""
     from seismo.present.web.views import overview
 
-    return render_page("overview.html.j2", overview(snap), standalone=True)
+    with using(formatter_for(snap.words)):
+        return render_page("overview.html.j2", overview(snap), standalone=True)
 
 
 def to_json(view: dict[str, Any]) -> Any:

@@ -23,6 +23,7 @@ from typing import Any
 from seismo.detect.adverse import family
 from seismo.detect.findings import Finding, segment_text
 from seismo.detect.wording import who
+from seismo.locale import current
 from seismo.present.web import humanize
 from seismo.present.web.breakdown import fairness, segments, small_multiples
 from seismo.present.web.context import DAY, Context
@@ -203,16 +204,25 @@ def _card(ctx: Context, f: Finding) -> dict[str, Any]:
         "also_title": "Changed the same day" if f.kind == "drift" else "Also for this group",
         "sure": _sure(ctx, f),
         "technical": (
-            f"{f.test}; adjusted p = {f.adjusted_p:.2g}; n = {f.n_baseline:,}"
-            f" {'training' if f.kind == 'drift' else 'launch'}, {f.n_current:,} recent"
+            f"{f.test}; adjusted p = {_num(f.adjusted_p, 2)}; n = {_whole(f.n_baseline)}"
+            f" {'training' if f.kind == 'drift' else 'launch'}, {_whole(f.n_current)}"
+            " recent"
             f" ({humanize.day_range(f.window_start, f.window_end)})"
         ),
     }
 
 
+def _num(x: float | None, digits: int) -> str:
+    return humanize.DASH if x is None else current().significant(x, digits)
+
+
+def _whole(n: float | None) -> str:
+    return humanize.DASH if n is None else current().decimal(n, 0)
+
+
 def _value_text(ctx: Context, f: Finding, x: float) -> str:
     if f.unit == "score":
-        return f"{x:.3g}"
+        return _num(x, 3)
     if f.kind == "drift":  # drift findings name their unit; they are not among the metrics
         return humanize.value(x, f.unit, ctx.currency)
     return ctx.fmt(f.metric, x)
@@ -326,9 +336,10 @@ def _chance(f: Finding) -> str:
     years = 90 / per_90 / 365.25
     if years >= 1000:
         return "chance alone would give a change this clear less than once in a thousand years."
+    once = "chance alone would give a change this clear about once in"
     if years >= 2:
-        return f"chance alone would give a change this clear about once in {years:,.0f} years."
-    return f"chance alone would give a change this clear about once in {90 / per_90:,.0f} days."
+        return f"{once} {humanize.count(years)} years."
+    return f"{once} {humanize.count(90 / per_90)} days."
 
 
 # -- key figures --------------------------------------------------------------
