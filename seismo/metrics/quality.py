@@ -46,7 +46,13 @@ from seismo.store.read import Store
 if TYPE_CHECKING:
     from seismo.metrics.windows import Windows
 
-__all__ = ["CLASSIFIER_METRICS", "RANKER_METRICS", "REGRESSION_METRICS", "evaluate_quality"]
+__all__ = [
+    "CLASSIFIER_METRICS",
+    "RANKER_METRICS",
+    "REGRESSION_METRICS",
+    "evaluate_quality",
+    "pooled_bins",
+]
 
 #: For a scored event (a click probability) the threshold metrics mean little.
 RANKER_METRICS = ("roc_auc", "log_loss", "calibration_error", "calibration_in_the_large")
@@ -247,6 +253,34 @@ def evaluate_quality(
     for r in rows:
         r["label"] = f"{title} {_LABELS[r['metric'][len(otype.name) + 1 :]]}"
     return rows
+
+
+def pooled_bins(
+    store: Store, otype: OutcomeType, cut: datetime, threshold: float = 0.5
+) -> clf.ScoreBins | None:
+    """Every scored prediction served before ``cut`` as one cell, its labels as known at ``cut``.
+
+    The aggregate cell (no segment) over every window and model version, read
+    from the same stored score bins as :func:`evaluate_quality` (a few hundred
+    engine groups, never the rows): what the engineering view draws its
+    confusion matrix, ROC, PR and calibration curves from. None when the
+    outcome's model scored nothing.
+    """
+    df = _groups(
+        store,
+        quality_key(otype.name),
+        int(otype.window.total_seconds()),
+        cut,
+        "D",
+        _CLASSIFIER_SUMS,
+    )
+    df = df[df["attribute"] == "*"]
+    if df.empty:
+        return None
+    values = _bin_columns(df, otype.kind == "event", clf.threshold_bin(threshold, SCORE_BINS))
+    score_bin = df["stratum"].astype(int).to_numpy() % SCORE_BINS
+    one = np.zeros(len(df), dtype=np.int64)
+    return _stack(_scatter(one, score_bin, values, 1), threshold).cell(0)
 
 
 def _classifier_cells(
