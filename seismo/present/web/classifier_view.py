@@ -8,9 +8,9 @@ days, not a click), from the snapshot alone:
 * ROC and precision-recall curves over the engine's score bins, with the
   point of the decisions served, and a calibration (reliability) curve of
   mean score against observed rate (:mod:`seismo.metrics.curves`);
-* per window, the expected final value of ROC AUC, accuracy, precision and
-  recall (CBPE while labels are pending), the value realised on the labels
-  in so far, and the levels a window must reach to raise an alert on its own
+* per window, the expected final value of ROC AUC and accuracy (CBPE while
+  labels are pending), the value realised on the labels in so far, and the
+  levels a window must reach to raise an alert on its own
   (:mod:`seismo.detect.levels`): NannyML's estimated-vs-realised plot.
 
 A regressor, a recommender's click model or a model without scores gets an
@@ -32,8 +32,9 @@ from seismo.present.web.snapshot import Snapshot
 
 __all__ = ["PERFORMANCE", "classifier_view"]
 
-#: The metrics shown over time, in this order.
-PERFORMANCE = ("roc_auc", "accuracy", "precision", "recall")
+#: The metrics shown over time, in this order. Precision and recall are left out: a model
+#: that flags few rows (a lender declining 1 in 500) has too few flagged a day for them.
+PERFORMANCE = ("roc_auc", "accuracy")
 #: About this many calibration groups (adjacent score bins merged to equal counts).
 CALIBRATION_GROUPS = 12
 
