@@ -39,7 +39,7 @@ from seismo.metrics import cbpe
 from seismo.metrics import classification as clf
 from seismo.metrics import quality_batch as batch
 from seismo.metrics import regression as reg
-from seismo.metrics.cohorts import SCORE_BINS, STATE_TABLE, quality_key
+from seismo.metrics.cohorts import AGGREGATE, SCORE_BINS, STATE_TABLE, quality_key
 from seismo.metrics.std_errors import regression_std_errors
 from seismo.store.read import Store
 
@@ -102,15 +102,25 @@ Cell = tuple[tuple[datetime, datetime], Any, str, Any]
 
 
 def _groups(
-    store: Store, key: str, window_s: int, cut: datetime, unit: str, sums: tuple[str, ...]
+    store: Store,
+    key: str,
+    window_s: int,
+    cut: datetime,
+    unit: str,
+    sums: tuple[str, ...],
+    *,
+    aggregate_only: bool = False,
 ) -> pd.DataFrame:
     """Per window start × version × segment × stratum × closed: the population's sums
     (``pop_*``) and the live labelled positives' and negatives' (``pos_*``, ``neg_*``).
 
-    Regression passes read only ``pop_n`` of the population.
+    Regression passes read only ``pop_n`` of the population; ``aggregate_only``
+    reads the aggregate cell's groups (every row, no segment) and no other.
     """
     s = store.table(STATE_TABLE)
     s = s.filter((s.pass_key == key) & (s.served_hour < cut))
+    if aggregate_only:
+        s = s.filter(s.attribute == AGGREGATE)
     live = (s.obs_hour <= cut) & (s.sup_hour.isnull() | (s.sup_hour > cut))
     expired = (s.served_hour + ibis.interval(seconds=window_s + 3600)) <= cut
     zero = ibis.literal(0.0)
@@ -273,8 +283,8 @@ def pooled_bins(
         cut,
         "D",
         _CLASSIFIER_SUMS,
+        aggregate_only=True,
     )
-    df = df[df["attribute"] == "*"]
     if df.empty:
         return None
     values = _bin_columns(df, otype.kind == "event", clf.threshold_bin(threshold, SCORE_BINS))
