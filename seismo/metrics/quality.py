@@ -39,14 +39,20 @@ from seismo.metrics import cbpe
 from seismo.metrics import classification as clf
 from seismo.metrics import quality_batch as batch
 from seismo.metrics import regression as reg
-from seismo.metrics.cohorts import SCORE_BINS, cohort_state, quality_key
+from seismo.metrics.cohorts import AGGREGATE, SCORE_BINS, cohort_state, quality_key
 from seismo.metrics.std_errors import regression_std_errors
 from seismo.store.read import Store
 
 if TYPE_CHECKING:
     from seismo.metrics.windows import Windows
 
-__all__ = ["CLASSIFIER_METRICS", "RANKER_METRICS", "REGRESSION_METRICS", "evaluate_quality"]
+__all__ = [
+    "CLASSIFIER_METRICS",
+    "RANKER_METRICS",
+    "REGRESSION_METRICS",
+    "evaluate_quality",
+    "pooled_bins",
+]
 
 #: For a scored event (a click probability) the threshold metrics mean little.
 RANKER_METRICS = ("roc_auc", "log_loss", "calibration_error", "calibration_in_the_large")
@@ -96,16 +102,26 @@ Cell = tuple[tuple[datetime, datetime], Any, str, Any]
 
 
 def _groups(
-    store: Store, key: str, window_s: int, cut: datetime, windows: Windows, sums: tuple[str, ...]
+    store: Store,
+    key: str,
+    window_s: int,
+    cut: datetime,
+    windows: Windows,
+    sums: tuple[str, ...],
+    *,
+    aggregate_only: bool = False,
 ) -> pd.DataFrame:
     """Per window start × version × segment × stratum × closed: the population's sums
     (``pop_*``) and the live labelled positives' and negatives' (``pos_*``, ``neg_*``).
 
-    Regression passes read only ``pop_n`` of the population.
+    Regression passes read only ``pop_n`` of the population; ``aggregate_only``
+    reads the aggregate cell's groups (every row, no segment) and no other.
     """
     s, window = cohort_state(store, windows)
     s = s.mutate(window_start=window)
     s = s.filter((s.pass_key == key) & (s.served_hour < cut))
+    if aggregate_only:
+        s = s.filter(s.attribute == AGGREGATE)
     live = (s.obs_hour <= cut) & (s.sup_hour.isnull() | (s.sup_hour > cut))
     expired = (s.served_hour + ibis.interval(seconds=window_s + 3600)) <= cut
     zero = ibis.literal(0.0)
@@ -248,6 +264,36 @@ def evaluate_quality(
     for r in rows:
         r["label"] = f"{title} {_LABELS[r['metric'][len(otype.name) + 1 :]]}"
     return rows
+
+
+def pooled_bins(
+    store: Store, otype: OutcomeType, cut: datetime, threshold: float = 0.5
+) -> clf.ScoreBins | None:
+    """Every scored prediction served before ``cut`` as one cell, its labels as known at ``cut``.
+
+    The aggregate cell (no segment) over every window and model version, read
+    from the same stored score bins as :func:`evaluate_quality` (a few hundred
+    engine groups, never the rows): what the engineering view draws its
+    confusion matrix, ROC, PR and calibration curves from. None when the
+    outcome's model scored nothing.
+    """
+    from seismo.metrics.windows import Windows
+
+    df = _groups(
+        store,
+        quality_key(otype.name),
+        int(otype.window.total_seconds()),
+        cut,
+        Windows(store, "day", None, cut),
+        _CLASSIFIER_SUMS,
+        aggregate_only=True,
+    )
+    if df.empty:
+        return None
+    values = _bin_columns(df, otype.kind == "event", clf.threshold_bin(threshold, SCORE_BINS))
+    score_bin = df["stratum"].astype(int).to_numpy() % SCORE_BINS
+    one = np.zeros(len(df), dtype=np.int64)
+    return _stack(_scatter(one, score_bin, values, 1), threshold).cell(0)
 
 
 def _classifier_cells(

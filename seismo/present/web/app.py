@@ -5,8 +5,11 @@
                               figures, customer groups, fairness)
 ``GET /api/overview``         the same view as JSON
 ``GET /engineering``          statistics behind each alert, metric tables
-                              (``?metric=…&attribute=…``), model versions
-``GET /api/engineering``      the same view as JSON
+                              (``?metric=…&attribute=…``), model versions,
+                              a classifier's confusion matrix, ROC, PR and
+                              calibration curves and quality over time
+``GET /api/engineering``      the same view as JSON (every chart's numbers:
+                              ``classifier``)
 ``GET /report.html``          the business view as one self-contained file
 ``GET /healthz``              ``{"ok": true}`` once the server answers
 ============================  ===============================================

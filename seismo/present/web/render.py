@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from seismo.alerts.model import plain
 from seismo.locale import current, formatter_for, using
-from seismo.present.web import charts, humanize
+from seismo.present.web import charts, curve_charts, humanize
 from seismo.present.web.figures import Day
 from seismo.present.web.snapshot import Snapshot
 
@@ -114,6 +114,7 @@ def environment() -> Environment:
     env.globals.update(
         spark=_spark,
         lines_chart=_lines,
+        classifier_charts=curve_charts.CHARTS,
         day_range=humanize.day_range,
         value=humanize.value,
         css=Markup((HERE / "static" / "dashboard.css").read_text(encoding="utf-8")),

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -35,7 +35,9 @@ from seismo.detect.change import DetectConfig
 from seismo.detect.findings import Finding
 from seismo.detect.run import KINDS, Watch, run_checks
 from seismo.errors import StoreError
+from seismo.metrics.classification import ScoreBins
 from seismo.metrics.compute import RESULT_SCHEMA
+from seismo.metrics.quality import pooled_bins
 from seismo.metrics.spec import default_metrics
 from seismo.present.web.figures import Series, SeriesKey, index
 from seismo.store import Store, open_store
@@ -88,6 +90,11 @@ class Snapshot:
     words: Words = NEUTRAL
     #: The outcomes the model's score predicts (its model-quality metrics' prefixes).
     quality: tuple[str, ...] = ()
+    #: Per classifier outcome (a score and a label): every scored prediction's bins, as of
+    #: the check (the engineering view's confusion matrix and curves).
+    score_bins: dict[str, ScoreBins] = field(default_factory=dict)
+    #: The detector's settings the findings were made with (the charts' alert levels).
+    detect: DetectConfig = field(default_factory=DetectConfig)
 
     @property
     def empty(self) -> bool:
@@ -136,11 +143,17 @@ def compute_snapshot(
     watch: Watch | None = None
     exposure: pa.Table | None = None
     drift: pa.Table | None = None
+    score_bins: dict[str, ScoreBins] = {}
     if count:
         result = run_checks(store, as_of=as_of, config=detect)
         cut, metrics, exposure, drift = result.as_of, result.metrics, result.exposure, result.drift
         findings = tuple(mark_planned(result.findings, list_planned(store.engine)))
         watch = result.watch
+        for outcome in config.quality:
+            if types[outcome].kind == "label":
+                bins = pooled_bins(store, types[outcome], cut, config.threshold)
+                if bins is not None:
+                    score_bins[outcome] = bins
         if sync_alerts:
             sync(store.engine, list(findings), as_of=cut, kinds=set(KINDS))
     else:
@@ -169,6 +182,8 @@ def compute_snapshot(
         watch=watch,
         words=store.words(),
         quality=config.quality,
+        score_bins=score_bins,
+        detect=detect or DetectConfig(),
     )
 
 

@@ -26,6 +26,7 @@ from seismo.detect.wording import who
 from seismo.locale import current
 from seismo.present.web import humanize
 from seismo.present.web.breakdown import fairness, segments, small_multiples
+from seismo.present.web.classifier_view import classifier_view
 from seismo.present.web.context import DAY, Context
 from seismo.present.web.figures import EARLY
 from seismo.present.web.snapshot import Snapshot
@@ -497,6 +498,7 @@ def engineering(
         },
         "model_versions": _versions(snap),
         "drift": drift_view(snap),
+        "classifier": classifier_view(snap),
     }
 
 
