@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from seismo.alerts.model import plain
-from seismo.present.web import charts, humanize
+from seismo.present.web import charts, drift_svg, humanize
 from seismo.present.web.figures import Day
 from seismo.present.web.snapshot import Snapshot
 
@@ -111,6 +111,9 @@ def environment() -> Environment:
     env.globals.update(
         spark=_spark,
         lines_chart=_lines,
+        histogram_pair=drift_svg.histogram_pair,
+        bar_pairs=drift_svg.bar_pairs,
+        threshold_chart=drift_svg.threshold_chart,
         day_range=humanize.day_range,
         value=humanize.value,
         css=Markup((HERE / "static" / "dashboard.css").read_text(encoding="utf-8")),

@@ -32,6 +32,8 @@ from seismo.alerts import Alert, list_alerts, sync
 from seismo.alerts.planned import list_planned, mark_planned
 from seismo.config import OutcomeType
 from seismo.detect.change import DetectConfig
+from seismo.detect.distributions import Distribution, window_distributions
+from seismo.detect.drift import compute_drift
 from seismo.detect.findings import Finding
 from seismo.detect.run import KINDS, Watch, run_checks
 from seismo.errors import StoreError
@@ -88,6 +90,10 @@ class Snapshot:
     words: Words = NEUTRAL
     #: The outcomes the model's score predicts (its model-quality metrics' prefixes).
     quality: tuple[str, ...] = ()
+    #: Each feature's reference and latest-window histograms (the engineering view's charts).
+    distributions: tuple[Distribution, ...] = ()
+    #: Drift per value of every segment attribute (``seismo drift --by …`` for all of them).
+    segment_drift: pa.Table | None = None
 
     @property
     def empty(self) -> bool:
@@ -136,11 +142,17 @@ def compute_snapshot(
     watch: Watch | None = None
     exposure: pa.Table | None = None
     drift: pa.Table | None = None
+    distributions: tuple[Distribution, ...] = ()
+    segment_drift: pa.Table | None = None
     if count:
         result = run_checks(store, as_of=as_of, config=detect)
         cut, metrics, exposure, drift = result.as_of, result.metrics, result.exposure, result.drift
         findings = tuple(mark_planned(result.findings, list_planned(store.engine)))
         watch = result.watch
+        if drift is not None:
+            distributions = tuple(window_distributions(store, as_of=cut))
+            if store.segments():
+                segment_drift = compute_drift(store, as_of=cut, by=store.segments())
         if sync_alerts:
             sync(store.engine, list(findings), as_of=cut, kinds=set(KINDS))
     else:
@@ -169,6 +181,8 @@ def compute_snapshot(
         watch=watch,
         words=store.words(),
         quality=config.quality,
+        distributions=distributions,
+        segment_drift=segment_drift,
     )
 
 
