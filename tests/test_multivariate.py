@@ -153,3 +153,25 @@ def test_drift_and_check_report_the_multivariate_row(tmp_path: Path) -> None:
     alerts = [a for a in json.loads(check.output) if a["metric"] == f"drift:{FEATURE}"]
     assert len(alerts) == 1
     assert "inputs" in alerts[0]["message"] and "training data" in alerts[0]["message"]
+
+
+def test_a_reference_registered_without_its_pca_gets_it_when_registered_again() -> None:
+    with open_store(":memory:") as store:
+        _build(store, flip=False)
+        fit = load_references(store.engine)["v1"].multivariate
+        store.engine.execute("DELETE FROM reference_multivariate")  # as an older seismo left it
+        assert not [r for r in compute_drift(store).to_pylist() if r["feature"] == FEATURE]
+        rng = np.random.default_rng(5)
+        again = add_reference(
+            store, _rows(rng, 20_000, rho=0.9, day=-30, prefix="r"), mapping=MAPPING
+        )
+        assert again.added
+        assert load_references(store.engine)["v1"].multivariate == fit
+        assert (
+            add_reference(
+                store,
+                _rows(np.random.default_rng(5), 20_000, rho=0.9, day=-30, prefix="r"),
+                mapping=MAPPING,
+            ).added
+            is False
+        )  # and then the same file is a no-op again

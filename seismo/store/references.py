@@ -88,8 +88,16 @@ def write_reference(engine: Engine, ref: Reference, *, replace: bool = False) ->
             f"SELECT digest, source FROM reference_sets WHERE model_version = {p}",
             (ref.model_version,),
         )
-        if known and known[0][0] == ref.digest:
+        fitted = engine.query(
+            f"SELECT COUNT(*) FROM reference_multivariate WHERE model_version = {p}",
+            (ref.model_version,),
+        )[0][0]
+        # The same file again adds nothing, unless it was registered before references
+        # kept the PCA of their inputs: then it is profiled anew, with it.
+        if known and known[0][0] == ref.digest and (fitted or ref.multivariate is None):
             return False
+        if known and known[0][0] == ref.digest:
+            replace = True
         if known and not replace:
             raise InputError(
                 f"model version {ref.model_version!r} already has a reference ({known[0][1]});"
