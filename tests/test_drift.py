@@ -21,6 +21,7 @@ from scipy.spatial import distance
 from seismo.config import Mapping, PredictionColumns
 from seismo.detect.drift import compute_drift
 from seismo.detect.drift_stats import ks_p, psi
+from seismo.detect.multivariate import FEATURE
 from seismo.errors import ConfigError, InputError
 from seismo.ingest import ingest
 from seismo.ingest.reference import add_reference
@@ -199,7 +200,8 @@ def test_seed_scenario_changeover_is_drift_in_category_and_price(tmp_path: Path)
         first[r["feature"]] = min(first.get(r["feature"], r["window_start"]), r["window_start"])
     naive = changeover.replace(tzinfo=None)
     assert first["category"] == naive and first["price_eur"] == naive
-    assert set(first) == {"category", "price_eur", "collection"}
+    assert first[FEATURE] == naive  # the inputs together, too (their PCA reconstruction)
+    assert set(first) == {"category", "price_eur", "collection", FEATURE}
     psi_price = [r for r in _rows(table, "price_eur", "psi") if r["window_start"] >= naive]
     assert all(r["severity"] == "critical" for r in psi_price)
     assert all(r["current_value"] > r["reference_value"] for r in psi_price)  # prices went up
@@ -266,7 +268,7 @@ def test_cli_drift_json_fields(tmp_path: Path) -> None:
         "severity",
     }
     assert needed <= set(rows[0])
-    assert {r["feature"] for r in rows} <= {"category", "price_eur", "collection", "brand"}
+    assert {r["feature"] for r in rows} <= {"category", "price_eur", "collection", "brand", FEATURE}
     by_segment = runner.invoke(
         app, ["drift", "--store", store, "--format", "json", "--by", "age_group"]
     )

@@ -16,7 +16,12 @@ features and segment attributes it watches the model's behaviour:
 * the concentration of exposure over items (``gini``, ``top1pct_share``),
   compared with what the reference's item mix gives for a window of the same
   size (drawn, seeded), since concentration measured on few impressions is
-  inflated by chance alone.
+  inflated by chance alone;
+* all inputs together (feature ``(multivariate)``, method
+  ``pca_reconstruction``): the window's mean PCA reconstruction error against
+  the reference's own chunk-to-chunk spread (:mod:`seismo.detect.multivariate`),
+  which sees two features change how they vary together when neither
+  feature's own distribution moves.
 
 A row is ``drifted`` when its effect reaches the method's warning band
 (``BANDS``) *and* its p-value, adjusted over the whole table by
@@ -49,11 +54,13 @@ from seismo.detect.drift_stats import (
     two_proportions,
 )
 from seismo.detect.fdr import benjamini_hochberg
+from seismo.detect.multivariate import FEATURE, LABEL, window_errors
 from seismo.errors import ConfigError
 from seismo.metrics.cohorts import AGGREGATE
 from seismo.metrics.histograms import Histogram, count_histograms
 from seismo.metrics.naming import stem, words
 from seismo.metrics.nowcast import seeded_rng
+from seismo.metrics.reconstruction import PcaFit
 from seismo.metrics.windows import Period, Windows, cutoff
 from seismo.store.read import Store
 from seismo.store.references import Reference, load_references
@@ -90,7 +97,12 @@ DRIFT_SCHEMA = pa.schema(
 
 #: A window's (start, end) and whether it is over.
 _Window = tuple[tuple[datetime, datetime], bool]
-_ROLE_LABELS = {"score": "Model score", "label": "Predicted class", "item_id": "Items"}
+_ROLE_LABELS = {
+    "score": "Model score",
+    "label": "Predicted class",
+    "item_id": "Items",
+    FEATURE: LABEL,
+}
 LOW_CONFIDENCE = 0.6
 
 
@@ -227,6 +239,7 @@ def _compare(
             ]
     out += _stability(history, ref, cut, watched)
     out += _concentration(item_counts, whole, ref, windows, cut)
+    out += _multivariate(store, p, ref, windows, cut, columns)
     for r in out:
         r["_small"] = r["n"] < config.min_rows
     return out
@@ -370,6 +383,32 @@ def _concentration(
                 p_value = float(2 * _norm_sf(abs(z)))
                 effect = value - expect if method == "gini" else value / expect - 1.0
                 out.append(_row(base, Stat(method, value, p_value, effect, expect, value)))
+    return out
+
+
+def _multivariate(
+    store: Store, p: Any, ref: Reference, windows: Windows, cut: datetime, columns: set[str]
+) -> list[dict[str, Any]]:
+    """The inputs' PCA reconstruction error per window (:mod:`seismo.detect.multivariate`)."""
+    if ref.multivariate is None:
+        return []
+    fit = PcaFit.from_record(ref.multivariate)
+    if not set(fit.features) <= columns:
+        return []
+    out = []
+    for start, version, n, stat, detail in window_errors(
+        store.engine.kind,
+        store.engine.query,
+        p,
+        window=windows.key(p),
+        fit=fit,
+    ):
+        span = windows.span(start, version)
+        closed = windows.closed(start, version, cut)
+        base = _base(FEATURE, "multivariate", AGGREGATE, AGGREGATE, version, ref, span, closed, cut)
+        base["n"] = n
+        base["n_reference"] = fit.chunk_rows * fit.chunks
+        out.append({**_row(base, stat), "detail": detail})
     return out
 
 

@@ -30,7 +30,16 @@ from seismo.words import NEUTRAL, Words
 __all__ = ["drift_findings", "drifting_since"]
 
 #: The method whose figures a feature's message quotes, by preference.
-_HEADLINE = ("psi", "gini", "top1pct_share", "low_confidence", "unseen", "out_of_range", "missing")
+_HEADLINE = (
+    "psi",
+    "gini",
+    "top1pct_share",
+    "pca_reconstruction",
+    "low_confidence",
+    "unseen",
+    "out_of_range",
+    "missing",
+)
 
 
 def drift_findings(table: pa.Table, *, cut: datetime, words: Words = NEUTRAL) -> list[Finding]:
@@ -170,6 +179,13 @@ def _message(
         return (
             f"{subject} {verb} {how} {when}: {fmt(head['current_value'], unit, words)} on average,"
             f" against {fmt(head['reference_value'], unit, words)} in the training data."
+        )
+    if method == "pca_reconstruction":
+        now, then = fmt(head["current_value"], "score"), fmt(head["reference_value"], "score")
+        return (
+            f"{label}: the way the inputs vary together moved {how} away from the training data"
+            f" {when}: a PCA of the training inputs reconstructs them with a mean error of {now}"
+            f" now, against {then} in the training data."
         )
     shown = "impressions" if words.item else words.predictions
     methods = {

@@ -82,6 +82,7 @@ BANDS: dict[str, tuple[float, float]] = {
     "low_confidence": (0.1, 0.2),
     "gini": (0.1, 0.2),
     "top1pct_share": (0.5, 1.0),
+    "pca_reconstruction": (0.1, 0.25),
 }
 PSI_FLOOR = 1e-4
 PSI_BINS = 10

@@ -11,7 +11,10 @@ code drift uses on production windows (:mod:`seismo.metrics.histograms`):
   :data:`~seismo.metrics.histograms.MAX_CATEGORIES` most frequent values
   (the rest pooled as ``(other)``);
 * the recommended item, for the concentration of exposure;
-* each of these for the whole reference and for every segment value.
+* each of these for the whole reference and for every segment value;
+* the PCA of the inputs (features and segment attributes) that multivariate
+  drift measures reconstruction error with, fitted on a bounded sample
+  (:mod:`seismo.metrics.reconstruction`).
 
 Only the profile is stored (:mod:`seismo.store.references`), never the rows.
 """
@@ -31,6 +34,7 @@ from seismo.ingest.convert import prepare
 from seismo.ingest.read import read_source
 from seismo.metrics.cohorts import AGGREGATE
 from seismo.metrics.histograms import EDGE_COUNT, MAX_CATEGORIES, OTHER, Histogram, count_histograms
+from seismo.metrics.reconstruction import fit_pca
 from seismo.store.read import Store
 from seismo.store.references import FeatureProfile, Reference, write_reference
 
@@ -157,6 +161,8 @@ def add_reference(
     for cell in items.values():
         whole = histograms.setdefault((AGGREGATE, AGGREGATE), {})
         whole.update({f: _cap(h, MAX_ITEMS) for f, h in cell.items()})
+    inputs = {f: kind for f, (kind, role) in features.items() if role in ("feature", "segment")}
+    pca = fit_pca(table, inputs)
     ref = Reference(
         model_version=versions[0],
         model_name=mapping.model_name,
@@ -168,6 +174,7 @@ def add_reference(
             f: FeatureProfile(kind, role, edges.get(f, [])) for f, (kind, role) in features.items()
         },
         histograms=histograms,
+        multivariate=None if pca is None else pca.to_record(),
     )
     added = write_reference(store.engine, ref, replace=replace)
     return ReferenceResult(ref.model_version, ref.rows, len(features), added)

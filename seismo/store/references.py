@@ -4,7 +4,8 @@ A reference is kept as what drift needs, not as rows: per feature its kind
 (``numeric`` or ``categorical``), its role (``feature``, ``segment``,
 ``prediction`` or ``item``), a numeric feature's bin edges, and the
 histogram (:class:`~seismo.metrics.histograms.Histogram`) of the whole
-reference and of every segment value. Registering the same file again is a
+reference and of every segment value, and the PCA of its inputs that
+multivariate drift reconstructs rows with (stored as JSON). Registering the same file again is a
 no-op; a different file for a version already registered needs ``replace``.
 """
 
@@ -23,7 +24,13 @@ from seismo.store.engine import Engine
 
 __all__ = ["FeatureProfile", "Reference", "load_references", "write_reference"]
 
-_TABLES = ("reference_sets", "reference_features", "reference_bins", "reference_moments")
+_TABLES = (
+    "reference_sets",
+    "reference_features",
+    "reference_bins",
+    "reference_moments",
+    "reference_multivariate",
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,9 @@ class Reference:
     features: dict[str, FeatureProfile]
     #: (attribute, value) → feature → histogram; ("*", "*") is the whole reference.
     histograms: dict[tuple[str, str], dict[str, Histogram]]
+    #: The PCA of the inputs for multivariate drift, as plain data
+    #: (:class:`seismo.metrics.reconstruction.PcaFit` record), or None.
+    multivariate: dict[str, Any] | None = None
 
 
 _BIN_SCHEMA = pa.schema(
@@ -78,8 +88,16 @@ def write_reference(engine: Engine, ref: Reference, *, replace: bool = False) ->
             f"SELECT digest, source FROM reference_sets WHERE model_version = {p}",
             (ref.model_version,),
         )
-        if known and known[0][0] == ref.digest:
+        fitted = engine.query(
+            f"SELECT COUNT(*) FROM reference_multivariate WHERE model_version = {p}",
+            (ref.model_version,),
+        )[0][0]
+        # The same file again adds nothing, unless it was registered before references
+        # kept the PCA of their inputs: then it is profiled anew, with it.
+        if known and known[0][0] == ref.digest and (fitted or ref.multivariate is None):
             return False
+        if known and known[0][0] == ref.digest:
+            replace = True
         if known and not replace:
             raise InputError(
                 f"model version {ref.model_version!r} already has a reference ({known[0][1]});"
@@ -105,6 +123,11 @@ def write_reference(engine: Engine, ref: Reference, *, replace: bool = False) ->
                 "INSERT INTO reference_features (model_version, feature, kind, role, edges)"
                 f" VALUES ({p}, {p}, {p}, {p}, {p})",
                 (ref.model_version, name, f.kind, f.role, json.dumps(f.edges)),
+            )
+        if ref.multivariate is not None:
+            engine.execute(
+                f"INSERT INTO reference_multivariate (model_version, fit) VALUES ({p}, {p})",
+                (ref.model_version, json.dumps(ref.multivariate, sort_keys=True)),
             )
         rows = _bin_rows(ref)
         with engine.stage(rows, _BIN_TYPES) as staged:
@@ -173,6 +196,9 @@ def load_references(engine: Engine) -> dict[str, Reference]:
             refs[str(version)].features[str(feature)] = FeatureProfile(
                 str(kind), str(role), [float(e) for e in json.loads(edges or "[]")]
             )
+    for version, fit in engine.query("SELECT model_version, fit FROM reference_multivariate"):
+        if str(version) in refs:
+            refs[str(version)].multivariate = json.loads(fit)
     for version, feature, attribute, value, bin_, category, n in engine.query(
         "SELECT model_version, feature, attribute, value, bin, category, n FROM reference_bins"
     ):

@@ -22,6 +22,9 @@
     per-feature histograms (percentile bins of numeric features, category
     counts), for the whole reference and per segment value; drift is measured
     against them (:mod:`seismo.store.references`).
+``reference_multivariate``
+    the PCA fitted on a reference's inputs and the spread of its own chunks'
+    reconstruction error (:mod:`seismo.metrics.reconstruction`), as JSON.
 ``changes``
     the days whose predictions a batch touched (new predictions, or outcomes
     of older ones), numbered by batch: derived state (per-day metric
@@ -109,6 +112,8 @@ def _ddl() -> list[str]:
         " feature VARCHAR NOT NULL, attribute VARCHAR NOT NULL, value VARCHAR NOT NULL,"
         " low DOUBLE PRECISION, high DOUBLE PRECISION, total DOUBLE PRECISION,"
         " squares DOUBLE PRECISION)",
+        "CREATE TABLE IF NOT EXISTS reference_multivariate (model_version VARCHAR PRIMARY KEY,"
+        " fit VARCHAR NOT NULL)",
     ]
 
 

@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from seismo.alerts.model import plain
 from seismo.locale import current, formatter_for, using
-from seismo.present.web import charts, curve_charts, humanize
+from seismo.present.web import charts, curve_charts, drift_svg, humanize
 from seismo.present.web.figures import Day
 from seismo.present.web.snapshot import Snapshot
 
@@ -115,6 +115,9 @@ def environment() -> Environment:
         spark=_spark,
         lines_chart=_lines,
         classifier_charts=curve_charts.CHARTS,
+        histogram_pair=drift_svg.histogram_pair,
+        bar_pairs=drift_svg.bar_pairs,
+        threshold_chart=drift_svg.threshold_chart,
         day_range=humanize.day_range,
         value=humanize.value,
         css=Markup((HERE / "static" / "dashboard.css").read_text(encoding="utf-8")),

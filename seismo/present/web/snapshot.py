@@ -32,6 +32,8 @@ from seismo.alerts import Alert, list_alerts, sync
 from seismo.alerts.planned import list_planned, mark_planned
 from seismo.config import OutcomeType
 from seismo.detect.change import DetectConfig
+from seismo.detect.distributions import Distribution, window_distributions
+from seismo.detect.drift import compute_drift
 from seismo.detect.findings import Finding
 from seismo.detect.run import KINDS, Watch, run_checks
 from seismo.errors import StoreError
@@ -95,6 +97,10 @@ class Snapshot:
     score_bins: dict[str, ScoreBins] = field(default_factory=dict)
     #: The detector's settings the findings were made with (the charts' alert levels).
     detect: DetectConfig = field(default_factory=DetectConfig)
+    #: Each feature's reference and latest-window histograms (the engineering view's charts).
+    distributions: tuple[Distribution, ...] = ()
+    #: Drift per value of every segment attribute (``seismo drift --by …`` for all of them).
+    segment_drift: pa.Table | None = None
 
     @property
     def empty(self) -> bool:
@@ -144,6 +150,8 @@ def compute_snapshot(
     exposure: pa.Table | None = None
     drift: pa.Table | None = None
     score_bins: dict[str, ScoreBins] = {}
+    distributions: tuple[Distribution, ...] = ()
+    segment_drift: pa.Table | None = None
     if count:
         result = run_checks(store, as_of=as_of, config=detect)
         cut, metrics, exposure, drift = result.as_of, result.metrics, result.exposure, result.drift
@@ -154,6 +162,10 @@ def compute_snapshot(
                 bins = pooled_bins(store, types[outcome], cut, config.threshold)
                 if bins is not None:
                     score_bins[outcome] = bins
+        if drift is not None:
+            distributions = tuple(window_distributions(store, as_of=cut))
+            if store.segments():
+                segment_drift = compute_drift(store, as_of=cut, by=store.segments())
         if sync_alerts:
             sync(store.engine, list(findings), as_of=cut, kinds=set(KINDS))
     else:
@@ -184,6 +196,8 @@ def compute_snapshot(
         quality=config.quality,
         score_bins=score_bins,
         detect=detect or DetectConfig(),
+        distributions=distributions,
+        segment_drift=segment_drift,
     )
 
 

@@ -28,6 +28,7 @@ from seismo.present.web import humanize
 from seismo.present.web.breakdown import fairness, segments, small_multiples
 from seismo.present.web.classifier_view import classifier_view
 from seismo.present.web.context import DAY, Context
+from seismo.present.web.drift_charts import drift_charts
 from seismo.present.web.figures import EARLY
 from seismo.present.web.snapshot import Snapshot
 
@@ -499,6 +500,7 @@ def engineering(
         "model_versions": _versions(snap),
         "drift": drift_view(snap),
         "classifier": classifier_view(snap),
+        "drift_charts": drift_charts(snap),
     }
 
 
@@ -532,7 +534,7 @@ def drift_view(snap: Snapshot) -> dict[str, Any]:
         last = max(r["window_start"] for r in frows)
         latest = sorted((r for r in frows if r["window_start"] == last), key=lambda r: r["method"])
         role = frows[0]["role"]
-        chart_method = "gini" if role == "item" else "psi"
+        chart_method = {"item": "gini", "multivariate": "pca_reconstruction"}.get(role, "psi")
         series = sorted(
             (r for r in frows if r["method"] == chart_method), key=lambda r: r["window_start"]
         )
@@ -541,7 +543,7 @@ def drift_view(snap: Snapshot) -> dict[str, Any]:
                 "start": r["window_start"],
                 "end": r["window_end"],
                 "n": r["n"],
-                "estimate": r["effect"] if chart_method == "gini" else r["statistic"],
+                "estimate": r["statistic"] if chart_method == "psi" else r["effect"],
                 "low": None,
                 "high": None,
                 "observed": None,
