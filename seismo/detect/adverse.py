@@ -14,9 +14,13 @@ from __future__ import annotations
 __all__ = ["IN_POINTS", "LOWER_IS_BETTER", "TWO_SIDED", "family", "worse_when_up"]
 
 #: Metrics where a higher value is worse: a rise is the adverse direction.
-LOWER_IS_BETTER = ("return_rate", "log_loss", "calibration_error", "brier", "mae", "rmse", "mape")
+LOWER_IS_BETTER = (
+    *("return_rate", "log_loss", "calibration_error", "brier", "mae", "rmse", "mape"),
+    # a ranker's exposure concentrating on few, popular entries
+    *("exposure_gini", "popular_exposure_share"),
+)
 #: Metrics that are worse when they move either way (away from no bias, from calibration).
-TWO_SIDED = ("bias", "calibration_in_the_large", "mean_score", "positive_rate")
+TWO_SIDED = ("bias", "calibration_in_the_large", "mean_score", "positive_rate", "position_lift")
 #: Bounded model-quality scores whose change matters in points, whatever their level:
 #: an accuracy of 0.92 falling to 0.89 is news, though only 3% of it.
 IN_POINTS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc")
