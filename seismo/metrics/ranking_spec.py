@@ -32,13 +32,12 @@ from typing import Any
 
 import ibis
 
-from seismo.config import OutcomeType
+from seismo.config import REQUEST_ROLE, OutcomeType
 from seismo.errors import ConfigError
 from seismo.metrics.windows import Windows
 from seismo.store.read import Store
 
 __all__ = [
-    "REQUEST_ROLE",
     "RankingSpec",
     "load_ranking_spec",
     "ranking_spec",
@@ -46,8 +45,6 @@ __all__ = [
     "window_of",
 ]
 
-#: The attributes role of a mapped ``request_id`` column (the slate an entry belongs to).
-REQUEST_ROLE = "request"
 _KEYS = {"k", "position", "relevance", "top_share"}
 
 
@@ -98,14 +95,15 @@ def ranking_spec_from_dict(data: Mapping[str, Any], *, source: str = "[ranking]"
 
     >>> ranking_spec_from_dict({"k": 5, "relevance": {"purchase": 2, "click": 1}}).first
     'click'
-    >>> ranking_spec_from_dict({"cutoff": 5})
+    >>> ranking_spec_from_dict({"cutoff": 5, "position": "rank"})
     Traceback (most recent call last):
     ...
-    seismo.errors.ConfigError: [ranking]: unknown key(s) ['cutoff']; use k, position, relevance, top_share
+    seismo.errors.ConfigError: [ranking]: unknown key(s) ['cutoff']; use k, position, relevance, ...
     """
     unknown = sorted(set(data) - _KEYS)
     if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {unknown}; use {', '.join(sorted(_KEYS))}")
+        known = ", ".join(sorted(_KEYS)[:3])
+        raise ConfigError(f"{source}: unknown key(s) {unknown}; use {known}, top_share")
     relevance = data.get("relevance", {})
     if not isinstance(relevance, Mapping):
         raise ConfigError(f"{source}: relevance must map outcomes to grades")

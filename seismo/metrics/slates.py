@@ -21,7 +21,8 @@ entry earns than the rest).
 **Maturity.** An entry whose outcome can still arrive (its maturity window,
 counted as the rate metrics count it, has not closed) leaves its slate
 *pending*: for NDCG, an outcome of a higher grade than the entry has; for the
-binary metrics, any outcome of an entry not yet relevant. ``confirmed_value``
+binary metrics, any outcome of an entry not yet relevant (for the hit rate,
+only while nothing in the list is relevant yet). ``confirmed_value``
 is the mean over settled slates, ``observed_value`` over all with what has
 arrived so far. The ``estimate`` of the final value reuses the rate
 metrics' nowcast (:mod:`seismo.metrics.compute`) of the same cell: the
@@ -56,7 +57,7 @@ from seismo.store.read import Store
 __all__ = ["slate_rows"]
 
 #: Per-slate values summed per cell: (name, the pending flag it waits on).
-_SLATE_VALUES = (("ndcg", "pend_g"), ("rr", "pend_b"), ("prec", "pend_b"), ("hit", "pend_b"))
+_SLATE_VALUES = (("ndcg", "pend_g"), ("rr", "pend_b"), ("prec", "pend_b"), ("hit", "pend_h"))
 _POSITION_SUMS = ("n1", "h1", "o1", "nr", "hr", "orest")
 
 
@@ -174,6 +175,8 @@ def _slates(e: Any, spec: RankingSpec, segments: list[str], windows: Windows) ->
         ndcg=ibis.ifelse(s.idcg > 0, s.dcg / s.idcg, 0.0),
         prec=s.hits.cast("float64") / k,
         hit=ibis.ifelse(s.hits > 0, 1.0, 0.0),
+        # a list already hit stays hit, whatever else arrives
+        pend_h=ibis.ifelse(s.hits > 0, 0, s.pend_b),
     )
 
 
@@ -241,9 +244,7 @@ def slate_rows(
             metric, label, unit = titles[name]
             weights = nowcast.gain_weights() if name == "ndcg" else nowcast.new_relevance(c)
             completion = nowcast.factor(weights, base)
-            out.append(
-                _mean_row(base, metric, label, unit, c, name, completion, span[1] <= cut)
-            )
+            out.append(_mean_row(base, metric, label, unit, c, name, completion, span[1] <= cut))
         completion = nowcast.factor({spec.first: 1.0}, base)
         top = _rate_row(
             base, f"{spec.first}_rate_at_position_1", f"{first} at position 1", c, "1", completion
@@ -287,9 +288,7 @@ class _Completion:
     def __init__(self, store: Store, spec: RankingSpec, rates: pa.Table) -> None:
         config = default_metrics(store.outcome_types(), store.attributes())
         self.spec = spec
-        self.metric = {
-            m.outcome: m for m in config.metrics if m.given is None and m.weight is None
-        }
+        self.metric = {m.outcome: m for m in config.metrics if m.given is None and m.weight is None}
         wanted = {m.name: o for o, m in self.metric.items() if o in spec.relevance}
         self.rows: dict[tuple[Any, ...], dict[str, Any]] = {}
         for r in rates.to_pylist():
@@ -320,8 +319,7 @@ class _Completion:
         """
         names = sorted(self.spec.relevance)
         return {
-            n: c[f"solo_{i}"] / c[f"pos_{i}"] if c[f"pos_{i}"] else 0.0
-            for i, n in enumerate(names)
+            n: c[f"solo_{i}"] / c[f"pos_{i}"] if c[f"pos_{i}"] else 0.0 for i, n in enumerate(names)
         }
 
     def factor(
@@ -403,7 +401,8 @@ def _rate_row(
     completion: tuple[float, float, float, str] | None,
 ) -> dict[str, Any] | None:
     """The grade-1 outcome's rate over the entries at position 1 (``where="1"``) or 2..k."""
-    n, hits, pending = (c["n1"], c["h1"], c["o1"]) if where == "1" else (c["nr"], c["hr"], c["orest"])
+    names = ("n1", "h1", "o1") if where == "1" else ("nr", "hr", "orest")
+    n, hits, pending = (c[name] for name in names)
     if n == 0:
         return None
     settled = n - pending
