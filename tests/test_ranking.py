@@ -7,19 +7,25 @@ and numpy, not through seismo, and compared to what the engine returns.
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from seismo.cli import app
 from seismo.config import mapping_from_dict
 from seismo.errors import ConfigError
 from seismo.ingest import ingest
 from seismo.metrics.ranking import compute_ranking
 from seismo.metrics.ranking_spec import RankingSpec
+from seismo.simulate import Scenario, simulate
 from seismo.store import Store, open_store
 
 K = 3
@@ -227,3 +233,54 @@ def test_a_position_below_one_is_refused_with_row_and_field() -> None:
     refused = pytest.raises(ConfigError, match=r"prediction 'r2-1', field 'position'.*from 1")
     with ranked_store(df, START + timedelta(days=30)) as store, refused:
         compute_ranking(store, spec=RankingSpec(k=K))
+
+
+# -- watched by the check: a planted position bias, and the same month without it --------
+
+SHIFT_DAY = 16
+MONTH = Scenario(seed=3, per_day=1500, days=20).no_shift()
+RANKING = (
+    *("ndcg_", "mrr_", "precision_", "hit_rate_", "_position_"),
+    *("exposure_gini", "popular_exposure_share", "catalog_coverage", "novelty"),
+)
+
+
+def checked_store(path: Path, planted: bool) -> str:
+    scenario = replace(MONTH, position_shift=planted, position_shift_day=SHIFT_DAY)
+    sim = simulate(scenario)
+    with open_store(str(path)) as store:
+        ingest(store, sim.export, exported_at=sim.exported_at)
+    return str(path)
+
+
+def check(path: str, as_of: datetime) -> list[dict[str, Any]]:
+    """``seismo check`` as of a moment: the alerts it reports, as JSON."""
+    args = ["check", "--store", path, "--as-of", f"{as_of:%Y-%m-%dT%H:%M}", "--format", "json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code in (0, 1), result.output
+    alerts: list[dict[str, Any]] = json.loads(result.stdout)
+    return alerts
+
+
+def ranking_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [a for a in alerts if any(part in a["metric"] for part in RANKING)]
+
+
+def test_a_planted_position_bias_is_flagged_on_its_day(tmp_path: Path) -> None:
+    path = checked_store(tmp_path / "planted.duckdb", planted=True)
+    shift = MONTH.start + timedelta(days=SHIFT_DAY)
+    assert ranking_alerts(check(path, shift)) == []  # the end of the last day before it
+    alerts = ranking_alerts(check(path, shift + timedelta(days=2)))
+    top = [a for a in alerts if a["metric"] == "click_rate_at_position_1"]
+    assert top, alerts
+    alert = top[0]
+    assert alert["segment"] is None and alert["direction"] == "down"
+    assert datetime.fromisoformat(alert["since"]) == shift
+    assert alert["current"] < 0.6 * alert["baseline"]
+    assert "Click-through at position 1" in alert["message"]
+
+
+def test_the_same_month_without_the_plant_raises_no_ranking_alert(tmp_path: Path) -> None:
+    path = checked_store(tmp_path / "clean.duckdb", planted=False)
+    shift = MONTH.start + timedelta(days=SHIFT_DAY)
+    assert ranking_alerts(check(path, shift + timedelta(days=2))) == []
