@@ -26,6 +26,11 @@ TWO_SIDED = ("bias", "calibration_in_the_large", "mean_score", "positive_rate", 
 IN_POINTS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc")
 _MODEL = (*IN_POINTS, "log_loss", "brier", "mae", "rmse", "mape", "bias")
 _CALIBRATION = ("calibration_error", "calibration_in_the_large", "mean_score")
+#: A ranker's ranking metrics (:mod:`seismo.metrics.ranking`), by a part of their name.
+_RANKING = (
+    *("ndcg_at_", "mrr_at_", "precision_at_", "hit_rate_at_", "_rate_at_position_"),
+    *("_position_lift", "catalog_coverage", "exposure_gini", "popular_exposure_share", "novelty"),
+)
 
 
 def worse_when_up(metric: str) -> bool:
@@ -40,13 +45,18 @@ def worse_when_up(metric: str) -> bool:
 
 
 def family(metric: str) -> str:
-    """``model`` (the model's own quality), ``calibration`` or ``business`` (a rate or amount).
+    """``model`` (the model's own quality), ``calibration``, ``ranking`` or ``business``.
+
+    ``business`` is a rate or amount; ``ranking`` how a ranker orders and
+    spreads what it serves (NDCG, position bias, coverage...).
 
     >>> family("default_90d_accuracy"), family("click_calibration_in_the_large")
     ('model', 'calibration')
-    >>> family("return_rate")
-    'business'
+    >>> family("return_rate"), family("ndcg_at_10"), family("click_position_lift")
+    ('business', 'ranking', 'ranking')
     """
+    if any(part in metric for part in _RANKING):
+        return "ranking"
     if metric.endswith(_CALIBRATION):
         return "calibration"
     if metric.endswith(_MODEL):
