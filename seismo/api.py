@@ -112,10 +112,14 @@ def check(
     from seismo.alerts import found_alerts, load_policy, load_routes, notify, sync
     from seismo.alerts.planned import list_planned, mark_planned
     from seismo.detect.run import KINDS, run_checks
+    from seismo.metrics.ranking_spec import load_ranking_spec
 
     routes = load_routes(config) if config is not None else []
     policy = load_policy(config) if config is not None else None
-    result = run_checks(store, as_of=_moment(as_of), config=_settings(config, detect))
+    ranking = load_ranking_spec(None if config is None else os.fspath(config))
+    result = run_checks(
+        store, as_of=_moment(as_of), config=_settings(config, detect), ranking_spec=ranking
+    )
     findings = mark_planned(result.findings, list_planned(store.engine))
     synced = sync(store.engine, findings, as_of=result.as_of, kinds=set(KINDS))
     # Unexplained changes first; those that began inside a planned change after them.

@@ -699,7 +699,10 @@ def check(
     as_of: AsOfOpt = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="TOML with [detect] settings and [alerts] routes and a runbook base."),
+        typer.Option(
+            help="TOML with [detect] settings, [ranking] settings, [alerts] routes and a"
+            " runbook base."
+        ),
     ] = None,
     fmt: FormatOpt = "table",
 ) -> None:

@@ -32,6 +32,8 @@ __all__ = [
     "NEGATIVE_LABELS",
     "POSITIVE_LABELS",
     "RECOMMENDATIONS",
+    "REQUEST_COLUMN",
+    "REQUEST_ROLE",
     "Checks",
     "Declared",
     "Mapping",
@@ -55,6 +57,8 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 _LONGEST = timedelta(days=36_525)
+#: Where a mapped ``request_id`` is stored in ``predictions``, and its role in ``attributes``.
+REQUEST_COLUMN, REQUEST_ROLE = "request_id", "request"
 
 
 def parse_duration(text: str | int | float | timedelta) -> timedelta:
@@ -149,6 +153,10 @@ class PredictionColumns:
     features: dict[str, Dtype] = field(default_factory=dict)
     # repr=False keeps batch ids (a hash of the mapping's repr) as they were before it existed
     positive_label: tuple[str, ...] = field(default=(), repr=False)
+    #: The request (slate) an entry of a ranked list was served in: the rows of one
+    #: request are ranked together (see :mod:`seismo.metrics.slates`). Mapping it declares
+    #: the model a ranker; without it a slate is one entity's rows served at one moment.
+    request_id: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         given: Any = self.positive_label

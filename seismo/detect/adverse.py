@@ -29,14 +29,23 @@ __all__ = [
 ]
 
 #: Metrics where a higher value is worse: a rise is the adverse direction.
-LOWER_IS_BETTER = ("log_loss", "calibration_error", "brier", "mae", "rmse", "mape")
+LOWER_IS_BETTER = (
+    *("log_loss", "calibration_error", "brier", "mae", "rmse", "mape"),
+    # a ranker's exposure concentrating on few, popular entries
+    *("exposure_gini", "popular_exposure_share"),
+)
 #: Metrics that are worse when they move either way (away from no bias, from calibration).
-TWO_SIDED = ("bias", "calibration_in_the_large", "mean_score", "positive_rate")
+TWO_SIDED = ("bias", "calibration_in_the_large", "mean_score", "positive_rate", "position_lift")
 #: Bounded model-quality scores whose change matters in points, whatever their level:
 #: an accuracy of 0.92 falling to 0.89 is news, though only 3% of it.
 IN_POINTS = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc")
 _MODEL = (*IN_POINTS, "log_loss", "brier", "mae", "rmse", "mape", "bias")
 _CALIBRATION = ("calibration_error", "calibration_in_the_large", "mean_score")
+#: A ranker's ranking metrics (:mod:`seismo.metrics.ranking`), by a part of their name.
+_RANKING = (
+    *("ndcg_at_", "mrr_at_", "precision_at_", "hit_rate_at_", "_rate_at_position_"),
+    *("_position_lift", "catalog_coverage", "exposure_gini", "popular_exposure_share", "novelty"),
+)
 
 
 _NONE: Mapping[str, str] = {}
@@ -87,13 +96,18 @@ def two_sided(metric: str, better: Mapping[str, str] = _NONE) -> bool:
 
 
 def family(metric: str) -> str:
-    """``model`` (the model's own quality), ``calibration`` or ``business`` (a rate or amount).
+    """``model`` (the model's own quality), ``calibration``, ``ranking`` or ``business``.
+
+    ``business`` is a rate or amount; ``ranking`` how a ranker orders and
+    spreads what it serves (NDCG, position bias, coverage...).
 
     >>> family("default_90d_accuracy"), family("click_calibration_in_the_large")
     ('model', 'calibration')
-    >>> family("return_rate")
-    'business'
+    >>> family("return_rate"), family("ndcg_at_10"), family("click_position_lift")
+    ('business', 'ranking', 'ranking')
     """
+    if any(part in metric for part in _RANKING):
+        return "ranking"
     if metric.endswith(_CALIBRATION):
         return "calibration"
     if metric.endswith(_MODEL):

@@ -24,6 +24,8 @@ from seismo.detect.gaps import GAP_TEST, gap_tests
 from seismo.detect.rootcause import attribute_roots
 from seismo.metrics.compute import compute_metrics, cutoff
 from seismo.metrics.exposure import compute_exposure
+from seismo.metrics.ranking import compute_ranking
+from seismo.metrics.ranking_spec import RankingSpec
 from seismo.metrics.spec import default_metrics
 from seismo.store.read import Store
 
@@ -71,18 +73,29 @@ class CheckResult:
     exposure: pa.Table | None
     drift: pa.Table | None = None
     watch: Watch | None = None
+    ranking: pa.Table | None = None
 
 
 def run_checks(
-    store: Store, *, as_of: datetime | None = None, config: DetectConfig | None = None
+    store: Store,
+    *,
+    as_of: datetime | None = None,
+    config: DetectConfig | None = None,
+    ranking_spec: RankingSpec | None = None,
 ) -> CheckResult:
-    """Compute the metrics as of ``as_of`` and run every detector on them."""
+    """Compute the metrics as of ``as_of`` and run every detector on them.
+
+    A model that ranks (:func:`~seismo.metrics.ranking_spec.ranking_spec`) has
+    its ranking metrics watched with the quality metrics; ``ranking_spec``
+    (``[ranking]`` of the check's TOML) sets their ``k`` and relevance grades.
+    """
     config = config or DetectConfig()
     cut = cutoff(store, as_of)
     metrics = compute_metrics(store, as_of=cut, pairs=config.pairs)
     exposure = compute_exposure(store, as_of=cut)
     drift = compute_drift(store, as_of=cut) if store.count("reference_sets") else None
-    return detect(store, metrics, exposure, drift, cut=cut, config=config)
+    ranking = compute_ranking(store, as_of=cut, spec=ranking_spec, rates=metrics)
+    return detect(store, metrics, exposure, drift, cut=cut, config=config, ranking=ranking)
 
 
 def detect(
@@ -93,16 +106,19 @@ def detect(
     *,
     cut: datetime,
     config: DetectConfig,
+    ranking: pa.Table | None = None,
 ) -> CheckResult:
     """Every detector on tables computed as of ``cut`` (what :func:`run_checks` runs).
 
     ``store`` is read only for root-cause attribution (which counts predictions
     served before ``cut``), so a replay can run it on recorded tables.
+    ``ranking``: a ranker's ranking metrics, watched as quality metrics are.
     """
     words = store.words()
     # the model's declared directions, unless the check's own [detect] says otherwise
     config = replace(config, better={**words.better, **config.better})
-    quality = tests_of(metrics, cut, config, "quality")
+    watched = metrics if ranking is None else pa.concat_tables([metrics, ranking])
+    quality = tests_of(watched, cut, config, "quality")
     gaps = [] if exposure is None else gap_tests(exposure, cut, config, "fairness")
     cells = len(quality) + len(gaps)
     alarm, critical = config.thresholds(cells)
@@ -116,7 +132,7 @@ def detect(
         findings += drift_findings(drift, cut=cut, words=words)
     # Outcome-based findings first: a drop in quality is proven harm, drift an early warning.
     findings.sort(key=lambda f: (f.severity != "critical", f.kind == "drift", f.adjusted_p, f.key))
-    return CheckResult(cut, findings, metrics, exposure, drift, watch)
+    return CheckResult(cut, findings, metrics, exposure, drift, watch, ranking)
 
 
 def _with_outcomes(findings: list[Finding], store: Store) -> list[Finding]:

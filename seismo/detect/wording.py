@@ -109,6 +109,11 @@ _ACTIONS = {
         "usual and compare its inputs with the training data; then retrain on recent "
         "labelled data or fall back to the previous version for this group."
     ),
+    ("ranking", "worse"): (
+        "Look at what the model now puts at the top of its lists for this group and how "
+        "widely it spreads what it serves (a release, a layout change, a popularity feedback "
+        "loop); compare model versions, and if the change persists, retrain or roll back."
+    ),
     ("calibration", "worse"): (
         "The model's probabilities no longer match what happens for this group: "
         "recalibrate on recent labelled data, or adjust the decision threshold, before "

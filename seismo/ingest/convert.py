@@ -15,7 +15,15 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from seismo.config import NEGATIVE_LABELS, POSITIVE_LABELS, Mapping, OutcomeColumns, OutcomeType
+from seismo.config import (
+    NEGATIVE_LABELS,
+    POSITIVE_LABELS,
+    REQUEST_COLUMN,
+    REQUEST_ROLE,
+    Mapping,
+    OutcomeColumns,
+    OutcomeType,
+)
 from seismo.errors import ConfigError, InputError, RowError
 from seismo.events import ROW, Batch, Source
 from seismo.ingest.plausible import NAMES, check_rows
@@ -351,6 +359,14 @@ def _predictions(
                 f"column {name!r} is a {known[0]} in the store, not a {attributes[name][0]}"
             )
         columns[name] = (name, attributes[name][1])
+    if spec.request_id:
+        known = store_attributes.get(REQUEST_COLUMN)
+        if known and known[0] != REQUEST_ROLE:
+            raise ConfigError(
+                f"request_id: the store already holds a {known[0]} named {REQUEST_COLUMN!r}"
+            )
+        attributes[REQUEST_COLUMN] = (REQUEST_ROLE, "string")
+        columns[REQUEST_COLUMN] = (spec.request_id, "string")
     for oc in mapping.outcome_columns:
         columns[f"__v:{oc.type}"] = (oc.value, "float")
         if oc.timestamp:

@@ -148,6 +148,9 @@ def draw_events(
         seg = AGE_GROUPS.index(scenario.drop_segment)
         dropped = (age == seg) & (day >= scenario.days - scenario.drop_days)
         p_true[dropped] *= scenario.drop_ctr / BASE_CTR[seg]
+    if shifted and scenario.position_shift:
+        hidden = (position == 1) & (day >= scenario.position_shift_day)
+        p_true[hidden] *= scenario.top_position_factor
     # Bounded by construction (0.28 * 1.4 * 1.4 * 1.6 < 0.9); the clip only
     # guards parameter choices such as a drop_ctr above the base rate.
     np.clip(p_true, 0.0, 0.99, out=p_true)

@@ -15,7 +15,10 @@ team reads the monitoring. The month (30 days from 2026-05-12, so day 20 is
   (a fairness shift only exposure monitoring sees);
 - older customers take longer to buy (median delay 0.5 days for 18-24 up to
   4 days for 55+), so a metric computed on confirmed rows alone favours fast
-  deciders.
+  deciders;
+- off unless asked for (``position_shift``): from a given day the top slot's
+  click-through halves while every other position keeps its own (position
+  bias, which only the ranking metrics see: the overall rate moves by 7 %).
 
 Outcome windows (all :class:`Scenario` fields): a click counts within
 ``click_window`` = 30 minutes of the recommendation, a purchase within
@@ -137,6 +140,13 @@ class Scenario:
     sustainable_exposure_shift: bool = True
     sustainable_share: float = 0.35
     shifted_sustainable_share: float = 0.15
+    #: From ``position_shift_day`` (0-based; never if it is >= ``days``) the top slot loses
+    #: its pull: click-through at position 1 falls to ``top_position_factor`` of what it
+    #: was (a page layout that pushes the first slot out of sight), every other position
+    #: as before. Off by default, so the seed month stays as the source material describes.
+    position_shift: bool = False
+    position_shift_day: int = 20
+    top_position_factor: float = 0.5
     #: Older customers decide more slowly; False = one delay distribution for all.
     segment_purchase_delays: bool = True
     #: Days of training reference just before ``start``: no shift, all outcomes final.
@@ -160,7 +170,7 @@ class Scenario:
             raise ConfigError(f"drop_segment {self.drop_segment!r} is not one of {AGE_GROUPS}")
         # Longer than the month is allowed: a short demo month is then all
         # "after the drop" / all spring, which is still a shift against the reference.
-        for name in ("drop_days", "changeover_day", "reference_days"):
+        for name in ("drop_days", "changeover_day", "reference_days", "position_shift_day"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         shares = {
@@ -172,6 +182,10 @@ class Scenario:
         for name, value in shares.items():
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be a share in [0, 1], got {value}")
+        if not 0.0 <= self.top_position_factor <= 2.0:
+            raise ConfigError(
+                f"top_position_factor must lie in [0, 2], got {self.top_position_factor}"
+            )
         if self.sustainable_share == 0.0:
             raise ConfigError("sustainable_share must be above 0")
         for name in ("click_window", "purchase_window", "return_window"):
@@ -191,6 +205,7 @@ class Scenario:
             collection_changeover=False,
             sustainable_exposure_shift=False,
             segment_purchase_delays=False,
+            position_shift=False,
         )
 
     @property
