@@ -89,3 +89,28 @@ def test_bad_annotations_are_refused_with_a_reason(
 ) -> None:
     code, out = run("annotate", "--store", store, *args)
     assert code == 2 and reason in out
+
+
+def test_a_planned_change_is_drawn_on_the_charts(
+    store: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    code, out = run(
+        "annotate", "--store", store, "--from", "2026-06-01", "--to", "2026-06-03",
+        "--note", "summer changeover",
+    )  # fmt: skip
+    assert code == 0, out
+    page = tmp_path_factory.mktemp("report") / "report.html"
+    try:
+        code, out = run("report", "--store", store, "--out", str(page))
+        assert code == 0, out
+        html = page.read_text(encoding="utf-8")
+        # every day chart of the page carries the band, with the note as its tooltip
+        assert html.count('class="planned"') >= html.count('<svg class="spark') > 0
+        assert "Planned change: summer changeover" in html
+        assert "planned change: summer changeover, 1" in html  # the legend, with its days
+    finally:
+        listed = json.loads(run("annotate", "--store", store, "--format", "json")[1])
+        for change in listed:
+            run("annotate", "--store", store, "--remove", change["id"])
+    code, out = run("report", "--store", store, "--out", str(page))
+    assert code == 0 and 'class="planned"' not in page.read_text(encoding="utf-8")

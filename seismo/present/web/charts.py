@@ -35,6 +35,7 @@ MUTED = "#9aa5b1"  # the other segments
 OVERALL = "#111827"  # all customers
 LAUNCH = "#eef1f5"  # the launch period's background
 DASH = "4 3"
+PLANNED = "#b45309"  # a planned change (seismo annotate): amber, apart from alerts
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,40 @@ def _launch(f: _Frame, launch_end: datetime | None) -> str:
     )
 
 
+#: A period: (start, end, what it was), e.g. a planned change recorded with ``seismo annotate``.
+Period = tuple[datetime, datetime, str]
+
+
+def _planned(f: _Frame, planned: Sequence[Period], label: bool = False) -> list[str]:
+    """Each planned change as a tinted band over its days (its note as the tooltip).
+
+    >>> from datetime import datetime as t
+    >>> days = [Day(t(2026, 6, d), t(2026, 6, d + 1), 100, 0.2, None, None, None, True)
+    ...         for d in range(1, 9)]
+    >>> svg = sparkline(days, label="x", planned=[(t(2026, 6, 4), t(2026, 6, 6), "changeover")])
+    >>> svg.count('class="planned"'), "Planned change: changeover" in svg
+    (1, True)
+    """
+    out = []
+    h = f.height - f.top - f.bottom
+    for start, end, note in planned:
+        if end <= f.t0 or start >= f.t1:
+            continue
+        x0, x1 = f.x(max(start, f.t0)), f.x(min(end, f.t1))
+        out.append(
+            f'<rect class="planned" x="{x0:.1f}" y="{f.top}" width="{max(x1 - x0, 1.5):.1f}"'
+            f' height="{h}" fill="{PLANNED}" fill-opacity="0.12" stroke="{PLANNED}"'
+            f' stroke-opacity="0.5" stroke-width="0.6">'
+            f"<title>Planned change: {escape(note)}</title></rect>"
+        )
+        if label:
+            out.append(
+                f'<text class="planned-label" x="{x0 + 3:.1f}" y="{f.top + 11}" font-size="10"'
+                f' fill="{PLANNED}">{escape(note)}</text>'
+            )
+    return out
+
+
 def sparkline(
     days: Sequence[Day],
     *,
@@ -193,6 +228,7 @@ def sparkline(
     y_range: tuple[float, float] | None = None,
     launch_end: datetime | None = None,
     highlight: bool = False,
+    planned: Sequence[Period] = (),
 ) -> Markup:
     """One series, day by day, with no axes: the shape of a trend at a glance.
 
@@ -215,6 +251,7 @@ def sparkline(
         f' height="{height}" viewBox="0 0 {width} {height}" aria-label="{escape(label)}">',
         f"<title>{escape(label)}</title>",
         _launch(f, launch_end),
+        *_planned(f, planned),
         *_trace(f, present, colour, 2.0 if highlight else 1.6, "line"),
     ]
     last = present[-1]
@@ -237,6 +274,7 @@ def lines(
     height: int = 220,
     launch_end: datetime | None = None,
     currency: str = "€",
+    planned: Sequence[Period] = (),
 ) -> Markup:
     """Several series on one axis, each named at its right end.
 
@@ -255,6 +293,7 @@ def lines(
         f' viewBox="0 0 {width} {height}" aria-label="{escape(label)}">',
         f"<title>{escape(label)}</title>",
         _launch(f, launch_end),
+        *_planned(f, planned, label=True),
     ]
     for tick in nice_ticks(lo, hi):
         y = f.y(tick)

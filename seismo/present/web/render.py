@@ -54,6 +54,7 @@ def _spark(
     highlight: bool = False,
     width: int = 220,
     height: int = 54,
+    planned: list[dict[str, Any]] | None = None,
 ) -> Markup:
     return charts.sparkline(
         _days(records),
@@ -63,16 +64,31 @@ def _spark(
         y_range=tuple(y_range) if y_range is not None else None,  # type: ignore[arg-type]
         launch_end=launch_end,
         highlight=highlight,
+        planned=_periods(planned),
     )
 
 
 def _lines(
-    chart: dict[str, Any], *, launch_end: datetime | None = None, width: int = 520
+    chart: dict[str, Any],
+    *,
+    launch_end: datetime | None = None,
+    width: int = 520,
+    planned: list[dict[str, Any]] | None = None,
 ) -> Markup:
     series = [charts.Line(s["name"], _days(s["days"]), s["style"]) for s in chart["lines"]]
     return charts.lines(
-        series, label=chart["title"], unit=chart["unit"], launch_end=launch_end, width=width
+        series,
+        label=chart["title"],
+        unit=chart["unit"],
+        launch_end=launch_end,
+        width=width,
+        planned=_periods(planned),
     )
+
+
+def _periods(planned: list[dict[str, Any]] | None) -> list[charts.Period]:
+    """The view's planned changes as chart periods."""
+    return [(p["start"], p["end"], p["note"]) for p in planned or ()]
 
 
 def _pretty_json(value: Any) -> str:

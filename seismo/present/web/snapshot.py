@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from seismo.alerts import Alert, list_alerts, sync
-from seismo.alerts.planned import list_planned, mark_planned
+from seismo.alerts.planned import PlannedChange, list_planned, mark_planned
 from seismo.config import OutcomeType
 from seismo.detect.change import DetectConfig
 from seismo.detect.distributions import Distribution, window_distributions
@@ -101,6 +101,8 @@ class Snapshot:
     distributions: tuple[Distribution, ...] = ()
     #: Drift per value of every segment attribute (``seismo drift --by …`` for all of them).
     segment_drift: pa.Table | None = None
+    #: The planned changes recorded with ``seismo annotate`` (drawn on the charts).
+    planned: tuple[PlannedChange, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -152,10 +154,12 @@ def compute_snapshot(
     score_bins: dict[str, ScoreBins] = {}
     distributions: tuple[Distribution, ...] = ()
     segment_drift: pa.Table | None = None
+    planned: tuple[PlannedChange, ...] = ()
     if count:
         result = run_checks(store, as_of=as_of, config=detect)
         cut, metrics, exposure, drift = result.as_of, result.metrics, result.exposure, result.drift
-        findings = tuple(mark_planned(result.findings, list_planned(store.engine)))
+        planned = tuple(list_planned(store.engine))
+        findings = tuple(mark_planned(result.findings, list(planned)))
         watch = result.watch
         for outcome in config.quality:
             if types[outcome].kind == "label":
@@ -198,6 +202,7 @@ def compute_snapshot(
         detect=detect or DetectConfig(),
         distributions=distributions,
         segment_drift=segment_drift,
+        planned=planned,
     )
 
 

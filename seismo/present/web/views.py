@@ -98,6 +98,16 @@ def _periods(ctx: Context) -> dict[str, Any]:
     out: dict[str, Any] = {
         "launch": {"start": start, "end": end, "label": humanize.day_range(start, end)}
     }
+    out["planned"] = [
+        {
+            "start": c.starts,
+            "end": c.ends,
+            "note": c.note,
+            "segment": c.segment,
+            "label": humanize.day_range(c.starts, c.ends),
+        }
+        for c in ctx.snap.planned
+    ]
     if ctx.recent is not None:
         rs, re = ctx.recent
         out["recent"] = {"start": rs, "end": re, "label": humanize.day_range(rs, re)}
