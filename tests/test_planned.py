@@ -107,7 +107,7 @@ def test_a_planned_change_is_drawn_on_the_charts(
         # every day chart of the page carries the band, with the note as its tooltip
         assert html.count('class="planned"') >= html.count('<svg class="spark') > 0
         assert "Planned change: summer changeover" in html
-        assert "planned change: summer changeover, 1" in html  # the legend, with its days
+        assert "planned change: summer changeover, 1–3 Jun" in html  # the legend: its days
     finally:
         listed = json.loads(run("annotate", "--store", store, "--format", "json")[1])
         for change in listed:

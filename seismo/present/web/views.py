@@ -98,13 +98,14 @@ def _periods(ctx: Context) -> dict[str, Any]:
     out: dict[str, Any] = {
         "launch": {"start": start, "end": end, "label": humanize.day_range(start, end)}
     }
+    # a planned change's last day is a whole day: its band ends at the next midnight
     out["planned"] = [
         {
             "start": c.starts,
-            "end": c.ends,
+            "end": c.ends + DAY,
             "note": c.note,
             "segment": c.segment,
-            "label": humanize.day_range(c.starts, c.ends),
+            "label": humanize.day_range(c.starts, c.ends + DAY),
         }
         for c in ctx.snap.planned
     ]
