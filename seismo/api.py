@@ -55,6 +55,7 @@ def compute_drift(
     by: Sequence[str] | None = None,
     features: Sequence[str] | None = None,
     drifted_only: bool = False,
+    since: datetime | date | None = None,
 ) -> Table:
     """Drift of inputs, scores and recommendation mix per window against the training reference.
 
@@ -67,7 +68,8 @@ def compute_drift(
     usually smaller, is never final). ``by`` adds rows per value of these segment
     attributes, ``features`` keeps only these features and ``drifted_only``
     the rows that drifted (the false-discovery adjustment is made over every
-    row first, so a filter changes no figure). Raises
+    row first, so a filter changes no figure); ``since`` only the windows
+    from that moment (a date: from its start) on. Raises
     :class:`~seismo.errors.ConfigError` when no reference is registered
     (:func:`add_reference`), a segment, feature or period is unknown, or
     ``every`` is not a positive whole number.
@@ -76,7 +78,12 @@ def compute_drift(
 
     if period not in _PERIODS:
         raise ConfigError(f"period must be hour, day, week or month, not {period!r}")
-    table = drift_table(store, as_of=_moment(as_of), period=period, every=every, by=list(by or []))
+    start = None
+    if since is not None:
+        start = since if isinstance(since, datetime) else datetime.combine(since, time())
+    table = drift_table(
+        store, as_of=_moment(as_of), period=period, every=every, by=list(by or []), since=start
+    )
     if features:
         offered = set(table.column("feature").to_pylist())
         if offered and (unknown := [f for f in features if f not in offered]):

@@ -74,6 +74,17 @@ def _detect_settings(config: Path | None) -> Any:
         _fail(exc)
 
 
+def _since(text: str | None) -> datetime | None:
+    """``--since``: a day means from its start (UTC); a timestamp, from that moment."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(f"--since {text!r} is not an ISO 8601 date or time") from exc
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def parse_as_of(text: str | None) -> datetime | None:
     """``2026-06-05`` → end of that day (UTC); a timestamp → that moment in UTC."""
     if text is None:
@@ -918,6 +929,9 @@ def drift(
     drifted_only: Annotated[
         bool, typer.Option("--drifted", help="Only the rows that drifted.")
     ] = False,
+    since: Annotated[
+        str | None, typer.Option(help="Only windows from this day or moment on (ISO 8601).")
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Also write the table (.csv/.parquet/.json).")
     ] = None,
@@ -939,6 +953,7 @@ def drift(
             by=by,
             features=feature,
             drifted_only=drifted_only,
+            since=_since(since),
         ).to_arrow()
         short = _short_chunks(handle, every, table)
     except SeismoError as exc:

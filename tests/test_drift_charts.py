@@ -50,8 +50,15 @@ def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     segments = ["age_group", "sustainability_preference", "region", "customer_type", "device"]
     by = [x for s in segments for x in ("--by", s)]
     cli = {}
-    for name, extra in (("all", by), ("age_group", ["--by", "age_group"]), ("plain", [])):
-        out = runner.invoke(app, ["drift", "--store", str(store), "--format", "json", *extra])
+    out = runner.invoke(app, ["drift", "--store", str(store), "--format", "json"])
+    assert out.exit_code == 0, out.output
+    cli["plain"] = json.loads(out.output)
+    # The page's grid shows the latest window, computed over the last two days alone.
+    cut = datetime.fromisoformat(cli["plain"][0]["as_of"].replace("Z", "+00:00"))
+    since = (cut.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)).date()
+    for name, extra in (("all", by), ("age_group", ["--by", "age_group"])):
+        args = ["drift", "--store", str(store), "--format", "json", "--since", str(since)]
+        out = runner.invoke(app, [*args, *extra])
         assert out.exit_code == 0, out.output
         cli[name] = json.loads(out.output)
     with serving(store, folder / "serve.log") as base:

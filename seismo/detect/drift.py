@@ -134,15 +134,19 @@ def compute_drift(
     every: int | None = None,
     by: list[str] | None = None,
     config: DriftConfig | None = None,
+    since: datetime | None = None,
 ) -> pa.Table:
     """Every drift statistic per feature × method × window × segment × model version.
 
     ``period`` sets calendar windows; ``every`` instead cuts each model
     version's predictions into chunks of exactly that many, in time order
     (:class:`~seismo.metrics.windows.Windows`; the last one, usually
-    smaller, is never final).
+    smaller, is never final). ``since``: only the predictions served from then
+    on (give a window start: the latest days alone, for a view of the present).
     """
     config = config or DriftConfig()
+    if since is not None and every is not None:
+        raise ConfigError("since selects calendar windows; count chunks (every) start at the first")
     refs = load_references(store.engine)
     if not refs:
         raise ConfigError(
@@ -159,6 +163,8 @@ def compute_drift(
     columns = set(store.engine.table_columns("predictions"))
     p = store.predictions()
     p = p.filter(p.served_at < cut)
+    if since is not None:
+        p = p.filter(p.served_at >= _naive(since))
     versions = [
         str(v) for (v,) in store.engine.query("SELECT DISTINCT model_version FROM predictions")
     ]
@@ -410,6 +416,13 @@ def _multivariate(
         base["n_reference"] = fit.chunk_rows * fit.chunks
         out.append({**_row(base, stat), "detail": detail})
     return out
+
+
+def _naive(t: datetime) -> datetime:
+    """A moment as the store's naive UTC."""
+    from datetime import UTC
+
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo is not None else t
 
 
 def _norm_sf(z: float) -> float:

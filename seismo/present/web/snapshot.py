@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
@@ -169,7 +169,9 @@ def compute_snapshot(
         if drift is not None:
             distributions = tuple(window_distributions(store, as_of=cut))
             if store.segments():
-                segment_drift = compute_drift(store, as_of=cut, by=store.segments())
+                # the grid shows the latest window: the last two days are enough
+                since = cut.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+                segment_drift = compute_drift(store, as_of=cut, by=store.segments(), since=since)
         if sync_alerts:
             sync(store.engine, list(findings), as_of=cut, kinds=set(KINDS))
     else:
