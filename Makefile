@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/seismo demo --workspace $(WORKSPACE) --days $(DEMO_DAYS) --per-day $(DEMO_PER_DAY)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 3 -q --durations=15
 
 check: $(STAMP)
 	$(BIN)/ruff check seismo tests bench

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from seismo.detect.adverse import family
 from seismo.detect.change import DetectConfig, findings_of, tests_of
 from seismo.detect.drift import compute_drift
 from seismo.detect.drift_findings import drift_findings
@@ -25,7 +26,7 @@ from seismo.detect.rootcause import attribute_roots
 from seismo.metrics.compute import compute_metrics, cutoff
 from seismo.metrics.exposure import compute_exposure
 from seismo.metrics.ranking import compute_ranking
-from seismo.metrics.ranking_spec import RankingSpec
+from seismo.metrics.ranking_spec import RankingSpec, ranking_spec
 from seismo.metrics.spec import default_metrics
 from seismo.store.read import Store
 
@@ -136,6 +137,25 @@ def detect(
 
 
 def _with_outcomes(findings: list[Finding], store: Store) -> list[Finding]:
-    """Each quality finding names the outcome its metric is read from (its alert group)."""
-    config = default_metrics(store.outcome_types(), store.attributes(), store.declared())
-    return [replace(f, outcome=config.outcome_of(f.metric)) for f in findings]
+    """Each quality finding names the outcome its metric is read from (its alert group).
+
+    A ranker's list metrics (NDCG, MRR, hit rate) are read from its relevance
+    outcomes, led by the quickest (the click): a group's fall in click-through
+    and in NDCG is one problem, told once. Catalog metrics (coverage, Gini)
+    read no outcome and stand alone.
+    """
+    types = store.outcome_types()
+    config = default_metrics(types, store.attributes(), store.declared())
+    ranks = ranking_spec(store)
+
+    def outcome(metric: str) -> str | None:
+        named = config.outcome_of(metric)
+        if named is not None or family(metric) != "ranking":
+            return named
+        prefixed = [o for o in types if metric.startswith(f"{o}_")]
+        if prefixed:
+            return max(prefixed, key=len)
+        listed = metric.startswith(("ndcg_at_", "mrr_at_", "precision_at_", "hit_rate_at_"))
+        return ranks.first if listed and ranks is not None and ranks.relevance else None
+
+    return [replace(f, outcome=outcome(f.metric)) for f in findings]
