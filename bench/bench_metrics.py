@@ -34,6 +34,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def bench_store(rows: int) -> Path:
+    """The bench store of ``rows`` predictions under bench/out, built on first use."""
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"metrics-{rows}.duckdb"
+    if not path.exists():
+        started = time.perf_counter()
+        build(path, rows)
+        print(json.dumps({"step": "build", "seconds": round(time.perf_counter() - started, 1)}))
+    return path
+
+
 def build(path: Path, rows: int) -> None:
     from seismo.ingest import ingest
     from seismo.simulate import Scenario, simulate
@@ -121,13 +133,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.child[0], args.child[1])))
         return
-    out = ROOT / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"metrics-{args.rows}.duckdb"
-    if not path.exists():
-        started = time.perf_counter()
-        build(path, args.rows)
-        print(json.dumps({"step": "build", "seconds": round(time.perf_counter() - started, 1)}))
+    path = bench_store(args.rows)
     floor = None
     for step in ("floor", "full", "evaluate", "incremental"):
         if step == "incremental":

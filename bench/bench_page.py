@@ -59,17 +59,11 @@ def main() -> None:
     args = parser.parse_args()
 
     import uvicorn
-    from bench_metrics import build
+    from bench_metrics import bench_store
 
     from seismo.present.web.app import create_app
 
-    out = ROOT / "bench" / "out"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"metrics-{args.rows}.duckdb"
-    if not path.exists():
-        started = time.perf_counter()
-        build(path, args.rows)
-        print(json.dumps({"step": "build", "seconds": round(time.perf_counter() - started, 1)}))
+    path = bench_store(args.rows)
 
     app = create_app(str(path))
     port = _free_port()
