@@ -93,6 +93,9 @@ class DetectConfig:
     adverse_only: bool = True
     #: Watch pairs of segment attributes (age group × region) too.
     pairs: bool = True
+    #: Also test a classifier's days on the labels in so far, beside their label-free
+    #: estimates (:func:`labelled_view`): what finds a change the scores cannot show.
+    labelled_so_far: bool = True
     #: A fairness gap must move by this much (absolute, for shares) and this share of the
     #: value of everyone else: a new collection nudging everyone's mix is not a fairness issue.
     gap_min_absolute: float = 0.05
@@ -138,6 +141,12 @@ class DetectConfig:
 
 _Key = tuple[str, str | None, str | None, str | None]
 
+#: Metrics a small sample biases (an expected calibration error is larger on fewer
+#: labels, a ratio of means too): on the few labels of a young day they would "worsen".
+_SIZE_BIASED = ("calibration_error", "calibration_in_the_large")
+#: The test of a classifier cell's days on the labels in so far (:func:`labelled_view`).
+LABELLED_TEST = "sequential GLR test on the labels in so far"
+
 
 @dataclass
 class Series:
@@ -149,6 +158,9 @@ class Series:
     #: Judged days after the baseline and before the scanned ones: where a change that
     #: began before the window is traced back to (its ``since``), not tested on.
     earlier: list[dict[str, Any]] = field(default_factory=list)
+    #: ``estimate``: each day's estimate of its final value; ``labelled``: a classifier's
+    #: realised value on the labels in so far (:func:`labelled_view`).
+    view: str = "estimate"
 
     @property
     def row(self) -> dict[str, Any]:
@@ -184,12 +196,14 @@ def _mature(r: dict[str, Any], config: DetectConfig) -> bool:
     if r["final"]:
         return True
     estimator = r.get("estimator") or ""
-    if "cbpe" in estimator and "uncalibrated" not in estimator:
-        return True
+    n = r["n"] or 0
+    if "cbpe" in estimator:  # its observed value is the metric on the labels so far
+        if "uncalibrated" not in estimator:
+            return True
+        return bool(n and (r["confirmed_n"] or 0) / n >= config.min_maturity)
     est, seen = r.get("estimate"), r.get("observed_value")
     if est is not None and seen is not None and est > 0:
         return bool(seen / est >= config.min_maturity)
-    n = r["n"] or 0
     return bool(n and (r["confirmed_n"] or 0) / n >= config.min_maturity)
 
 
@@ -204,16 +218,81 @@ def _by_cell(table: pa.Table) -> dict[_Key, list[dict[str, Any]]]:
     return by
 
 
-def series_of(table: pa.Table, cut: datetime, config: DetectConfig) -> list[Series]:
-    """Every cell's baseline and scanned days as of ``cut`` (complete, judged days only)."""
-    cells = _by_cell(table)
+def labelled_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """A classifier cell's days on the labels in so far (None: the cell is not estimated).
+
+    A label-free estimate (CBPE) fills each pending label with the probability
+    its score implies: it sees a drop that the scores show (the inputs moved),
+    never one in how outcomes follow scores (a default rate tripling at the
+    same scores). Days a few weeks old hold some labels already; their
+    realised value (``observed_value``, each class weighed back to its final
+    share when one class's labels come sooner: :mod:`seismo.metrics.label_delays`),
+    counted as ``n`` = the labels in, gathers the evidence a CUSUM on arriving
+    labels would, while the estimate dilutes it with the pending rows'
+    unchanged expectation. Settled days are kept as they are; days without a
+    label are left out. An event outcome's rows (a click) carry no such value:
+    its negatives are known only once its window closes.
+
+    >>> day = {"metric": "default_accuracy", "final": False, "estimator": "realized+cbpe",
+    ...        "n": 500, "confirmed_n": 40, "observed_value": 0.8, "estimate": 0.9,
+    ...        "estimate_low": 0.88, "estimate_high": 0.92, "std_error": 0.01}
+    >>> [(r["n"], r["estimate"], round(r["std_error"], 4)) for r in labelled_view([day])]
+    [(40, 0.8, 0.0354)]
+    >>> labelled_view([{**day, "estimator": "nowcast"}]) is None
+    True
+    """
+    estimated = any("cbpe" in (r.get("estimator") or "") for r in rows)
+    if not estimated or rows[0]["metric"].endswith(_SIZE_BIASED):
+        return None
+    if all(r.get("observed_value") is None for r in rows if not r["final"]):
+        return None
+    out = []
+    for r in rows:
+        if r["final"]:
+            out.append(r)
+        elif r["confirmed_n"] and r.get("observed_value") is not None:
+            se = r.get("std_error")  # of the final value, over all its rows
+            if se is not None:
+                se = float(se) * math.sqrt(max(float(r["n"]), 1.0) / float(r["confirmed_n"]))
+            out.append(
+                {
+                    **r,
+                    "estimate": r["observed_value"],
+                    "n": r["confirmed_n"],
+                    "estimate_low": None,
+                    "estimate_high": None,
+                    "std_error": se,  # over the labels in
+                    "estimator": "labelled so far",
+                }
+            )
+    return out
+
+
+def series_of(
+    table: pa.Table, cut: datetime, config: DetectConfig, *, labelled: bool = True
+) -> list[Series]:
+    """Every cell's baseline and scanned days as of ``cut`` (complete, judged days only).
+
+    ``labelled``: a classifier cell estimated from its scores has a second
+    series, its days on the labels in so far (:func:`labelled_view`).
+    """
+    cells: dict[tuple[_Key, str], list[dict[str, Any]]] = {
+        (k, "estimate"): rows for k, rows in _by_cell(table).items()
+    }
+    if labelled:
+        for (key, _), rows in list(cells.items()):
+            view = labelled_view(rows)
+            if view:
+                cells[(key, "labelled")] = view
     firsts: dict[str | None, datetime] = {}
-    for (_, _, _, version), rows in cells.items():
+    for ((_, _, _, version), _), rows in cells.items():
         first = rows[0]["window_start"]
         firsts[version] = min(firsts.get(version, first), first)
     out = []
-    for key, rows in cells.items():
-        judged = [r for r in rows if r["window_end"] <= cut and _mature(r, config)]
+    for (key, view), rows in cells.items():
+        judged = [
+            r for r in rows if r["window_end"] <= cut and (view != "estimate" or _mature(r, config))
+        ]
         earlier: list[dict[str, Any]] = []
         if config.baseline == "deployment":
             limit = firsts[key[3]] + timedelta(days=config.baseline_days)
@@ -227,7 +306,7 @@ def series_of(table: pa.Table, cut: datetime, config: DetectConfig) -> list[Seri
             lo = start - timedelta(days=config.baseline_days)
             base = [r for r in judged if lo <= r["window_start"] < start]
         if base and days:
-            out.append(Series(key, base, days, earlier))
+            out.append(Series(key, base, days, earlier, view))
     return out
 
 
@@ -275,6 +354,8 @@ def _day_variance(
         sampling = max(v * (1 - v), 1.0 / n) / n
     elif se is not None and math.isfinite(se) and se > 0:
         sampling = max(float(se) ** 2, (per_row or 0.0) / n)
+    elif se is None and per_row:
+        sampling = per_row / n  # a day without its own error: the baseline's per row
     else:
         return math.nan  # no sampling error known: such a metric cannot be tested
     return max(sampling, interval)
@@ -320,7 +401,9 @@ def dispersions(series: list[Series]) -> dict[_Key, float]:
     >>> {k[2]: round(v, 2) for k, v in dispersions([a, b]).items()}
     {'a': 8.26, 'b': 4.15}
     """
-    own = {s.key: _pearson(s.base) for s in series}
+    # a cell's labelled view (same baseline, mostly) takes its estimate's dispersion
+    own = {s.key: _pearson(s.base) for s in series if s.view == "estimate"}
+    own |= {s.key: _pearson(s.base) for s in series if s.key not in own}
     totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for key, (stat, df) in own.items():
         totals[key[0]][0] += stat
@@ -518,7 +601,7 @@ def _at_rate(rows: list[dict[str, Any]], rate: float, phi: float) -> Side:
 
 def tests_of(table: pa.Table, cut: datetime, config: DetectConfig, kind: str) -> list[CellTest]:
     """The scan of every cell of a metric table, in each direction worth an alert."""
-    series = series_of(table, cut, config)
+    series = series_of(table, cut, config, labelled=config.labelled_so_far)
     phi = dispersions(series)
     typical = _typical_errors(series)
     return [
@@ -579,7 +662,7 @@ def findings_of(
 
     ``words``: the model's vocabulary the messages are written in.
     """
-    out = []
+    out: dict[str, tuple[float, Finding]] = {}
     for t in tests:
         if t.scan is None or t.current is None or not t.material:
             continue
@@ -611,7 +694,7 @@ def findings_of(
             window_start=t.current.start,
             window_end=t.current.end,
             since=t.current.start,
-            test=label,
+            test=label if t.series.view == "estimate" else LABELLED_TEST,
             statistic=z,
             p_value=float(ndtr(-z)),
             adjusted_p=min(1.0, daily),
@@ -630,8 +713,13 @@ def findings_of(
                 "window_days": (t.current.end - t.current.start).days,
                 "days_scanned": len(t.series.days),
                 "false_alarms_per_90_days_this_strong": daily * 90,
+                "basis": t.series.view,
             },
         )
-        out.append(replace(finding, message=describe(finding, words)))
-    out.sort(key=lambda f: (f.severity != "critical", f.adjusted_p, f.key))
-    return out
+        strength = z / alarm
+        if finding.key in out and out[finding.key][0] >= strength:
+            continue  # the cell's other view (estimate or labels so far) is clearer
+        out[finding.key] = (strength, replace(finding, message=describe(finding, words)))
+    found = [f for _, f in out.values()]
+    found.sort(key=lambda f: (f.severity != "critical", f.adjusted_p, f.key))
+    return found

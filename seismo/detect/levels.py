@@ -72,7 +72,7 @@ def alert_levels(
     ``watched``: the series the store's budget is spread over (a check's
     :class:`~seismo.detect.run.Watch` ``cells``).
     """
-    series = series_of(table, cut, config)
+    series = series_of(table, cut, config, labelled=False)  # the estimate's days are drawn
     phi = dispersions(series)
     typical = _typical_errors(series)
     out: dict[Key, Levels] = {}

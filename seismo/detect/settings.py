@@ -9,6 +9,7 @@ baseline_days = 14                # the deployment period changes are measured a
 min_relative = 0.2                # smallest change worth an alert, share of the baseline
 min_maturity = 0.5                # judge a day once half its expected outcomes are in
 pairs = true                      # watch pairs of segment attributes (age group × region)
+labelled_so_far = true            # a classifier's days also on the labels in so far
 ```
 
 Give ``seismo check``, ``seismo serve`` and ``seismo report`` the same file, so
@@ -38,7 +39,7 @@ _NUMBERS = {
     "explain_alpha",
 }
 _INTEGERS = {"window_days", "max_window_days", "baseline_days", "min_n"}
-_FLAGS = {"adverse_only", "pairs"}
+_FLAGS = {"adverse_only", "pairs", "labelled_so_far"}
 
 
 def detect_config(section: Mapping[str, Any], *, source: str = "[detect]") -> DetectConfig:

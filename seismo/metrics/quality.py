@@ -40,6 +40,7 @@ from seismo.metrics import classification as clf
 from seismo.metrics import quality_batch as batch
 from seismo.metrics import regression as reg
 from seismo.metrics.cohorts import AGGREGATE, SCORE_BINS, cohort_state, quality_key
+from seismo.metrics.label_delays import LabelDelays, label_delays
 from seismo.metrics.std_errors import regression_std_errors
 from seismo.store.read import Store
 
@@ -257,7 +258,10 @@ def evaluate_quality(
     if value:
         rows = _regression(df, otype, cut, windows, by, level)
     else:
-        rows = _classifier(df, otype, cut, windows, by, level, threshold)
+        delays = None
+        if otype.kind != "event":  # an event's negatives are known only as its window closes
+            delays = label_delays(store, quality_key(otype.name), window_s, cut)
+        rows = _classifier(df, otype, cut, windows, by, level, threshold, delays)
     # The outcome as its model's words name it ("default_90d" → "default": "Default rate").
     title = store.words().column(otype.name)
     title = title[:1].upper() + title[1:]
@@ -335,7 +339,16 @@ def _classifier(
     by: list[str] | None,
     level: float,
     threshold: float,
+    delays: LabelDelays | None = None,
 ) -> list[dict[str, Any]]:
+    """Rows of a classifier's cells; ``delays``: a label outcome's per-class label delays.
+
+    A label outcome's rows also carry ``observed_value``: the metric on the
+    labels in so far, each class weighed back to its final share
+    (:mod:`seismo.metrics.label_delays`), which the detector tests beside the
+    estimate. With ``delays``, the estimate's pending rows take the chance of
+    being positive that what is still pending at their age implies.
+    """
     event = otype.kind == "event"
     cells, closed, stack, mature = _classifier_cells(df, event, threshold, windows, by, cut)
     names = RANKER_METRICS if event else CLASSIFIER_METRICS
@@ -346,14 +359,21 @@ def _classifier(
     confirmed = batch.realized(stack)
     errors = batch.std_errors(stack)  # right for settled cells, replaced for the others
     waiting = np.flatnonzero(pending > 0)
+    ages = _ages(cells, cut)
+    so_far = None if event else _so_far(stack, delays, ages)
     for column in errors.values():
         column[waiting] = math.nan  # no final value without a calibration, no error of it
     found: dict[int, dict[str, clf.Estimate]] = {}
     if calibration is not None and waiting.size:
         open_ = stack.take(waiting)
-        _put(errors, waiting, batch.std_errors(open_, calibration.probability))
+        p = calibration.probability
+        if delays is not None:
+            p = delays.pending_probability(p[None, :], ages[waiting])
+        _put(errors, waiting, batch.std_errors(open_, p))
         seeds = [_seed(cells[i]) for i in waiting]
-        estimated = batch.estimates(open_, calibration, seeds, level=level, draws=500)
+        estimated = batch.estimates(
+            open_, calibration, seeds, level=level, draws=500, probability=p
+        )
         found = dict(zip(waiting.tolist(), estimated, strict=True))
     none = {k: clf.Estimate(math.nan, math.nan, math.nan, "none") for k in clf.METRICS}
     out = []
@@ -368,10 +388,37 @@ def _classifier(
             est = {k: clf.Estimate(v, v, v, "confirmed") for k, v in value.items()}
         else:  # without a calibration: no final value, no error of it
             est = found.get(i, none)
-        out.extend(
-            _rows(otype, names, cell, closed[i], n, n_labelled, n_pending, value, est, cut, se)
-        )
+        rows = _rows(otype, names, cell, closed[i], n, n_labelled, n_pending, value, est, cut, se)
+        if so_far is not None:
+            for r in rows:
+                r["observed_value"] = _num(so_far[r["metric"][len(otype.name) + 1 :]][i])
+        out.extend(rows)
     return out
+
+
+def _ages(cells: list[Cell], cut: datetime) -> np.ndarray:
+    """Each cell's age at ``cut`` in whole days, from the middle of its window."""
+    return np.array(
+        [max(0, int((cut - (start + (end - start) / 2)).total_seconds() // 86400))
+         for (start, end), *_ in cells],
+        dtype=np.int64,
+    )  # fmt: skip
+
+
+def _so_far(
+    stack: batch.BinStack, delays: LabelDelays | None, ages: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Every metric on the labels in so far, positives weighed by ``delays`` at each age."""
+    if delays is None:
+        return batch.realized(stack)
+    w = delays.weight(ages)[:, None]
+    own = stack.own
+    weighed = own._replace(
+        pos=own.pos * w, tp=own.tp * w, ssp=own.ssp * w, sqp=own.sqp * w,
+        lsp=own.lsp * w, lsp2=own.lsp2 * w,
+    )  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return clf.metrics(weighed)
 
 
 def _put(into: dict[str, np.ndarray], rows: np.ndarray, values: dict[str, np.ndarray]) -> None:

@@ -317,8 +317,12 @@ def estimates(
     level: float = 0.9,
     draws: int = 2000,
     block: int = BLOCK,
+    probability: FloatArray | None = None,
 ) -> list[dict[str, Estimate]]:
     """Each cell's CBPE estimates (``cbpe.estimate`` with the cell's own ``seeds[i]``).
+
+    ``probability``: a pending row's chance of being positive per bin, for
+    every cell (cells × bins) or all (bins); by default the calibration's.
 
     The pending labels of each cell are drawn from its own seeded stream, as
     ``cbpe.estimate`` draws them; the metrics of the draws are computed for
@@ -342,7 +346,10 @@ def estimates(
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
     if len(seeds) != len(stack):
         raise ValueError(f"one seed per cell: {len(seeds)} seeds for {len(stack)} cells")
-    p = calibration.probability
+    p = np.broadcast_to(
+        calibration.probability if probability is None else probability,
+        (len(stack), stack.bins),
+    )
     point = metrics(expected(stack, p))
     labelled, waiting = stack.n_labelled, stack.n_pending
     out: list[dict[str, Estimate]] = [{} for _ in range(len(stack))]
@@ -363,7 +370,7 @@ def estimates(
                 sub.pend.n[j].astype(np.int64),
                 sub.pend.flagged[j].astype(np.int64),
             )
-            flagged[j], positives[j] = draw_positives(pend, pend_flagged, p, draws, rng)
+            flagged[j], positives[j] = draw_positives(pend, pend_flagged, p[i], draws, rng)
         own = Labelled(*(a[:, None, :] for a in sub.own))
         pending = Pending(*(a[:, None, :] for a in sub.pend))
         sims = metrics(fold(own, pending, flagged, positives - flagged))
