@@ -46,22 +46,30 @@ from seismo.detect.run import CheckResult, detect
 from seismo.ingest import ingest
 from seismo.metrics.compute import compute_metrics, cutoff
 from seismo.metrics.exposure import compute_exposure
+from seismo.metrics.ranking import compute_ranking
 from seismo.simulate import Scenario, simulate
 from seismo.store import Store, open_store
 
 
-def _tables(store: Store, folder: Path | None, day: int, cut: object) -> tuple[pa.Table, pa.Table]:
-    m = None if folder is None else folder / f"metrics-{day}.parquet"
-    e = None if folder is None else folder / f"exposure-{day}.parquet"
-    if m is not None and e is not None and m.exists() and e.exists():
-        return pq.read_table(m), pq.read_table(e)
+def _tables(
+    store: Store, folder: Path | None, day: int, cut: object
+) -> tuple[pa.Table, pa.Table, pa.Table | None]:
+    """The metric, exposure and ranking tables a check computes (cached under ``folder``)."""
+    names = ("metrics", "exposure", "ranking")
+    paths = [None if folder is None else folder / f"{n}-{day}.parquet" for n in names]
+    if all(p is not None and p.exists() for p in paths):
+        metrics, exposure, ranking = (pq.read_table(p) for p in paths)  # type: ignore[arg-type]
+        return metrics, exposure, (ranking if ranking.num_rows else None)
     metrics = compute_metrics(store, as_of=cut, pairs=True)  # type: ignore[arg-type]
     exposure = compute_exposure(store, as_of=cut)  # type: ignore[arg-type]
-    if m is not None and e is not None:
-        m.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(metrics, m)
-        pq.write_table(exposure, e)
-    return metrics, exposure
+    # a ranker's list metrics are watched as the check watches them
+    ranking = compute_ranking(store, as_of=cut, rates=metrics)  # type: ignore[arg-type]
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        empty = metrics.schema.empty_table()
+        for p, table in zip(paths, (metrics, exposure, ranking or empty), strict=True):
+            pq.write_table(table, p)  # type: ignore[arg-type]
+    return metrics, exposure, ranking
 
 
 def replay(
@@ -96,8 +104,10 @@ def replay(
             if day < first:
                 continue
             cut = cutoff(store, at)
-            metrics, exposure = _tables(store, folder, day, cut)
-            result: CheckResult = detect(store, metrics, exposure, None, cut=cut, config=config)
+            metrics, exposure, ranking = _tables(store, folder, day, cut)
+            result: CheckResult = detect(
+                store, metrics, exposure, None, cut=cut, config=config, ranking=ranking
+            )
             assert result.watch is not None
             watched.append(result.watch.cells)
             keys = set()

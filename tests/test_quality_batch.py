@@ -80,21 +80,14 @@ def _per_cell(
         else:
             est = {k: Estimate(math.nan, math.nan, math.nan, "none") for k in confirmed}
             se = {}
-        out.extend(
-            quality._rows(
-                otype,
-                names,
-                cell,
-                closed[i],
-                n,
-                bins.n_labelled,
-                bins.n_pending,
-                confirmed,
-                est,
-                cut,
-                se,
-            )
-        )
+        rows = quality._rows(
+            otype, names, cell, closed[i], n, bins.n_labelled, bins.n_pending, confirmed, est,
+            cut, se,
+        )  # fmt: skip
+        if not event:  # a label's rows also hold the value on the labels so far (no delays)
+            for r in rows:
+                r["observed_value"] = r["confirmed_value"]
+        out.extend(rows)
     return out
 
 

@@ -144,6 +144,10 @@ _Key = tuple[str, str | None, str | None, str | None]
 #: Metrics a small sample biases (an expected calibration error is larger on fewer
 #: labels, a ratio of means too): on the few labels of a young day they would "worsen".
 _SIZE_BIASED = ("calibration_error", "calibration_in_the_large")
+#: A day is weighed on its labels so far once this share of its rows is labelled: the
+#: first few labels are the quickest of each class, and how much quicker one class is
+#: than the other (what weighs them back) is least sure at the youngest ages.
+_MIN_LABELLED = 0.1
 #: The test of a classifier cell's days on the labels in so far (:func:`labelled_view`).
 LABELLED_TEST = "sequential GLR test on the labels in so far"
 
@@ -229,15 +233,16 @@ def labelled_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     share when one class's labels come sooner: :mod:`seismo.metrics.label_delays`),
     counted as ``n`` = the labels in, gathers the evidence a CUSUM on arriving
     labels would, while the estimate dilutes it with the pending rows'
-    unchanged expectation. Settled days are kept as they are; days without a
-    label are left out. An event outcome's rows (a click) carry no such value:
-    its negatives are known only once its window closes.
+    unchanged expectation. Settled days are kept as they are; days with fewer
+    than a tenth of their rows labelled are left out. An event outcome's rows
+    (a click) carry no such value: its negatives are known only once its
+    window closes.
 
     >>> day = {"metric": "default_accuracy", "final": False, "estimator": "realized+cbpe",
-    ...        "n": 500, "confirmed_n": 40, "observed_value": 0.8, "estimate": 0.9,
+    ...        "n": 500, "confirmed_n": 60, "observed_value": 0.8, "estimate": 0.9,
     ...        "estimate_low": 0.88, "estimate_high": 0.92, "std_error": 0.01}
     >>> [(r["n"], r["estimate"], round(r["std_error"], 4)) for r in labelled_view([day])]
-    [(40, 0.8, 0.0354)]
+    [(60, 0.8, 0.0289)]
     >>> labelled_view([{**day, "estimator": "nowcast"}]) is None
     True
     """
@@ -250,7 +255,7 @@ def labelled_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     for r in rows:
         if r["final"]:
             out.append(r)
-        elif r["confirmed_n"] and r.get("observed_value") is not None:
+        elif r["confirmed_n"] >= _MIN_LABELLED * r["n"] and r.get("observed_value") is not None:
             se = r.get("std_error")  # of the final value, over all its rows
             if se is not None:
                 se = float(se) * math.sqrt(max(float(r["n"]), 1.0) / float(r["confirmed_n"]))
