@@ -286,9 +286,9 @@ def series_of(
     }
     if labelled:
         for (key, _), rows in list(cells.items()):
-            view = labelled_view(rows)
-            if view:
-                cells[(key, "labelled")] = view
+            so_far = labelled_view(rows)
+            if so_far:
+                cells[(key, "labelled")] = so_far
     firsts: dict[str | None, datetime] = {}
     for ((_, _, _, version), _), rows in cells.items():
         first = rows[0]["window_start"]
