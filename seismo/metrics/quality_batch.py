@@ -297,6 +297,60 @@ def _auc(pos: FloatArray, neg: FloatArray) -> FloatArray:
     return np.where((p < 1) | (q < 1), np.nan, np.where((p < 2) | (q < 2), hanley, delong))
 
 
+def _used_bins(stack: BinStack) -> np.ndarray:
+    """Cells × bins: does the bin hold any row (labelled or pending) of the cell?"""
+    return np.asarray((stack.own.pos + stack.own.neg + stack.pend.n) > 0)
+
+
+def _blocks(
+    todo: np.ndarray, used: np.ndarray, draws: int, block: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cells in blocks of at most ``block`` draws × bins, each cell's used bins only.
+
+    A day of one segment holds a few hundred rows over a hundred score bins,
+    most of them empty; an empty bin adds nothing to any metric's sums, so
+    the draws are made over each cell's used bins, in their order (the same
+    bins are drawn from the same stream, so the draws do not change). Cells
+    of similar width share a block; each block's cells are padded to its
+    widest (in whole lanes of 8) with an empty bin (index ``bins``). Returns (cell indices, cells ×
+    width indices of the bins kept).
+    """
+    if todo.size == 0:
+        return []
+    bins = used.shape[1]
+    # whole lanes of 8: NumPy sums 8 lanes at a time, so trailing empty lanes leave every
+    # sum exactly as it was and a cell's figures do not depend on its block's neighbours
+    widths = -(-np.maximum(used.sum(axis=1), 1) // 8) * 8
+    order = todo[np.argsort(widths[todo], kind="stable")]
+    out = []
+    start = 0
+    while start < order.size:
+        width = int(widths[order[start]])
+        stop = start + 1
+        while stop < order.size:
+            wider = max(width, int(widths[order[stop]]))
+            if (stop - start + 1) * draws * wider > block:
+                break
+            width, stop = wider, stop + 1
+        rows = order[start:stop]
+        where = np.full((rows.size, width), bins, dtype=np.int64)
+        for j, i in enumerate(rows):
+            kept = np.flatnonzero(used[i])
+            where[j, : kept.size] = kept
+        out.append((rows, where))
+        start = stop
+    return out
+
+
+def _compact(sub: BinStack, where: np.ndarray) -> tuple[Labelled, Pending]:
+    """``sub``'s cells' sums on the bins ``where`` names (``bins``: an appended empty bin)."""
+
+    def pick(a: FloatArray) -> FloatArray:
+        return np.take_along_axis(np.pad(a, ((0, 0), (0, 1))), where, axis=1)
+
+    return Labelled(*(pick(a) for a in sub.own)), Pending(*(pick(a) for a in sub.pend))
+
+
 def _brier_squares(c: Labelled) -> FloatArray:
     """sum (s - y)^4 per cell (``std_errors._brier_squares`` on leading axes)."""
     m_pos, m_neg = c.ssp / c.pos, c.ssn / c.neg
@@ -358,21 +412,22 @@ def estimates(
             m: Estimate(float(v[i]), float(v[i]), float(v[i]), "realized") for m, v in point.items()
         }
     todo = np.flatnonzero(waiting > 0)
-    size = max(1, block // (draws * stack.bins))
-    for start in range(0, todo.size, size):
-        rows = todo[start : start + size]
-        sub = stack.take(rows)
-        flagged = np.empty((rows.size, draws, stack.bins))
+    used = _used_bins(stack)
+    for rows, where in _blocks(todo, used, draws, block):
+        sub_own, sub_pend = _compact(stack.take(rows), where)
+        width = where.shape[1]
+        cell_p = np.take_along_axis(np.pad(p[rows], ((0, 0), (0, 1))), where, axis=1)
+        flagged = np.empty((rows.size, draws, width))
         positives = np.empty_like(flagged)
         for j, i in enumerate(rows):
             rng = np.random.default_rng(seeds[i])
             pend, pend_flagged = (
-                sub.pend.n[j].astype(np.int64),
-                sub.pend.flagged[j].astype(np.int64),
+                sub_pend.n[j].astype(np.int64),
+                sub_pend.flagged[j].astype(np.int64),
             )
-            flagged[j], positives[j] = draw_positives(pend, pend_flagged, p[i], draws, rng)
-        own = Labelled(*(a[:, None, :] for a in sub.own))
-        pending = Pending(*(a[:, None, :] for a in sub.pend))
+            flagged[j], positives[j] = draw_positives(pend, pend_flagged, cell_p[j], draws, rng)
+        own = Labelled(*(a[:, None, :] for a in sub_own))
+        pending = Pending(*(a[:, None, :] for a in sub_pend))
         sims = metrics(fold(own, pending, flagged, positives - flagged))
         del flagged, positives
         for j, i in enumerate(rows):
