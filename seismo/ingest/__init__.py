@@ -12,7 +12,7 @@ from seismo.ingest.read import read_source
 from seismo.store.read import Store
 from seismo.store.write import BatchResult, write_batch
 
-__all__ = ["Batch", "BatchResult", "Source", "ingest", "prepare", "read_source"]
+__all__ = ["Batch", "BatchResult", "Source", "ingest", "ingest_source", "prepare", "read_source"]
 
 
 def ingest(
@@ -34,6 +34,25 @@ def ingest(
     refuse the batch.
     """
     source = read_source(data, name=name)
+    return ingest_source(
+        store, source, mapping=mapping, exported_at=exported_at, shape=shape, strict=strict
+    )
+
+
+def ingest_source(
+    store: Store,
+    source: Source,
+    *,
+    mapping: Mapping = RECOMMENDATIONS,
+    exported_at: datetime | None = None,
+    shape: str = "auto",
+    strict: bool = False,
+) -> BatchResult:
+    """Validate and write one input already read (:func:`read_source`, or an HTTP body's).
+
+    The one path every batch takes, from a file or over HTTP: same checks,
+    same errors, same batch id (from the source's digest and the mapping).
+    """
     batch = prepare(
         source,
         mapping,

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -41,6 +41,8 @@ class BatchResult:
     first_conflict: tuple[int, str] | None = None
     #: Implausible rows set aside in the ``quarantine`` table, not stored.
     quarantined: int = 0
+    #: The batch's id in ``batches`` (its content hash, or an HTTP Idempotency-Key's).
+    batch_id: str = ""
 
 
 def register_outcome_types(engine: Engine, types: tuple[OutcomeType, ...]) -> None:
@@ -119,12 +121,16 @@ def write_batch(
     name = source_name or batch.source.name
     rows = batch.source.table.num_rows
     p = engine.param()
-    done = BatchResult(name, batch.shape, rows, 0, 0, already_ingested=True)
+    done = BatchResult(
+        name, batch.shape, rows, 0, 0, already_ingested=True, batch_id=batch.batch_id
+    )
     if engine.query(f"SELECT 1 FROM batches WHERE batch_id = {p}", (batch.batch_id,)):
         return done
     now = datetime.now(UTC).replace(tzinfo=None)
     try:
-        return _write(engine, batch, name, rows, now, done, strict)
+        return replace(
+            _write(engine, batch, name, rows, now, done, strict), batch_id=batch.batch_id
+        )
     except SeismoError:
         raise
     except Exception as exc:  # the engine's own: a full disk, a lost connection
