@@ -40,6 +40,8 @@ from datetime import UTC, datetime, time
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -131,12 +133,14 @@ class AnnotationAnswer(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "the body is not the JSON it should be"},
     401: {"model": Problem, "description": "no token, or an unknown or revoked one"},
     403: {"model": Problem, "description": "the token's scope does not allow this"},
     422: {"model": Problem, "description": "refused; nothing was written"},
     503: {"model": Problem, "description": "the store could not be reached"},
 }
 _BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "the body is not the JSON it should be"},
     **_ERRORS,
     413: {"model": Problem, "description": "the body is larger than the server takes"},
     415: {"model": Problem, "description": "a Content-Type the API does not read"},
@@ -259,20 +263,27 @@ def v1_router(store: str | None, settings: ApiSettings) -> APIRouter:
 
         return await run_in_threadpool(with_store, secret, "write", write)
 
-    for route in _SHAPES:
-
-        def endpoint(
+    def batch_route(route: str) -> Callable[..., Any]:
+        async def endpoint(
             request: Request,
-            idempotency_key: str | None = Header(None, description="names the batch"),
-            exported_at: str | None = Query(None, description="when a flat export was made"),
+            idempotency_key: str | None = Header(
+                None, description="names the batch (else its content does)", max_length=255
+            ),
+            exported_at: str | None = Query(
+                None,
+                description="when a flat export was made (ISO 8601; default: its newest time)",
+                json_schema_extra={"format": "date-time"},
+            ),
             strict: bool = Query(False, description="refuse re-sent ids with other content"),
-            route: str = route,
         ) -> Any:
-            return take_batch(request, route, idempotency_key, exported_at, strict)
+            return await take_batch(request, route, idempotency_key, exported_at, strict)
 
+        return endpoint
+
+    for route in _SHAPES:
         router.add_api_route(
             f"/{route}",
-            _async(endpoint),
+            batch_route(route),
             methods=["POST"],
             response_model=BatchAck,
             responses=_BATCH_ERRORS,
@@ -363,6 +374,15 @@ def install(app: FastAPI, store: str | None, settings: ApiSettings) -> None:
     async def _refused(request: Request, exc: Refused) -> JSONResponse:
         return refused_response(exc)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Any:
+        if not request.url.path.startswith("/v1/"):  # the pages keep FastAPI's answer
+            return await request_validation_exception_handler(request, exc)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        said = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request"
+        return refused_response(Refused(422, said, column=where or None))
+
     if not settings.protect_reads:
         return
 
@@ -383,17 +403,6 @@ def install(app: FastAPI, store: str | None, settings: ApiSettings) -> None:
             except Refused as exc:
                 return refused_response(exc)
         return await call_next(request)
-
-
-def _async(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """The endpoint as a coroutine function (FastAPI runs plain functions in a thread)."""
-    import functools
-
-    @functools.wraps(endpoint)
-    async def run(*args: Any, **kwargs: Any) -> Any:
-        return await endpoint(*args, **kwargs)
-
-    return run
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
