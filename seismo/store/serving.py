@@ -11,12 +11,20 @@ silence, reference add) refuse to start while the claim's process lives,
 saying how to send the data through the server instead. A claim whose
 process is gone (a ``kill -9``) is stale and ignored. PostgreSQL admits
 many writers: no claim is made there.
+
+Under a steady stream of batches the server reopens the file right after
+closing it, so a reader polling for the file would rarely find it free. A
+reader that finds it held asks for a turn (``STORE.serve.json.turn``, its
+pid); the server, between two batches, closes the store and waits until
+the reader has opened it (:func:`give_way`), then waits its own turn.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,7 +32,16 @@ from urllib.parse import urlsplit
 from seismo.errors import StoreError
 from seismo.store.engine import resolve_store
 
-__all__ = ["Claim", "claim_store", "refuse_if_served", "served_by"]
+__all__ = [
+    "Claim",
+    "ask_turn",
+    "claim_store",
+    "give_way",
+    "refuse_if_served",
+    "served_by",
+    "turn_done",
+    "turn_wanted",
+]
 
 
 @dataclass(frozen=True)
@@ -136,3 +153,57 @@ def refuse_if_served(store: str | None, what: str) -> None:
         f"its one writer while it runs: to {what}, {how}. Reading commands keep working; "
         "a PostgreSQL store takes several writers at once"
     )
+
+
+def _turn_path(store: str | None) -> Path | None:
+    path = _claim_path(store)
+    return None if path is None else path.with_name(path.name + ".turn")
+
+
+def ask_turn(store: str | None) -> None:
+    """A reader that found the served file held asks the server for a gap between batches."""
+    path = _turn_path(store)
+    if path is None or served_by(store) is None:
+        return
+    with contextlib.suppress(OSError):
+        path.write_text(str(os.getpid()))
+
+
+def turn_done(store: str | None) -> None:
+    """The reader got the file (or gave up): the server may go on."""
+    path = _turn_path(store)
+    if path is None:
+        return
+    try:
+        if path.read_text().strip() == str(os.getpid()):
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def turn_wanted(store: str | None) -> bool:
+    """Whether a live reader asked for a turn."""
+    path = _turn_path(store)
+    if path is None or not path.exists():
+        return False
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    if pid == os.getpid() or not _alive(pid):
+        path.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def give_way(store: str | None, *, longest: float = 2.0) -> bool:
+    """With the store closed, wait (at most ``longest`` s) until a reader that asked has it.
+
+    Returns whether a reader was waiting.
+    """
+    if not turn_wanted(store):
+        return False
+    deadline = time.monotonic() + longest
+    while turn_wanted(store) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return True

@@ -261,8 +261,14 @@ def _insert_predictions(
                 "a stored outcome of this prediction is earlier than it",
                 early[0][1],
             )
+        # Only the stored rows of the batch's ids can match: saying so up front lets the
+        # engine probe the store with the small batch instead of hashing the whole table.
+        stored = (
+            f"(SELECT prediction_id FROM predictions WHERE prediction_id IN "
+            f"(SELECT prediction_id FROM {stage}))"
+        )
         new = (
-            f"FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM predictions p "
+            f"FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM {stored} p "
             "WHERE p.prediction_id = s.prediction_id)"
         )
         engine.execute(
@@ -295,17 +301,21 @@ def _insert_outcomes(
             "o.value IS NOT DISTINCT FROM s.value AND o.label IS NOT DISTINCT FROM s.label "
             "AND o.event_time IS NOT DISTINCT FROM s.event_time"
         )
-        new = f"FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE {same} AND {fact})"
+        # As for predictions: only the stored outcomes of the batch's ids can match.
+        known = (
+            f"(SELECT * FROM outcomes WHERE prediction_id IN (SELECT prediction_id FROM {stage}))"
+        )
+        new = f"FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM {known} o WHERE {same} AND {fact})"
         joined = (
             f"FROM {stage} s JOIN predictions p ON p.prediction_id = s.prediction_id "
-            f"WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE {same} AND {fact})"
+            f"WHERE NOT EXISTS (SELECT 1 FROM {known} o WHERE {same} AND {fact})"
         )
         engine.execute(
             "INSERT INTO changes (seq, served_day) "
             f"SELECT DISTINCT {int(seq)}, CAST(p.served_at AS DATE) {joined}"
         )
         if engine.query(
-            f"SELECT 1 {new} AND EXISTS (SELECT 1 FROM outcomes o WHERE {same}) LIMIT 1"
+            f"SELECT 1 {new} AND EXISTS (SELECT 1 FROM {known} o WHERE {same}) LIMIT 1"
         ):
             # A different fact for a (prediction, type) already known: a correction. Readers
             # then need the version history (which fact held when), which costs a window

@@ -204,20 +204,20 @@ def refused_response(exc: Refused) -> JSONResponse:
 def v1_router(store: str | None, settings: ApiSettings) -> APIRouter:
     """The ``/v1`` routes over ``store`` (a DuckDB path or database URL)."""
     router = APIRouter(prefix="/v1")
-    writer = threading.Lock()  # one batch at a time: one writer, batches in order
+    writer = _Writer(store)
 
     def with_store(secret: str, needed: str, action: Callable[[Store], T]) -> T:
-        with writer:
+        def run(handle: Store) -> T:
+            authorize(handle, secret, needed)
             try:
-                handle = open_store(store)
+                return action(handle)
             except SeismoError as exc:
                 raise _problem(exc) from exc
-            with handle:
-                authorize(handle, secret, needed)
-                try:
-                    return action(handle)
-                except SeismoError as exc:
-                    raise _problem(exc) from exc
+
+        try:
+            return writer.run(run)
+        except SeismoError as exc:  # the store could not be opened
+            raise _problem(exc) from exc
 
     async def take_batch(
         request: Request, route: str, key: str | None, exported_at: str | None, strict: bool
@@ -364,6 +364,53 @@ def v1_router(store: str | None, settings: ApiSettings) -> APIRouter:
         return JSONResponse(spec)
 
     return router
+
+
+class _Writer:
+    """The server's one writer: batches one at a time, the store kept open while more wait.
+
+    Opening and closing a DuckDB file costs tens of milliseconds (closing
+    checkpoints it), so while other requests are queued the store stays
+    open from one to the next; it is closed as soon as none waits, or when
+    a reader in another process asked for a turn
+    (:func:`seismo.store.serving.give_way`), which it then gets.
+    """
+
+    def __init__(self, store: str | None) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._count = threading.Lock()
+        self._waiting = 0
+        self._open: Store | None = None
+
+    def run(self, action: Callable[[Store], T]) -> T:
+        from seismo.store.serving import give_way, turn_wanted
+
+        with self._count:
+            self._waiting += 1
+        with self._lock:
+            with self._count:
+                self._waiting -= 1
+            if self._open is not None and turn_wanted(self.store):
+                self._close()
+            if self._open is None:
+                give_way(self.store)
+                self._open = open_store(self.store)
+            try:
+                result = action(self._open)
+            except BaseException:
+                self._close()  # a failed write may leave the connection in a bad state
+                raise
+            with self._count:
+                more = self._waiting > 0
+            if not more or turn_wanted(self.store):
+                self._close()
+            return result
+
+    def _close(self) -> None:
+        if self._open is not None:
+            self._open.close()
+            self._open = None
 
 
 def install(app: FastAPI, store: str | None, settings: ApiSettings) -> None:
