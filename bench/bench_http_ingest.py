@@ -168,6 +168,7 @@ def load(
     start = time.perf_counter()
     killed: dict[str, Any] = {}
     down = threading.Event()  # set while the server is being restarted
+    flying = [0]  # requests sent and not answered yet
 
     def worker() -> None:
         while True:
@@ -180,14 +181,18 @@ def load(
             while down.is_set():
                 time.sleep(0.05)
             began = time.perf_counter()
+            with sent.lock:
+                flying[0] += 1
             try:
                 status, answer = _send(server.port, token, bodies[i], f"batch-{i}", media)
             except OSError:
                 with sent.lock:
                     sent.failed.add(i)
+                    flying[0] -= 1
                 continue
             took = time.perf_counter() - began
             with sent.lock:
+                flying[0] -= 1
                 if status == 200:
                     sent.acked[i] = answer
                     sent.latencies.append(took)
@@ -202,10 +207,18 @@ def load(
         t.start()
     if kill_after is not None:
         time.sleep(max(kill_after - (time.perf_counter() - start), 0))
+        while True:  # kill while a batch is on its way: its sender gets no answer
+            with sent.lock:
+                if flying[0]:
+                    break
+            time.sleep(0.005)
+        time.sleep(0.05)
+        down.set()
+        with sent.lock:
+            killed["in_flight_at_kill"] = flying[0]
+        server.kill()
         with sent.lock:
             before = len(sent.acked)
-        down.set()
-        server.kill()
         killed["acked_before_kill"] = before
         killed["restart_seconds"] = round(server.start(), 2)
         down.clear()
