@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from seismo.errors import SeismoError
+from seismo.store.read import Store
 from seismo.present.console import Format, emit, safe
 from seismo.store.tokens import SCOPES, add_token, list_tokens, revoke_token
 
@@ -36,7 +37,7 @@ StoreOpt = Annotated[
 ]
 
 
-def _open(store: str | None):  # type: ignore[no-untyped-def]
+def _open(store: str | None) -> Store:
     from seismo.store import open_store
 
     return open_store(store)
