@@ -200,3 +200,53 @@ def test_on_postgresql_the_server_and_the_cli_write_at_once(
     assert all(s["predictions_added"] == 300 for s in sent)
     with open_store(pg_store) as handle:
         assert handle.count("predictions") == 10 * 300
+
+
+def test_a_reader_gets_its_turn_under_a_steady_stream(
+    batches: list[pa.Table], tmp_path: Path
+) -> None:
+    """Two senders keep the server busy (the store stays open while a batch waits); a CLI
+    reader asks for a turn and gets one well within its wait."""
+    store = str(tmp_path / "busy.duckdb")
+    with open_store(store) as handle:
+        token = add_token(handle.engine, scope="write")[1]
+        ingest(handle, batches[0], name="first")
+    bodies = [arrow(b.slice(0, 100)) for b in batches[1:]]
+    process, base = start(store, tmp_path / "serve.log")
+    stop_sending = threading.Event()
+    answered: list[int] = []
+
+    def send(offset: int) -> None:
+        i = offset
+        while not stop_sending.is_set():  # bounded: the reader below runs 60 s at most
+            post(base, token, bodies[i % len(bodies)], f"k{i % len(bodies)}")
+            answered.append(i)
+            i += 2
+
+    senders = [threading.Thread(target=send, args=(k,)) for k in (0, 1)]
+    try:
+        for t in senders:
+            t.start()
+        while len(answered) < 4:
+            time.sleep(0.01)
+        began = time.monotonic()
+        status = subprocess.run(
+            [sys.executable, "-m", "seismo", "status", "--store", store, "--format", "json"],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "SEISMO_LOCK_WAIT": "20"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        took = time.monotonic() - began
+        during = len(answered)
+        deadline = time.monotonic() + 20
+        while len(answered) < during + 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the senders go on after the reader
+    finally:
+        stop_sending.set()
+        for t in senders:
+            t.join(timeout=60)
+        stop(process)
+    assert status.returncode == 0, status.stderr[-2000:]
+    assert took < 20 and len(answered) >= during + 2
