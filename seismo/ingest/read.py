@@ -200,7 +200,10 @@ def _read_csv(path: Path, name: str | None = None) -> pa.Table:
     name = name or str(path)
     header = _header(path, name)
     delimiter = max(",;\t|", key=header.count)
-    columns = next(csv.reader(io.StringIO(header), delimiter=delimiter))
+    try:
+        columns = next(csv.reader(io.StringIO(header), delimiter=delimiter), [])
+    except csv.Error as exc:  # a stray carriage return, say: not a header line
+        raise InputError(f"not a CSV file with a header row (line 1: {exc})", source=name) from exc
     columns = [c.strip() for c in columns]
     if len(columns) < 2 or any(not c for c in columns):
         raise InputError(

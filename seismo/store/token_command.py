@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 
 from seismo.errors import SeismoError
-from seismo.store.read import Store
 from seismo.present.console import Format, emit, safe
+from seismo.store.read import Store
 from seismo.store.tokens import SCOPES, add_token, list_tokens, revoke_token
 
 __all__ = ["token_app"]
