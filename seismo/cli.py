@@ -241,6 +241,13 @@ def ingest(
 
     output = _format(fmt)
     if server is not None:
+        if mapping or _mapping_from_options(dict(locals())) is not None:
+            raise typer.BadParameter(
+                "with --server the server's mapping applies (seismo serve --mapping):"
+                " leave out --mapping and the column options"
+            )
+        if shape not in ("auto", "flat", "predictions", "outcomes"):
+            raise typer.BadParameter("--shape must be auto, flat, predictions or outcomes")
         _ingest_through(server, paths, shape, exported_at, strict, output)
         return
     _refuse_if_served(store, "ingest")
