@@ -154,13 +154,20 @@ def test_a_bad_row_is_named_and_nothing_is_written(
 
 def test_an_idempotency_key_names_the_batch(served: dict[str, Any], export: pa.Table) -> None:
     rows = export.slice(1100, 30)
-    first = _post(served, _arrow(rows), ARROW, **{"Idempotency-Key": "order-7"}).json()
+    key = {"Idempotency-Key": "order-7"}
+    first = _post(served, _arrow(rows), ARROW, **key).json()
     assert first["predictions_added"] == 30 and not first["already_ingested"]
     before = _counts(served["path"])
-    # the same key again is the same batch, even sent in another format
-    again = _post(served, _csv(rows), CSV, **{"Idempotency-Key": "order-7"}).json()
+    again = _post(served, _arrow(rows), ARROW, **key).json()
     assert again["already_ingested"] and again["batch_id"] == first["batch_id"]
+    # the same key with another body is refused, and writes nothing
+    other = _post(served, _arrow(export.slice(1130, 30)), ARROW, **key)
+    assert other.status_code == 422 and "another body" in other.json()["error"]
     assert _counts(served["path"]) == before
+    # the same rows under a new key are a new batch that adds nothing new
+    renamed = _post(served, _arrow(rows), ARROW, **{"Idempotency-Key": "order-8"}).json()
+    assert renamed["batch_id"] != first["batch_id"] and renamed["predictions_added"] == 0
+    assert _counts(served["path"])[:2] == before[:2]
 
 
 def test_outcome_events_need_an_outcome_mapping(served: dict[str, Any], export: pa.Table) -> None:

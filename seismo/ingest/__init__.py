@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -47,11 +48,15 @@ def ingest_source(
     exported_at: datetime | None = None,
     shape: str = "auto",
     strict: bool = False,
+    batch_id: str | None = None,
+    source_name: str | None = None,
 ) -> BatchResult:
     """Validate and write one input already read (:func:`read_source`, or an HTTP body's).
 
     The one path every batch takes, from a file or over HTTP: same checks,
-    same errors, same batch id (from the source's digest and the mapping).
+    same errors, same batch id (from the source's digest and the mapping)
+    unless ``batch_id`` names it otherwise (an HTTP ``Idempotency-Key``).
+    ``source_name`` is what ``batches.source`` records (default: the source's name).
     """
     batch = prepare(
         source,
@@ -63,4 +68,6 @@ def ingest_source(
         store_positive_labels=store.positive_labels(),
         store_first=store.engine.query("SELECT MIN(served_at) FROM predictions")[0][0],
     )
-    return write_batch(store.engine, batch, strict=strict)
+    if batch_id is not None:
+        batch = replace(batch, batch_id=batch_id)
+    return write_batch(store.engine, batch, source_name=source_name, strict=strict)

@@ -52,15 +52,15 @@ MEDIA_TYPES = {
 }
 
 
-def read_bytes(body: bytes, media_type: str, *, name: str, digest: str | None = None) -> Source:
+def read_bytes(body: bytes, media_type: str, *, name: str) -> Source:
     """Read one batch sent as bytes (an HTTP body) of a type named in :data:`MEDIA_TYPES`.
 
     CSV goes through the same reader as a CSV file (every column text, rows
     named by line); JSON lines are one object per line, read as text like
     CSV so validation decides what a bad value is (a list or an object where
     one value belongs is refused by row); Parquet and Arrow IPC (stream or
-    file) keep their types. ``digest`` (default: the body's SHA-256) is what
-    makes the batch's id.
+    file) keep their types. The body's SHA-256 is the source's digest, so
+    the same bytes make the same batch id as the same file would.
     """
     kind = MEDIA_TYPES.get(media_type.split(";")[0].strip().lower())
     if kind is None:
@@ -69,7 +69,7 @@ def read_bytes(body: bytes, media_type: str, *, name: str, digest: str | None = 
         )
     if not body:
         raise InputError("the body is empty", source=name)
-    digest = digest or hashlib.sha256(body).hexdigest()
+    digest = hashlib.sha256(body).hexdigest()
     if kind == "csv":
         import tempfile
 

@@ -233,14 +233,27 @@ def v1_router(store: str | None, settings: ApiSettings) -> APIRouter:
             raise Refused(413, f"the body ({int(length):,} bytes) is over {settings.max_body:,}")
         body = await _read_body(request, settings.max_body)
         moment = _moment(exported_at)
-        digest = None
+        if key is not None and (not 1 <= len(key) <= 255 or not key.isprintable()):
+            raise Refused(422, "Idempotency-Key: 1 to 255 printable characters")
+        recorded = f"http sha256:{hashlib.sha256(body).hexdigest()}"
+        batch_id = None
         if key is not None:
-            if not 1 <= len(key) <= 255 or not key.isprintable():
-                raise Refused(422, "Idempotency-Key: 1 to 255 printable characters")
-            digest = hashlib.sha256(b"idempotency-key\0" + key.encode()).hexdigest()
+            named = f"idempotency-key\0{key}\0{settings.mapping!r}"
+            batch_id = hashlib.sha256(named.encode()).hexdigest()[:32]
 
         def write(handle: Store) -> BatchAck:
-            source = read_bytes(body, media, name="body", digest=digest)
+            if batch_id is not None:
+                sent = handle.engine.query(
+                    f"SELECT source FROM batches WHERE batch_id = {handle.engine.param()}",
+                    (batch_id,),
+                )
+                if sent and sent[0][0] != recorded:
+                    raise Refused(
+                        422,
+                        f"Idempotency-Key {key!r} was sent before with another body; nothing"
+                        " was written (a key names one batch: use a new key for new data)",
+                    )
+            source = read_bytes(body, media, name="body")
             shape = _shape(route, settings.mapping, source.table.column_names)
             r = ingest_source(
                 handle,
@@ -249,6 +262,8 @@ def v1_router(store: str | None, settings: ApiSettings) -> APIRouter:
                 exported_at=moment,
                 shape=shape,
                 strict=strict,
+                batch_id=batch_id,
+                source_name=recorded,
             )
             return BatchAck(
                 batch_id=r.batch_id,
