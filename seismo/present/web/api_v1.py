@@ -54,7 +54,7 @@ from seismo.ingest.read import MEDIA_TYPES, read_bytes
 from seismo.store import Store, open_store
 from seismo.store.tokens import check_token, scope_allows
 
-__all__ = ["ApiSettings", "Refused", "v1_router"]
+__all__ = ["ApiSettings", "Refused", "Writer", "install", "v1_router"]
 
 T = TypeVar("T")
 
@@ -201,10 +201,10 @@ def refused_response(exc: Refused) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
-def v1_router(store: str | None, settings: ApiSettings) -> APIRouter:
+def v1_router(store: str | None, settings: ApiSettings, writer: Writer | None = None) -> APIRouter:
     """The ``/v1`` routes over ``store`` (a DuckDB path or database URL)."""
     router = APIRouter(prefix="/v1")
-    writer = _Writer(store)
+    writer = writer or Writer(store)
 
     def with_store(secret: str, needed: str, action: Callable[[Store], T]) -> T:
         def run(handle: Store) -> T:
@@ -381,8 +381,11 @@ def v1_router(store: str | None, settings: ApiSettings) -> APIRouter:
     return router
 
 
-class _Writer:
+class Writer:
     """The server's one writer: batches one at a time, the store kept open while more wait.
+
+    Whatever else the server writes (a scheduled check) can take its turn
+    through :meth:`run` too (``app.state.writer``), so writes never race.
 
     Opening and closing a DuckDB file costs tens of milliseconds (closing
     checkpoints it), so while other requests are queued the store stays
@@ -430,7 +433,8 @@ class _Writer:
 
 def install(app: FastAPI, store: str | None, settings: ApiSettings) -> None:
     """Add the ``/v1`` routes to ``app``, and the answer every refusal gets."""
-    app.include_router(v1_router(store, settings))
+    app.state.writer = Writer(store)
+    app.include_router(v1_router(store, settings, app.state.writer))
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, exc: Refused) -> JSONResponse:
