@@ -21,12 +21,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from served import ROOT, get, serving
 
+from seismo.errors import StoreError
 from seismo.ingest import ingest
 from seismo.simulate import Scenario, simulate
 from seismo.store import open_store
-from seismo.store.serving import served_by
+from seismo.store.serving import claim_store, refuse_if_served, release_claim, served_by
 from seismo.store.tokens import add_token
 
 
@@ -97,3 +99,31 @@ def test_the_server_is_the_one_writer_and_reads_go_on(tmp_path: Path) -> None:
     assert served_by(str(store)) is None  # a clean stop takes the claim back
     with open_store(str(store)) as handle:
         assert handle.count("predictions") == sim.known_at(last_day).num_rows
+
+
+def test_a_claim_lasts_as_long_as_its_process(tmp_path: Path) -> None:
+    store = str(tmp_path / "c.duckdb")
+    claim_file = tmp_path / "c.duckdb.serve.json"
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        claim_file.write_text(json.dumps({"pid": child.pid, "url": "http://127.0.0.1:9"}))
+        found = served_by(store)
+        assert found is not None and found.pid == child.pid
+        with pytest.raises(StoreError, match=r"is open in seismo serve \(pid"):
+            refuse_if_served(store, "ingest")
+        with pytest.raises(StoreError, match="already served"):
+            claim_store(store, "http://127.0.0.1:10")
+        child.kill()  # killed, not yet reaped (a zombie): it holds no file any more
+        deadline = time.monotonic() + 10
+        while served_by(store) is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert served_by(store) is None
+        refuse_if_served(store, "ingest")
+    finally:
+        child.kill()
+        child.wait()
+    mine = claim_store(store, "http://127.0.0.1:11")
+    assert mine == claim_file and served_by(store) is None  # this process's own claim
+    release_claim(mine)
+    assert not claim_file.exists()
+    assert served_by("postgresql://me@db/x") is None
