@@ -227,12 +227,30 @@ def ingest(
     strict: Annotated[
         bool, typer.Option(help="Refuse a file that re-sends a stored id with other content.")
     ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help="Send the files to this seismo serve (http://127.0.0.1:8000) instead of"
+            " opening the store; the server's mapping applies. Token: $SEISMO_TOKEN.",
+        ),
+    ] = None,
     fmt: FormatOpt = "table",
 ) -> None:
     """Load prediction and outcome files into the store (idempotent; a bad file writes nothing)."""
     from seismo.ingest import ingest as ingest_one
 
     output = _format(fmt)
+    if server is not None:
+        if mapping or _mapping_from_options(dict(locals())) is not None:
+            raise typer.BadParameter(
+                "with --server the server's mapping applies (seismo serve --mapping):"
+                " leave out --mapping and the column options"
+            )
+        if shape not in ("auto", "flat", "predictions", "outcomes"):
+            raise typer.BadParameter("--shape must be auto, flat, predictions or outcomes")
+        _ingest_through(server, paths, shape, exported_at, strict, output)
+        return
+    _refuse_if_served(store, "ingest")
     try:
         chosen = _mapping_from_options(dict(locals()))
         if chosen is None:
@@ -296,6 +314,59 @@ def ingest(
             _update_state(handle)
     handle.close()
     emit(results, output, title="Ingested")
+    if failed:
+        raise typer.Exit(2)
+
+
+def _refuse_if_served(store: str | None, what: str) -> None:
+    """Exit 2 with what to do when ``seismo serve`` is this DuckDB store's writer."""
+    from seismo.store.serving import refuse_if_served
+
+    try:
+        refuse_if_served(store, what)
+    except SeismoError as exc:
+        _fail(exc)
+
+
+def _ingest_through(
+    server: str, paths: list[Path], shape: str, exported_at: str | None, strict: bool, output: Any
+) -> None:
+    """``seismo ingest --server URL``: POST each file to the server's /v1 API, one batch each."""
+    import os
+
+    from seismo.present.web.client import post_file
+
+    token = os.environ.get("SEISMO_TOKEN", "")
+    if not token:
+        _fail(SeismoError("--server needs a write token in $SEISMO_TOKEN (seismo token add)"))
+    results, failed = [], 0
+    for path in paths:
+        try:
+            r = post_file(
+                server, path, token=token, shape=shape, exported_at=exported_at, strict=strict
+            )
+        except SeismoError as exc:
+            failed += 1
+            err.print(f"[bold red]error:[/] {safe(exc)}", highlight=False)
+            r = {
+                "shape": "",
+                "rows": 0,
+                "predictions_added": 0,
+                "outcomes_added": 0,
+                "note": "rejected, nothing written",
+            }
+        else:
+            r["note"] = "already ingested" if r.get("already_ingested") else ""
+        results.append(
+            {
+                "file": str(path),
+                **{
+                    k: r.get(k, 0) for k in ("shape", "rows", "predictions_added", "outcomes_added")
+                },
+                "note": r["note"],
+            }
+        )
+    emit(results, output, title=f"Sent to {server}")
     if failed:
         raise typer.Exit(2)
 
@@ -729,6 +800,7 @@ def check(
 
     output = _format(fmt)
     moment = parse_as_of(as_of)
+    _refuse_if_served(store, "run seismo check")
     handle = _open(store)
     try:
         result = run_check(handle, as_of=moment, config=config)
@@ -840,6 +912,7 @@ def reference_add(
         chosen = load_mapping(mapping) if mapping else RECOMMENDATIONS
     except SeismoError as exc:
         _fail(exc)
+    _refuse_if_served(store, "register a reference")
     handle = _open(store)
     try:
         r = add_reference(
@@ -1029,6 +1102,12 @@ def _register_alerts() -> None:
     app.command("annotate")(annotate_command)
 
 
+def _register_tokens() -> None:
+    from seismo.store.token_command import token_app
+
+    app.add_typer(token_app, name="token")
+
+
 @app.command()
 def serve(
     store: StoreOpt = None,
@@ -1039,6 +1118,16 @@ def serve(
         list[str],
         typer.Option(help="A host name the dashboard answers to, besides local ones (repeat)."),
     ] = [],  # noqa: B006
+    mapping: Annotated[
+        str | None,
+        typer.Option(help="Mapping TOML the API reads batches with (default: the seed's)."),
+    ] = None,
+    max_body_mb: Annotated[
+        float, typer.Option(help="Largest batch body the API takes, in MB (larger: 413).")
+    ] = 64.0,
+    protect_reads: Annotated[
+        bool, typer.Option(help="Pages and their JSON need a read token too (default: public).")
+    ] = False,
 ) -> None:
     """Serve the dashboard: business view at /, engineering detail at /engineering, JSON at /api.
 
@@ -1051,9 +1140,32 @@ def serve(
         reason = safe(str(exc))
         err.print(f"[bold red]error:[/] the dashboard needs FastAPI, Uvicorn and Jinja2: {reason}")
         raise typer.Exit(2) from exc
+    from seismo.present.web.api_v1 import ApiSettings
+
     settings = _detect_settings(config)
-    err.print(f"seismo dashboard on http://{host}:{port}/ (Ctrl+C to stop)", highlight=False)
-    run_server(store, host=host, port=port, detect=settings, allowed_hosts=tuple(allowed_host))
+    try:
+        chosen = load_mapping(mapping) if mapping else RECOMMENDATIONS
+    except SeismoError as exc:
+        _fail(exc)
+    if max_body_mb <= 0:
+        raise typer.BadParameter("--max-body-mb must be positive")
+    api = ApiSettings(
+        mapping=chosen, max_body=int(max_body_mb * 1024 * 1024), protect_reads=protect_reads
+    )
+    err.print(
+        f"seismo dashboard on http://{host}:{port}/, API at /v1 (Ctrl+C to stop)", highlight=False
+    )
+    try:
+        run_server(
+            store,
+            host=host,
+            port=port,
+            detect=settings,
+            allowed_hosts=tuple(allowed_host),
+            api=api,
+        )
+    except SeismoError as exc:
+        _fail(exc)
 
 
 @app.command()
@@ -1083,6 +1195,7 @@ def report(
 
 _register_simulate()
 _register_alerts()
+_register_tokens()
 
 
 def main() -> None:

@@ -109,6 +109,8 @@ def test_missing_columns_are_listed(seeded: Store, tmp_path: Path) -> None:
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "not a CSV file"),
         (b"just some prose, not a table\n", "missing required column"),
         (b"recommendation_id,timestamp\n", "no data rows"),
+        (b"\r0", "not a CSV file with a header row"),  # found by schemathesis over HTTP
+        (b"\r", "not a CSV file with a header row"),
     ],
 )
 def test_files_that_are_not_usable(

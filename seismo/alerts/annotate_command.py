@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from seismo.alerts.command import FormatOpt, StoreOpt, _format, _run
+from seismo.alerts.command import FormatOpt, StoreOpt, _format, _run, refuse_writers
 from seismo.alerts.planned import add_planned, list_planned, remove_planned
 from seismo.present.console import emit
 
@@ -58,6 +58,8 @@ def annotate_command(
     change" and ranked below the unexplained ones; they are still shown.
     """
     output = _format(fmt)
+    if remove is not None or note is not None or start is not None:
+        refuse_writers(store, "annotate")
     if remove is not None:
         found = _run(store, lambda engine: remove_planned(engine, remove))
         if not found:

@@ -139,6 +139,7 @@ def ack_command(
     """Acknowledge an alert: someone is on it. It stays acknowledged while its condition lasts."""
     who = by or os.environ.get("USER") or None
     at = _now()
+    refuse_writers(_store(ctx, store), "change alerts")
     alert = _run(_store(ctx, store), lambda engine: acknowledge(engine, id, by=who, at=at))
     _report(alert, _format(_fmt(ctx, fmt)), f"acknowledged by {who or 'someone'}")
 
@@ -159,6 +160,7 @@ def silence_command(
     except SeismoError as exc:
         _fail(exc)
     at = _now()
+    refuse_writers(_store(ctx, store), "change alerts")
     alert = _run(_store(ctx, store), lambda engine: silence(engine, id, until=at + length, at=at))
     _report(alert, _format(_fmt(ctx, fmt)), f"silenced until {moment_text(alert.silenced_until)}")
 
@@ -325,6 +327,16 @@ def _store(ctx: typer.Context, store: str | None) -> str | None:
 
 def _fmt(ctx: typer.Context, fmt: str | None) -> str | None:
     return fmt or (ctx.obj or {}).get("format")
+
+
+def refuse_writers(store: str | None, what: str) -> None:
+    """Exit 2 with what to do when ``seismo serve`` is this DuckDB store's one writer."""
+    from seismo.store.serving import refuse_if_served
+
+    try:
+        refuse_if_served(store, what)
+    except SeismoError as exc:
+        _fail(exc)
 
 
 def _run(store: str | None, action: Callable[[Engine], T]) -> T:

@@ -225,14 +225,24 @@ def _open_duckdb(path: str, read_only: bool, wait: float | None = None) -> Any:
         wait = float(os.environ.get("SEISMO_LOCK_WAIT", LOCK_WAIT_SECONDS))
     deadline = time.monotonic() + max(wait, 0.0)
     pause = 0.05
+    asked = False
     while True:
         try:
-            return ibis.duckdb.connect(path, read_only=read_only)
+            backend = ibis.duckdb.connect(path, read_only=read_only)
+            if asked:
+                _turns().turn_done(path)
+            return backend
         except Exception as exc:  # duckdb raises its own IOException family
             held = _HOLDER.search(str(exc))
             if "Could not set lock" not in str(exc):
                 raise StoreError(f"cannot open the DuckDB store at {path}: {exc}") from exc
+            if not asked and _turns().served_by(path) is not None:
+                # seismo serve holds it between batches: ask for a gap, and look often
+                _turns().ask_turn(path)
+                asked, pause = True, 0.01
             if time.monotonic() >= deadline:
+                if asked:
+                    _turns().turn_done(path)
                 who = f"process {held.group(2)} ({held.group(1)})" if held else "another process"
                 raise StoreError(
                     f"the DuckDB store {path} is in use by {who} and stayed so for {wait:g} s. "
@@ -241,7 +251,13 @@ def _open_duckdb(path: str, read_only: bool, wait: float | None = None) -> Any:
                     "(SEISMO_LOCK_WAIT sets how long to wait)"
                 ) from exc
             time.sleep(pause)
-            pause = min(pause * 2, 1.0)
+            pause = pause if asked else min(pause * 2, 1.0)
+
+
+def _turns() -> Any:
+    from seismo.store import serving
+
+    return serving
 
 
 def _connect_postgres(url: str) -> Engine:

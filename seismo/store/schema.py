@@ -25,6 +25,8 @@
 ``reference_multivariate``
     the PCA fitted on a reference's inputs and the spread of its own chunks'
     reconstruction error (:mod:`seismo.metrics.reconstruction`), as JSON.
+``api_tokens``
+    the HTTP API's bearer tokens, hashed (:mod:`seismo.store.tokens`).
 ``changes``
     the days whose predictions a batch touched (new predictions, or outcomes
     of older ones), numbered by batch: derived state (per-day metric
@@ -37,6 +39,7 @@ import re
 import threading
 
 from seismo.store.engine import Engine, quote
+from seismo.store.tokens import DDL as TOKENS_DDL
 
 __all__ = ["CORE_PREDICTION_COLUMNS", "SCHEMA_VERSION", "create_schema", "sql_type"]
 
@@ -114,6 +117,7 @@ def _ddl() -> list[str]:
         " squares DOUBLE PRECISION)",
         "CREATE TABLE IF NOT EXISTS reference_multivariate (model_version VARCHAR PRIMARY KEY,"
         " fit VARCHAR NOT NULL)",
+        TOKENS_DDL,
     ]
 
 

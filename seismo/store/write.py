@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -41,6 +41,8 @@ class BatchResult:
     first_conflict: tuple[int, str] | None = None
     #: Implausible rows set aside in the ``quarantine`` table, not stored.
     quarantined: int = 0
+    #: The batch's id in ``batches`` (its content hash, or an HTTP Idempotency-Key's).
+    batch_id: str = ""
 
 
 def register_outcome_types(engine: Engine, types: tuple[OutcomeType, ...]) -> None:
@@ -119,12 +121,16 @@ def write_batch(
     name = source_name or batch.source.name
     rows = batch.source.table.num_rows
     p = engine.param()
-    done = BatchResult(name, batch.shape, rows, 0, 0, already_ingested=True)
+    done = BatchResult(
+        name, batch.shape, rows, 0, 0, already_ingested=True, batch_id=batch.batch_id
+    )
     if engine.query(f"SELECT 1 FROM batches WHERE batch_id = {p}", (batch.batch_id,)):
         return done
     now = datetime.now(UTC).replace(tzinfo=None)
     try:
-        return _write(engine, batch, name, rows, now, done, strict)
+        return replace(
+            _write(engine, batch, name, rows, now, done, strict), batch_id=batch.batch_id
+        )
     except SeismoError:
         raise
     except Exception as exc:  # the engine's own: a full disk, a lost connection
@@ -255,8 +261,14 @@ def _insert_predictions(
                 "a stored outcome of this prediction is earlier than it",
                 early[0][1],
             )
+        # Only the stored rows of the batch's ids can match: saying so up front lets the
+        # engine probe the store with the small batch instead of hashing the whole table.
+        stored = (
+            f"(SELECT prediction_id FROM predictions WHERE prediction_id IN "
+            f"(SELECT prediction_id FROM {stage}))"
+        )
         new = (
-            f"FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM predictions p "
+            f"FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM {stored} p "
             "WHERE p.prediction_id = s.prediction_id)"
         )
         engine.execute(
@@ -289,17 +301,21 @@ def _insert_outcomes(
             "o.value IS NOT DISTINCT FROM s.value AND o.label IS NOT DISTINCT FROM s.label "
             "AND o.event_time IS NOT DISTINCT FROM s.event_time"
         )
-        new = f"FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE {same} AND {fact})"
+        # As for predictions: only the stored outcomes of the batch's ids can match.
+        known = (
+            f"(SELECT * FROM outcomes WHERE prediction_id IN (SELECT prediction_id FROM {stage}))"
+        )
+        new = f"FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM {known} o WHERE {same} AND {fact})"
         joined = (
             f"FROM {stage} s JOIN predictions p ON p.prediction_id = s.prediction_id "
-            f"WHERE NOT EXISTS (SELECT 1 FROM outcomes o WHERE {same} AND {fact})"
+            f"WHERE NOT EXISTS (SELECT 1 FROM {known} o WHERE {same} AND {fact})"
         )
         engine.execute(
             "INSERT INTO changes (seq, served_day) "
             f"SELECT DISTINCT {int(seq)}, CAST(p.served_at AS DATE) {joined}"
         )
         if engine.query(
-            f"SELECT 1 {new} AND EXISTS (SELECT 1 FROM outcomes o WHERE {same}) LIMIT 1"
+            f"SELECT 1 {new} AND EXISTS (SELECT 1 FROM {known} o WHERE {same}) LIMIT 1"
         ):
             # A different fact for a (prediction, type) already known: a correction. Readers
             # then need the version history (which fact held when), which costs a window

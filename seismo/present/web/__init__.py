@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from seismo.detect.change import DetectConfig
+    from seismo.present.web.api_v1 import ApiSettings
     from seismo.present.web.snapshot import SnapshotCache as _Cache
 
 __all__ = [
@@ -50,11 +51,12 @@ def create_app(
     as_of: datetime | None = None,
     cache: _Cache | None = None,
     allowed_hosts: tuple[str, ...] = (),
+    api: ApiSettings | None = None,
 ) -> FastAPI:
     """The dashboard's FastAPI app (see :func:`seismo.present.web.app.create_app`)."""
     from seismo.present.web.app import create_app as build
 
-    return build(store, as_of=as_of, cache=cache, allowed_hosts=allowed_hosts)
+    return build(store, as_of=as_of, cache=cache, allowed_hosts=allowed_hosts, api=api)
 
 
 def serve(
@@ -65,8 +67,17 @@ def serve(
     as_of: datetime | None = None,
     detect: DetectConfig | None = None,
     allowed_hosts: tuple[str, ...] = (),
+    api: ApiSettings | None = None,
 ) -> None:
     """Serve the dashboard until interrupted (see :func:`seismo.present.web.app.serve`)."""
     from seismo.present.web.app import serve as run
 
-    run(store, host=host, port=port, as_of=as_of, detect=detect, allowed_hosts=allowed_hosts)
+    run(
+        store,
+        host=host,
+        port=port,
+        as_of=as_of,
+        detect=detect,
+        allowed_hosts=allowed_hosts,
+        api=api,
+    )

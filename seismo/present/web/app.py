@@ -12,6 +12,8 @@
                               ``classifier``)
 ``GET /report.html``          the business view as one self-contained file
 ``GET /healthz``              ``{"ok": true}`` once the server answers
+``/v1/...``                   the versioned API: batches in, alert actions,
+                              its OpenAPI spec (:mod:`.api_v1`)
 ============================  ===============================================
 
 Every page reads one :class:`~seismo.present.web.snapshot.Snapshot`, computed
@@ -35,6 +37,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from seismo.detect.change import DetectConfig
 from seismo.locale import formatter_for, using
+from seismo.present.web.api_v1 import ApiSettings, install
 from seismo.present.web.render import render_page, render_report, to_json
 from seismo.present.web.snapshot import Snapshot, SnapshotCache
 from seismo.present.web.views import engineering, overview
@@ -59,6 +62,7 @@ def create_app(
     as_of: datetime | None = None,
     cache: SnapshotCache | None = None,
     allowed_hosts: tuple[str, ...] = (),
+    api: ApiSettings | None = None,
 ) -> FastAPI:
     """The dashboard app over ``store`` (a DuckDB path or database URL; None: the default).
 
@@ -73,6 +77,7 @@ def create_app(
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=[*LOCAL_HOSTS, *allowed_hosts])
     app.state.snapshots = snapshots
     app.state.pages = pages
+    install(app, snapshots.store, api or ApiSettings())
 
     @app.get("/", response_class=HTMLResponse)
     def business_page() -> HTMLResponse:
@@ -165,15 +170,24 @@ def serve(
     as_of: datetime | None = None,
     detect: DetectConfig | None = None,
     allowed_hosts: tuple[str, ...] = (),
+    api: ApiSettings | None = None,
 ) -> None:
     """Run the dashboard with Uvicorn until interrupted; the first check starts at once.
 
     Listening on an address other than loopback answers to that address too.
+    While it runs it is a DuckDB store's one writer (:mod:`seismo.store.serving`).
     """
     import uvicorn
 
+    from seismo.store.serving import claim_store, release_claim
+
     cache = SnapshotCache(store, as_of=as_of, detect=detect)
     bound = () if host in LOCAL_HOSTS else (host,)
-    app = create_app(cache=cache, allowed_hosts=(*bound, *allowed_hosts))
-    cache.warm()
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    app = create_app(cache=cache, allowed_hosts=(*bound, *allowed_hosts), api=api)
+    shown = f"[{host}]" if ":" in host else host
+    claim = claim_store(store, f"http://{shown}:{port}")
+    try:
+        cache.warm()
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        release_claim(claim)
