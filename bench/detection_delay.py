@@ -59,6 +59,7 @@ from bench.independent_io import count_cells, load, midnights, replay
 from bench.oracle_cusum import run_oracle
 from bench.oracle_sim import Case
 from seismo import compute_metrics, open_store
+from seismo.detect.change import DetectConfig
 
 _SHIFTS = {s.name: s for s in DEFAULT_SHIFTS}
 
@@ -157,7 +158,8 @@ def seismo_run(spec: Spec, seed: int, args: argparse.Namespace) -> dict[str, Any
         def found(at: Any, today: list[Seen]) -> bool:
             return any(judge(s, [truth])[0] == "hit" for s in today)
 
-        result = replay(store, looks, alerts=False, stop=found)
+        config = DetectConfig(min_maturity=args.min_maturity)
+        result = replay(store, looks, alerts=False, stop=found, config=config)
         cells = max((c["cells"] for c in result.checks), default=0)
         source = result.checks[0]["cells_from"] if result.checks else None
         if cells == 0:  # the check computed no metric this model has: count what it could watch
@@ -295,6 +297,8 @@ def main() -> None:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/seismo-independent/delay"))
     p.add_argument("--json", type=Path, default=None, help="also write one JSON line per case")
     p.add_argument("--oracle-only", action="store_true", help="the oracle alone (needs --cells)")
+    p.add_argument("--min-maturity", type=float, default=DetectConfig().min_maturity,
+                   help="[detect] min_maturity of seismo's check")  # fmt: skip
     args = p.parse_args()
     if args.oracle_only:
         args.cells = args.cells or 105
