@@ -478,10 +478,22 @@ def install(app: FastAPI, store: str | None, settings: ApiSettings) -> None:
         with handle:
             authorize(handle, secret, "read")
 
+    def signed_in(request: Request) -> bool:
+        """A browser signed in on the dashboard (:mod:`.acts`) holds a write token: it reads."""
+        from seismo.present.web.acts import session_of
+
+        return getattr(request.app.state, "sessions", None) is not None and (
+            session_of(request) is not None
+        )
+
     @app.middleware("http")
     async def _reads(request: Request, call_next: Callable[[Request], Any]) -> Any:
         path = request.url.path
-        if not path.startswith("/v1/") and path != "/healthz":
+        if (
+            not path.startswith("/v1/")
+            and path not in ("/healthz", "/signin")
+            and not signed_in(request)
+        ):
             try:
                 await run_in_threadpool(check_read, _bearer(request))
             except Refused as exc:
