@@ -32,12 +32,14 @@ hidden ``csrf`` field holds the session's own random value (compared in
 constant time). The sign-in form, before any session, carries a value that
 must match a short-lived cookie set with it (a double submit). Without a
 session an action is refused with 401, and the pages show no form, only
-"sign in to act".
+"sign in to act". Behind a proxy that ends TLS, the proxy must pass the
+scheme on (Uvicorn's ``--proxy-headers``), or no post matches the origin.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -65,6 +67,7 @@ __all__ = ["COOKIE", "Session", "Sessions", "acts_router", "page_acts", "respond
 T = TypeVar("T")
 
 COOKIE = "seismo_session"
+_ANCHOR = re.compile(r"#alert-[0-9a-f]{4,12}")
 SIGNIN_COOKIE = "seismo_signin"
 #: A session unused this long (seconds) ends.
 IDLE = 12 * 3600
@@ -305,7 +308,9 @@ def acts_router(writer: Writer) -> APIRouter:
             session.message = ("error", exc.error)
         else:
             session.message = ("ok", done(result))
-        return RedirectResponse(back + anchor, status_code=303)
+        return RedirectResponse(
+            back + (anchor if _ANCHOR.fullmatch(anchor) else ""), status_code=303
+        )
 
     @router.get("/signin", response_class=HTMLResponse)
     def signin_page(request: Request, next: str = "/") -> Response:
