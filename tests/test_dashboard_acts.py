@@ -117,6 +117,8 @@ def test_without_a_session_there_are_no_forms_and_posts_get_401(site: dict[str, 
         assert 'action="/act/' not in html and 'name="csrf"' not in html, url
         assert "Sign in to act" in html, url
         assert client.get(url).headers["content-security-policy"].startswith("default-src 'none'")
+    report = client.get("/report.html").text  # the mailed file has no server to post to
+    assert "<form" not in report and "Sign in" not in report
     before = alert(site, 2)
     for url, data in (
         (f"/act/alerts/{site['ids'][2]}/ack", {}),
