@@ -1126,13 +1126,19 @@ def serve(
         float, typer.Option(help="Largest batch body the API takes, in MB (larger: 413).")
     ] = 64.0,
     protect_reads: Annotated[
-        bool, typer.Option(help="Pages and their JSON need a read token too (default: public).")
+        bool,
+        typer.Option(
+            help="Pages and their JSON need a read token (or a signed-in browser) too"
+            " (default: public)."
+        ),
     ] = False,
 ) -> None:
     """Serve the dashboard: business view at /, engineering detail at /engineering, JSON at /api.
 
     Computes the findings again when the data changed since the last page, so the
     pages always show current findings; a page changes no alert (run seismo check).
+    Signed in at /signin with a write token, the pages acknowledge, silence and
+    annotate alerts.
     """
     try:
         from seismo.present.web import serve as run_server

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,7 @@ def test_read_pages_can_need_a_read_token(tmp_path: Path) -> None:
     path = str(tmp_path / "closed.duckdb")
     with open_store(path) as handle:
         read = add_token(handle.engine, scope="read")[1]
+        write = add_token(handle.engine, scope="write")[1]
     with TestClient(create_app(path, api=ApiSettings(protect_reads=True))) as client:
         assert client.get("/api/overview").status_code == 401
         assert client.get("/", headers={"Authorization": "Bearer nope"}).status_code == 401
@@ -250,3 +252,10 @@ def test_read_pages_can_need_a_read_token(tmp_path: Path) -> None:
         assert client.get("/v1/openapi.json").status_code == 200
         opened = client.get("/api/overview", headers={"Authorization": f"Bearer {read}"})
         assert opened.status_code == 200
+        # The sign-in form stays open; a browser signed in with a write token reads the pages.
+        nonce = re.search(r'name="nonce" value="([^"]+)"', client.get("/signin").text)
+        assert nonce is not None
+        form = {"nonce": nonce.group(1), "token": write}
+        signed = client.post("/signin", data=form, headers={"origin": "http://testserver"})
+        assert signed.status_code == 200 and "Signed in as" in signed.text
+        assert client.get("/api/overview").status_code == 200

@@ -34,6 +34,7 @@ __all__ = [
     "list_tokens",
     "revoke_token",
     "scope_allows",
+    "token_for",
 ]
 
 SCOPES = ("read", "write", "admin")
@@ -60,6 +61,11 @@ class Token:
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def who(self) -> str:
+        """How an action done with it is recorded: its name, else its id."""
+        return self.name or f"token {self.id}"
 
 
 def scope_allows(held: str, needed: str) -> bool:
@@ -125,14 +131,20 @@ def revoke_token(engine: Engine, which: str) -> Token:
     return Token(t.id, t.name, t.scope, t.created_at, at)
 
 
-def check_token(engine: Engine, secret: str) -> str | None:
-    """The scope of this active token, or None when it is unknown or revoked."""
+def token_for(engine: Engine, secret: str) -> Token | None:
+    """The active token with this secret, or None when it is unknown or revoked."""
     rows = engine.query(
-        f"SELECT scope FROM api_tokens WHERE token_sha256 = {engine.param()}"
-        " AND revoked_at IS NULL",
+        "SELECT token_id, name, scope, created_at, revoked_at FROM api_tokens"
+        f" WHERE token_sha256 = {engine.param()} AND revoked_at IS NULL",
         (_digest(secret),),
     )
-    return str(rows[0][0]) if rows else None
+    return Token(str(rows[0][0]), rows[0][1], str(rows[0][2]), rows[0][3], None) if rows else None
+
+
+def check_token(engine: Engine, secret: str) -> str | None:
+    """The scope of this active token, or None when it is unknown or revoked."""
+    held = token_for(engine, secret)
+    return None if held is None else held.scope
 
 
 def any_tokens(engine: Engine) -> bool:

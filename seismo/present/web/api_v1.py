@@ -52,9 +52,9 @@ from seismo.errors import ConfigError, InputError, RowError, SeismoError, StoreE
 from seismo.ingest import ingest_source
 from seismo.ingest.read import MEDIA_TYPES, read_bytes
 from seismo.store import Store, open_store
-from seismo.store.tokens import check_token, scope_allows
+from seismo.store.tokens import Token, scope_allows, token_for
 
-__all__ = ["ApiSettings", "Refused", "Writer", "install", "v1_router"]
+__all__ = ["ApiSettings", "Refused", "Writer", "act_as", "authorize", "install", "v1_router"]
 
 T = TypeVar("T")
 
@@ -106,7 +106,9 @@ class Problem(BaseModel):
 
 
 class AckBody(BaseModel):
-    by: str | None = Field(None, max_length=200, description="who is handling it")
+    by: str | None = Field(
+        None, max_length=200, description="who is handling it (default: the token's name)"
+    )
 
 
 class SilenceBody(BaseModel):
@@ -167,13 +169,35 @@ def _bearer(request: Request) -> str:
     return secret.strip()
 
 
-def authorize(store: Store, secret: str, needed: str) -> None:
-    """Refuse (401/403) unless ``secret`` is an active token whose scope allows ``needed``."""
-    held = check_token(store.engine, secret)
+def authorize(store: Store, secret: str, needed: str) -> Token:
+    """The token of ``secret``; refused (401/403) unless active and its scope allows ``needed``."""
+    held = token_for(store.engine, secret)
     if held is None:
         raise Refused(401, "unknown or revoked token")
-    if not scope_allows(held, needed):
-        raise Refused(403, f"a {held} token cannot do this: it needs a {needed} token")
+    if not scope_allows(held.scope, needed):
+        raise Refused(403, f"a {held.scope} token cannot do this: it needs a {needed} token")
+    return held
+
+
+def act_as(writer: Writer, secret: str, needed: str, action: Callable[[Store, Token], T]) -> T:
+    """Run ``action`` through the server's one writer as the holder of ``secret``.
+
+    The token is checked in the same turn as the action (a revoked token is
+    refused at once), and a refused action changes nothing. The ``/v1``
+    routes and the dashboard's forms (:mod:`.acts`) both act through here.
+    """
+
+    def run(handle: Store) -> T:
+        held = authorize(handle, secret, needed)
+        try:
+            return action(handle, held)
+        except SeismoError as exc:
+            raise _problem(exc) from exc
+
+    try:
+        return writer.run(run)
+    except SeismoError as exc:  # the store could not be opened
+        raise _problem(exc) from exc
 
 
 def _problem(exc: SeismoError) -> Refused:
@@ -207,17 +231,7 @@ def v1_router(store: str | None, settings: ApiSettings, writer: Writer | None = 
     writer = writer or Writer(store)
 
     def with_store(secret: str, needed: str, action: Callable[[Store], T]) -> T:
-        def run(handle: Store) -> T:
-            authorize(handle, secret, needed)
-            try:
-                return action(handle)
-            except SeismoError as exc:
-                raise _problem(exc) from exc
-
-        try:
-            return writer.run(run)
-        except SeismoError as exc:  # the store could not be opened
-            raise _problem(exc) from exc
+        return act_as(writer, secret, needed, lambda handle, _held: action(handle))
 
     async def take_batch(
         request: Request, route: str, key: str | None, exported_at: str | None, strict: bool
@@ -317,7 +331,11 @@ def v1_router(store: str | None, settings: ApiSettings, writer: Writer | None = 
         by = body.by if body else None
         now = datetime.now(UTC).replace(tzinfo=None)
         alert = await run_in_threadpool(
-            with_store, secret, "write", lambda h: acknowledge(h.engine, alert_id, by=by, at=now)
+            act_as,
+            writer,
+            secret,
+            "write",
+            lambda h, held: acknowledge(h.engine, alert_id, by=by or held.who, at=now),
         )
         return _alert(alert)
 
@@ -460,10 +478,22 @@ def install(app: FastAPI, store: str | None, settings: ApiSettings) -> None:
         with handle:
             authorize(handle, secret, "read")
 
+    def signed_in(request: Request) -> bool:
+        """A browser signed in on the dashboard (:mod:`.acts`) holds a write token: it reads."""
+        from seismo.present.web.acts import session_of
+
+        return getattr(request.app.state, "sessions", None) is not None and (
+            session_of(request) is not None
+        )
+
     @app.middleware("http")
     async def _reads(request: Request, call_next: Callable[[Request], Any]) -> Any:
         path = request.url.path
-        if not path.startswith("/v1/") and path != "/healthz":
+        if (
+            not path.startswith("/v1/")
+            and path not in ("/healthz", "/signin")
+            and not signed_in(request)
+        ):
             try:
                 await run_in_threadpool(check_read, _bearer(request))
             except Refused as exc:

@@ -12,6 +12,8 @@
                               ``classifier``)
 ``GET /report.html``          the business view as one self-contained file
 ``GET /healthz``              ``{"ok": true}`` once the server answers
+``/signin``, ``/act/...``     sign in with a write token; acknowledge,
+                              silence, annotate from the pages (:mod:`.acts`)
 ``/v1/...``                   the versioned API: batches in, alert actions,
                               its OpenAPI spec (:mod:`.api_v1`)
 ============================  ===============================================
@@ -21,7 +23,8 @@ when the data version moves and kept in memory otherwise, and is drawn in the
 locale and time zone its model's words declare (:mod:`seismo.locale`); the
 JSON twins keep plain numbers and ISO 8601 UTC times. Pages carry a
 Content-Security-Policy that allows no script at all: they need none, and a
-value that escaped escaping still could not run.
+value that escaped escaping still could not run. Their forms are plain
+HTML posts (:mod:`.acts`), shown to a signed-in browser only.
 """
 
 from __future__ import annotations
@@ -31,25 +34,26 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from seismo.detect.change import DetectConfig
 from seismo.locale import formatter_for, using
+from seismo.present.web.acts import install_acts, page_acts, respond, session_of
 from seismo.present.web.api_v1 import ApiSettings, install
 from seismo.present.web.render import render_page, render_report, to_json
 from seismo.present.web.snapshot import Snapshot, SnapshotCache
 from seismo.present.web.views import engineering, overview
 
-__all__ = ["CSP", "create_app", "serve"]
+__all__ = ["CSP", "HEADERS", "create_app", "serve"]
 
 #: No script, no remote anything: styles are inline, charts inline SVG.
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
+HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
 
 
 #: Host names a local dashboard answers to (``--allowed-host`` adds others).
@@ -78,14 +82,19 @@ def create_app(
     app.state.snapshots = snapshots
     app.state.pages = pages
     install(app, snapshots.store, api or ApiSettings())
+    install_acts(app)
 
     @app.get("/", response_class=HTMLResponse)
-    def business_page() -> HTMLResponse:
+    def business_page(request: Request) -> Response:
         snap = snapshots.get()
-        html = pages.get(
-            snap, ("html", "overview"), lambda: render_page("overview.html.j2", overview(snap))
-        )
-        return HTMLResponse(html, headers=_HEADERS)
+        session = session_of(request)
+        acts = page_acts(session is not None)
+
+        def draw() -> str:
+            return render_page("overview.html.j2", overview(snap), acts=acts)
+
+        html = pages.get(snap, ("html", "overview", acts["signed_in"]), draw)
+        return respond(html, request, session, HEADERS)
 
     @app.get("/api/overview")
     def business_json() -> JSONResponse:
@@ -94,16 +103,19 @@ def create_app(
 
     @app.get("/engineering", response_class=HTMLResponse)
     def engineering_page(
-        metric: str | None = Query(None), attribute: str | None = Query(None)
-    ) -> HTMLResponse:
+        request: Request, metric: str | None = Query(None), attribute: str | None = Query(None)
+    ) -> Response:
         snap = snapshots.get()
+        session = session_of(request)
+        acts = page_acts(session is not None)
 
         def draw() -> str:
             view = engineering(snap, metric=metric, attribute=attribute)
-            return render_page("engineering.html.j2", view)
+            return render_page("engineering.html.j2", view, acts=acts)
 
-        html = pages.get(snap, ("html", "engineering", metric, attribute), draw)
-        return HTMLResponse(html, headers=_HEADERS)
+        key = ("html", "engineering", metric, attribute, acts["signed_in"])
+        html = pages.get(snap, key, draw)
+        return respond(html, request, session, HEADERS)
 
     @app.get("/api/engineering")
     def engineering_json(
@@ -120,7 +132,7 @@ def create_app(
     def report_file() -> Response:
         snap = snapshots.get()
         name = f"seismo-report-{snap.as_of:%Y-%m-%d}.html"
-        headers = {**_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
+        headers = {**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
         html = pages.get(snap, ("html", "report"), lambda: render_report(snap))
         return HTMLResponse(html, headers=headers)
 

@@ -14,7 +14,7 @@ The two periods every comparison on the business view uses:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -271,5 +271,14 @@ class Context:
             "acknowledged_by": stored.acknowledged_by if stored and known else None,
             "acknowledged_at": stored.acknowledged_at if stored and known else None,
             "silenced_until": stored.silenced_until if stored and known else None,
+            "silenced": bool(stored and known and stored.silenced_at(_now())),
             "episodes": stored.episodes if stored and known else 1,
+            # Only an alert the store holds can be acted on (``seismo check`` stores them).
+            "actionable": bool(stored and known and stored.state != "resolved"),
+            "since_day": f"{f.since:%Y-%m-%d}",
         }
+
+
+def _now() -> datetime:
+    """Now, UTC-naive as the store keeps moments (is a silence still on?)."""
+    return datetime.now(UTC).replace(tzinfo=None)

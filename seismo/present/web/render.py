@@ -141,9 +141,23 @@ def environment() -> Environment:
     return env
 
 
-def render_page(template: str, view: dict[str, Any], *, standalone: bool = False) -> str:
-    """One page from its view data; ``standalone`` drops the links to the live server."""
-    return environment().get_template(template).render(view=view, standalone=standalone)
+def render_page(
+    template: str,
+    view: dict[str, Any],
+    *,
+    standalone: bool = False,
+    acts: dict[str, Any] | None = None,
+) -> str:
+    """One page from its view data; ``standalone`` drops the links to the live server.
+
+    ``acts`` (:func:`.acts.page_acts`) draws the live server's forms; without
+    it (a report) a page has none.
+    """
+    return (
+        environment()
+        .get_template(template)
+        .render(view=view, standalone=standalone, acts=None if standalone else acts)
+    )
 
 
 def render_report(snap: Snapshot) -> str:

@@ -8,7 +8,8 @@ takes seconds on millions of rows; every page is then drawn from it.
 
 The data version is ``MAX(seq)`` of the store's ``changes`` table: every
 ingest that adds predictions or outcomes adds to it; registering a training
-reference changes the references' stamp, which counts too. :class:`SnapshotCache`
+reference changes the references' stamp, which counts too, and so does
+recording a planned change (it re-ranks the findings). :class:`SnapshotCache`
 recomputes only when it moves, so a page load costs two tiny queries (the
 version, and the ``alerts`` table, whose states ``seismo alerts ack`` may have
 changed meanwhile) and never touches the events. The store is opened per
@@ -154,11 +155,10 @@ def compute_snapshot(
     score_bins: dict[str, ScoreBins] = {}
     distributions: tuple[Distribution, ...] = ()
     segment_drift: pa.Table | None = None
-    planned: tuple[PlannedChange, ...] = ()
+    planned = tuple(list_planned(store.engine))
     if count:
         result = run_checks(store, as_of=as_of, config=detect)
         cut, metrics, exposure, drift = result.as_of, result.metrics, result.exposure, result.drift
-        planned = tuple(list_planned(store.engine))
         findings = tuple(mark_planned(result.findings, list(planned)))
         watch = result.watch
         for outcome in config.quality:
@@ -249,11 +249,14 @@ class SnapshotCache:
             return self._snapshot
         with handle as store:
             version, references = data_version(store), references_stamp(store)
+            planned = tuple(list_planned(store.engine))
             with self._lock:
                 current = self._snapshot
-                if current is None or (current.version, current.references) != (
+                # A planned change recorded meanwhile re-ranks the findings: check again.
+                if current is None or (current.version, current.references, current.planned) != (
                     version,
                     references,
+                    planned,
                 ):
                     current = compute_snapshot(
                         store, as_of=self.as_of, detect=self.detect, sync_alerts=self.sync_alerts
