@@ -1021,6 +1021,12 @@ def _register_simulate() -> None:
     app.command("simulate")(simulate_command)
 
 
+def _register_operations() -> None:
+    from seismo.present.operations_command import operations_command
+
+    app.command("operations")(operations_command)
+
+
 def _register_alerts() -> None:
     from seismo.alerts.annotate_command import annotate_command
     from seismo.alerts.command import alerts_app
@@ -1083,6 +1089,7 @@ def report(
 
 _register_simulate()
 _register_alerts()
+_register_operations()
 
 
 def main() -> None:
