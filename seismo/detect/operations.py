@@ -111,7 +111,7 @@ def operations_findings(
     rules: OperationsRules | None = None,
     words: Words = NEUTRAL,
 ) -> list[Finding]:
-    """Findings from an hourly operations table (:func:`~seismo.metrics.operations.compute_operations`).
+    """Findings from an hourly operations table (``compute_operations``, period ``hour``).
 
     Only the aggregate rows (no segment) are judged. ``store`` is read to count
     the requests slower than a multiple of the normal latency in the hours that
@@ -150,16 +150,31 @@ def _judged(series: list[dict[str, Any]], rules: OperationsRules) -> list[dict[s
     ]
 
 
-def _latest_run(marks: list[tuple[dict[str, Any], Severity | None, float]]) -> Any:
-    """The latest run of consecutive breaching hours: (rows, worst severity, smallest p)."""
+def _latest_run(
+    marks: list[tuple[dict[str, Any], Severity | None, float]],
+    lax: set[datetime] | None = None,
+) -> Any:
+    """The latest run of consecutive breaching hours: (rows, worst severity, smallest p).
+
+    ``lax``: hours that breach at the looser level of :data:`_UPGRADE`; once a run is
+    established, the hours just before it that do are its start (the first hour of
+    an incident holds fewer of its requests, so the run is dated from when it began).
+    """
     run: list[tuple[dict[str, Any], Severity, float]] = []
+    before: list[dict[str, Any]] = []
     for row, severity, p in reversed(marks):
+        if run and run[-1][0]["window_start"] - row["window_start"] != HOUR:
+            break
         if severity is None:
+            if run and lax and row["window_start"] in lax:
+                before.append(row)
+                run.append((row, "warning", p))
+                continue
             if run:
                 break
             continue
-        if run and run[-1][0]["window_start"] - row["window_start"] != HOUR:
-            break
+        if before:  # a strict hour after lax ones: they are inside the run
+            before = []
         run.append((row, severity, p))
     if not run:
         return None
@@ -176,10 +191,12 @@ def _slow_counts(
         return {}
     r0 = rows[0]
     limits = ibis.memtable(
-        {
-            "window_start": [r["window_start"] for r in rows],
-            "limit_ms": [factor * r["expected"] for r in rows],
-        }
+        pa.table(
+            {
+                "window_start": pa.array([r["window_start"] for r in rows], pa.timestamp("us")),
+                "limit_ms": pa.array([factor * r["expected"] for r in rows], pa.float64()),
+            }
+        )
     )
     p = store.predictions()
     p = p.filter(
@@ -195,10 +212,7 @@ def _slow_counts(
     counted = joined.group_by(joined.hour).aggregate(
         n=joined.count(), slow=(joined.latency_ms > joined.limit_ms).cast("int64").sum()
     )
-    return {
-        r["hour"]: (int(r["n"]), int(r["slow"] or 0))
-        for r in counted.to_pyarrow().to_pylist()
-    }
+    return {r["hour"]: (int(r["n"]), int(r["slow"] or 0)) for r in counted.to_pyarrow().to_pylist()}
 
 
 def _latency(
@@ -213,6 +227,7 @@ def _latency(
     warn = _slow_counts(store, slow, rules.latency_warning)
     crit = _slow_counts(store, slow, rules.latency_critical)
     marks: list[tuple[dict[str, Any], Severity | None, float]] = []
+    lax: set[datetime] = set()
     for r in judged:
         severity: Severity | None = None
         p = 1.0
@@ -226,8 +241,10 @@ def _latency(
                 if p_level < rules.alpha:
                     severity, p = name, p_level  # type: ignore[assignment]
                     break
+                if name == "warning" and p_level < _UPGRADE:
+                    lax.add(r["window_start"])
         marks.append((r, severity, p))
-    run = _latest_run(marks)
+    run = _latest_run(marks, lax)
     if run is None:
         return []
     rows, severity, p = run
@@ -247,9 +264,20 @@ def _latency(
         "back what changed; users wait for every slow answer."
     )
     return [
-        _finding(rows, worst, severity, p, cut, rules.latency, label, "ms", message, action,
-                 test=f"binomial: share of requests slower than {level:g}x normal vs {tail:.0%}",
-                 extra={"ratio": ratio})
+        _finding(
+            rows,
+            worst,
+            severity,
+            p,
+            cut,
+            rules.latency,
+            label,
+            "ms",
+            message,
+            action,
+            test=f"binomial: share of requests slower than {level:g}x normal vs {tail:.0%}",
+            extra={"ratio": ratio},
+        )
     ]
 
 
@@ -257,6 +285,7 @@ def _errors(
     series: list[dict[str, Any]], cut: datetime, rules: OperationsRules, words: Words
 ) -> list[Finding]:
     marks: list[tuple[dict[str, Any], Severity | None, float]] = []
+    lax: set[datetime] = set()
     for r in series:
         n, k = int(r["n"]), int(r["events"])
         normal = r["expected"] if r["expected"] is not None and math.isfinite(r["expected"]) else 0
@@ -268,8 +297,10 @@ def _errors(
             if k / max(n, 1) > bar and p_level < rules.alpha:
                 severity, p = name, p_level  # type: ignore[assignment]
                 break
+            if name == "warning" and k / max(n, 1) > bar and p_level < _UPGRADE:
+                lax.add(r["window_start"])
         marks.append((r, severity, p))
-    run = _latest_run(marks)
+    run = _latest_run(marks, lax)
     if run is None:
         return []
     rows, severity, p = run
@@ -293,8 +324,19 @@ def _errors(
         "release), and roll back or fail over if it continues."
     )
     return [
-        _finding(rows, worst, severity, p, cut, "error_rate", "Error rate", "share", message,
-                 action, test="binomial: errors vs the larger of the level and the normal rate")
+        _finding(
+            rows,
+            worst,
+            severity,
+            p,
+            cut,
+            "error_rate",
+            "Error rate",
+            "share",
+            message,
+            action,
+            test="binomial: errors vs the larger of the level and the normal rate",
+        )
     ]
 
 
@@ -338,14 +380,28 @@ def _volume(
         "release, a failing upstream service, a fallback serving instead of the model)."
     )
     return [
-        _finding(rows, worst, severity, p, cut, "volume", "Prediction volume", "count", message,
-                 action, test="z-test on the hour's count vs the same hour of past weeks",
-                 direction="up" if up else "down")
+        _finding(
+            rows,
+            worst,
+            severity,
+            p,
+            cut,
+            "volume",
+            "Prediction volume",
+            "count",
+            message,
+            action,
+            test="z-test on the hour's count vs the same hour of past weeks",
+            direction="up" if up else "down",
+        )
     ]
 
 
 def _shares(
-    rows: list[dict[str, Any]], start: datetime, cut: datetime, rules: OperationsRules,
+    rows: list[dict[str, Any]],
+    start: datetime,
+    cut: datetime,
+    rules: OperationsRules,
     words: Words,
 ) -> list[Finding]:
     """A version whose share of the last day moved against the 7 days before."""
@@ -364,9 +420,7 @@ def _shares(
     for (model, _), parts in per.items():
         for when, rs in parts.items():
             for r in rs:
-                wholes.setdefault((model, when), {})[r["window_start"]] = round(
-                    r["n"]
-                )
+                wholes.setdefault((model, when), {})[r["window_start"]] = round(r["n"])
     out = []
     for (model, version), parts in sorted(per.items(), key=lambda c: str(c[0])):
         n_now = sum(wholes.get((model, "now"), {}).values())
@@ -384,7 +438,8 @@ def _shares(
             continue
         half = s_before + (s_now - s_before) / 2
         moved = [
-            r for r in sorted(parts["now"], key=lambda r: r["window_start"])
+            r
+            for r in sorted(parts["now"], key=lambda r: r["window_start"])
             if (r["figure"] - half) * (s_now - s_before) > 0
         ]
         rows_now = moved or parts["now"]
@@ -400,14 +455,29 @@ def _shares(
             "traffic split, a canary left on, an old version taking traffic again)."
         )
         worst = {
-            **rows_now[-1], "figure": s_now, "expected": s_before, "n": n_now,
-            "expected_low": None, "expected_high": None,
+            **rows_now[-1],
+            "figure": s_now,
+            "expected": s_before,
+            "n": n_now,
+            "expected_low": None,
+            "expected_high": None,
         }
         out.append(
-            _finding(rows_now, worst, "warning", p, cut, "traffic_share",
-                     f"Traffic share of {version}", "share", message, action,
-                     test="two-proportion z-test: last day vs the 7 days before",
-                     direction="up" if up else "down", n_baseline=n_before)
+            _finding(
+                rows_now,
+                worst,
+                "warning",
+                p,
+                cut,
+                "traffic_share",
+                f"Traffic share of {version}",
+                "share",
+                message,
+                action,
+                test="two-proportion z-test: last day vs the 7 days before",
+                direction="up" if up else "down",
+                n_baseline=n_before,
+            )
         )
     return out
 

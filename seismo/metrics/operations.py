@@ -214,17 +214,17 @@ def _engine_rows(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per window × model × version × segment value: requests by status, and latency quantiles."""
     p = store.predictions()
-    p = p.filter(p.served_at < cut) if start is None else p.filter(
-        (p.served_at >= start) & (p.served_at < cut)
+    p = (
+        p.filter(p.served_at < cut)
+        if start is None
+        else p.filter((p.served_at >= start) & (p.served_at < cut))
     )
     p = p.mutate(window_start=p.served_at.truncate(_TRUNC[period]))
     keys = ["model_name", "model_version", "window_start", "attribute", "value"]
     counted, timed = [], []
     for attribute in [None, *by]:
         cells = p.mutate(
-            attribute=ibis.literal(attribute, type="string")
-            if attribute
-            else ibis.null("string"),
+            attribute=ibis.literal(attribute, type="string") if attribute else ibis.null("string"),
             value=p[attribute].cast("string") if attribute else ibis.null("string"),
         )
         if not versions:
@@ -340,7 +340,7 @@ def _share_rows(
     """Rows of a share (``part`` over ``whole`` per window) with its pooled 7-day normal."""
     out = []
     for key, g in frame.groupby(list(_KEYS)):
-        g = g.set_index("window_start").sort_index()
+        g = g.set_index("window_start").sort_index()[["part", "whole"]]
         index = pd.date_range(g.index.min(), g.index.max(), freq=_STEP[period])
         g = g.reindex(index, fill_value=0)
         e, n = g["part"].to_numpy(float), g["whole"].to_numpy(float)
@@ -406,7 +406,7 @@ def _latency(quantiles: pd.DataFrame, period: OpsPeriod) -> pd.DataFrame:
     lags = [24 * k for k in range(1, 8)] if period == "hour" else list(range(1, 8))
     out = []
     for key, g in quantiles.groupby(list(_KEYS)):
-        g = g.set_index("window_start").sort_index()
+        g = g.set_index("window_start").sort_index()[["timed", *_QUANTILES]]
         index = pd.date_range(g.index.min(), g.index.max(), freq=_STEP[period])
         g = g.reindex(index)
         keep = g["timed"].notna().to_numpy()

@@ -119,7 +119,9 @@ def _print_latest(table: Any) -> None:
     for r in latest.values():
         unit = _UNITS.get(r["metric"], "ms")
         low, high = r["expected_low"], r["expected_high"]
-        within = "" if low is None or high is None else "yes" if low <= r["figure"] <= high else "no"
+        within = (
+            "" if low is None or high is None else "yes" if low <= r["figure"] <= high else "no"
+        )
         rows.append(
             {
                 "figure": r["metric"] + (f" ({r['status']})" if r["status"] else ""),
