@@ -1045,6 +1045,13 @@ def serve(
         list[str],
         typer.Option(help="A host name the dashboard answers to, besides local ones (repeat)."),
     ] = [],  # noqa: B006
+    check_every: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the check this often (15m, 1h), as seismo check --config does;"
+            " [schedule] in --config may say so too (every, at)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the dashboard: business view at /, engineering detail at /engineering, JSON at /api.
 
@@ -1057,9 +1064,25 @@ def serve(
         reason = safe(str(exc))
         err.print(f"[bold red]error:[/] the dashboard needs FastAPI, Uvicorn and Jinja2: {reason}")
         raise typer.Exit(2) from exc
+    from seismo.present.web.schedule import load_schedule
+
     settings = _detect_settings(config)
+    try:
+        schedule = load_schedule(config, check_every)
+    except SeismoError as exc:
+        _fail(exc)
     err.print(f"seismo dashboard on http://{host}:{port}/ (Ctrl+C to stop)", highlight=False)
-    run_server(store, host=host, port=port, detect=settings, allowed_hosts=tuple(allowed_host))
+    if schedule.enabled:
+        err.print(f"checks run {schedule.text()}", highlight=False)
+    run_server(
+        store,
+        host=host,
+        port=port,
+        detect=settings,
+        allowed_hosts=tuple(allowed_host),
+        schedule=schedule,
+        config=None if config is None else str(config),
+    )
 
 
 @app.command()

@@ -13,7 +13,7 @@ without the shifts (common random numbers), not a different month.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -231,7 +231,8 @@ def _serving(
     median = LATENCY_MEDIAN_MS * (1.0 + LATENCY_LOAD * load)
     latency = median * np.exp(LATENCY_SIGMA * rng["latency"].standard_normal(n))
     u = rng["status"].random(n)
-    error, timeout = ERROR_RATE, ERROR_RATE + TIMEOUT_RATE
+    error: Any = ERROR_RATE
+    timeout: Any = ERROR_RATE + TIMEOUT_RATE
     if shifted and scenario.serving_incident:
         begin = start + scenario.incident_day * DAY + scenario.incident_hour * 3600
         during = (ts >= begin) & (ts < begin + scenario.incident_hours * 3600)

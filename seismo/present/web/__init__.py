@@ -11,6 +11,8 @@ runs :func:`write_report`. Layout, following the pipeline's last step::
     charts.py     inline SVG: sparklines and line charts, dashed where provisional
     humanize.py   numbers and dates rounded for people
     render.py     Jinja2 (autoescaped) templates → HTML
+    prometheus.py GET /metrics: the snapshot in Prometheus's exposition format
+    schedule.py   scheduled checks: seismo serve runs seismo check itself
     app.py        the FastAPI routes; report.py the self-contained file
 
 The app module is imported lazily: the report needs Jinja2 but not FastAPI.
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from seismo.detect.change import DetectConfig
+    from seismo.present.web.schedule import CheckSchedule
     from seismo.present.web.snapshot import SnapshotCache as _Cache
 
 __all__ = [
@@ -65,8 +68,19 @@ def serve(
     as_of: datetime | None = None,
     detect: DetectConfig | None = None,
     allowed_hosts: tuple[str, ...] = (),
+    schedule: CheckSchedule | None = None,
+    config: str | None = None,
 ) -> None:
     """Serve the dashboard until interrupted (see :func:`seismo.present.web.app.serve`)."""
     from seismo.present.web.app import serve as run
 
-    run(store, host=host, port=port, as_of=as_of, detect=detect, allowed_hosts=allowed_hosts)
+    run(
+        store,
+        host=host,
+        port=port,
+        as_of=as_of,
+        detect=detect,
+        allowed_hosts=allowed_hosts,
+        schedule=schedule,
+        config=config,
+    )

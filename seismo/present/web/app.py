@@ -12,7 +12,15 @@
                               ``classifier``)
 ``GET /report.html``          the business view as one self-contained file
 ``GET /healthz``              ``{"ok": true}`` once the server answers
+``GET /metrics``              the snapshot and the operations figures in
+                              Prometheus's exposition format
+                              (:mod:`~seismo.present.web.prometheus`)
+``GET /api/checks``           the scheduled checks: last run, next run
 ============================  ===============================================
+
+With a check schedule (``seismo serve --check-every 15m``, or ``[schedule]``
+in its config: :mod:`~seismo.present.web.schedule`) the server runs the
+check itself; both pages say when the last check ran and when the next will.
 
 Every page reads one :class:`~seismo.present.web.snapshot.Snapshot`, computed
 when the data version moves and kept in memory otherwise, and is drawn in the
@@ -35,7 +43,9 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from seismo.detect.change import DetectConfig
 from seismo.locale import formatter_for, using
+from seismo.present.web.prometheus import CONTENT_TYPE, exposition
 from seismo.present.web.render import render_page, render_report, to_json
+from seismo.present.web.schedule import CheckSchedule, Scheduler
 from seismo.present.web.snapshot import Snapshot, SnapshotCache
 from seismo.present.web.views import engineering, overview
 
@@ -59,8 +69,11 @@ def create_app(
     as_of: datetime | None = None,
     cache: SnapshotCache | None = None,
     allowed_hosts: tuple[str, ...] = (),
+    scheduler: Scheduler | None = None,
 ) -> FastAPI:
     """The dashboard app over ``store`` (a DuckDB path or database URL; None: the default).
+
+    ``scheduler``: the scheduled checks the pages and ``/metrics`` report on.
 
     Requests whose ``Host`` is not a local name or one of ``allowed_hosts`` get
     400: a web page elsewhere that points a name of its own at this machine
@@ -73,19 +86,34 @@ def create_app(
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=[*LOCAL_HOSTS, *allowed_hosts])
     app.state.snapshots = snapshots
     app.state.pages = pages
+    app.state.scheduler = scheduler
+
+    def checks() -> dict[str, Any] | None:
+        return None if scheduler is None else scheduler.record()
+
+    def stamp() -> Any:
+        """What the pages' line on the scheduled checks depends on."""
+        c = checks()
+        return None if c is None else (c["last_finished"], c["next_at"], c["running"])
 
     @app.get("/", response_class=HTMLResponse)
     def business_page() -> HTMLResponse:
         snap = snapshots.get()
-        html = pages.get(
-            snap, ("html", "overview"), lambda: render_page("overview.html.j2", overview(snap))
-        )
+
+        def draw() -> str:
+            return render_page("overview.html.j2", {**overview(snap), "checks": checks()})
+
+        html = pages.get(snap, ("html", "overview", stamp()), draw)
         return HTMLResponse(html, headers=_HEADERS)
 
     @app.get("/api/overview")
     def business_json() -> JSONResponse:
         snap = snapshots.get()
-        return JSONResponse(pages.get(snap, ("json", "overview"), lambda: to_json(overview(snap))))
+
+        def build() -> Any:
+            return to_json({**overview(snap), "checks": checks()})
+
+        return JSONResponse(pages.get(snap, ("json", "overview", stamp()), build))
 
     @app.get("/engineering", response_class=HTMLResponse)
     def engineering_page(
@@ -95,9 +123,9 @@ def create_app(
 
         def draw() -> str:
             view = engineering(snap, metric=metric, attribute=attribute)
-            return render_page("engineering.html.j2", view)
+            return render_page("engineering.html.j2", {**view, "checks": checks()})
 
-        html = pages.get(snap, ("html", "engineering", metric, attribute), draw)
+        html = pages.get(snap, ("html", "engineering", metric, attribute, stamp()), draw)
         return HTMLResponse(html, headers=_HEADERS)
 
     @app.get("/api/engineering")
@@ -107,9 +135,11 @@ def create_app(
         snap = snapshots.get()
 
         def build() -> Any:
-            return to_json(engineering(snap, metric=metric, attribute=attribute))
+            view = engineering(snap, metric=metric, attribute=attribute)
+            return to_json({**view, "checks": checks()})
 
-        return JSONResponse(pages.get(snap, ("json", "engineering", metric, attribute), build))
+        key = ("json", "engineering", metric, attribute, stamp())
+        return JSONResponse(pages.get(snap, key, build))
 
     @app.get("/report.html")
     def report_file() -> Response:
@@ -122,6 +152,16 @@ def create_app(
     @app.get("/healthz")
     def health() -> dict[str, Any]:
         return {"ok": True}
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        snap = snapshots.get()
+        body = pages.get(snap, ("metrics", stamp()), lambda: exposition(snap, checks()))
+        return Response(body, media_type=CONTENT_TYPE)
+
+    @app.get("/api/checks")
+    def checks_json() -> JSONResponse:
+        return JSONResponse(to_json({"checks": checks()}))
 
     return app
 
@@ -165,15 +205,35 @@ def serve(
     as_of: datetime | None = None,
     detect: DetectConfig | None = None,
     allowed_hosts: tuple[str, ...] = (),
+    schedule: CheckSchedule | None = None,
+    config: str | None = None,
 ) -> None:
     """Run the dashboard with Uvicorn until interrupted; the first check starts at once.
 
     Listening on an address other than loopback answers to that address too.
+    With a ``schedule`` the server runs :func:`seismo.api.check` on it (with the
+    check's TOML ``config``: its ``[detect]``, ``[operations]`` and ``[alerts]``
+    routes, so notifications go out), the first run at once.
     """
     import uvicorn
 
     cache = SnapshotCache(store, as_of=as_of, detect=detect)
     bound = () if host in LOCAL_HOSTS else (host,)
-    app = create_app(cache=cache, allowed_hosts=(*bound, *allowed_hosts))
-    cache.warm()
+    scheduler = None
+    if schedule is not None and schedule.enabled:
+        scheduler = Scheduler(schedule, lambda: _check(store, config, as_of), after=cache.get)
+    app = create_app(cache=cache, allowed_hosts=(*bound, *allowed_hosts), scheduler=scheduler)
+    if scheduler is not None:
+        scheduler.start()  # its first run warms the snapshot
+    else:
+        cache.warm()
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _check(store: str | None, config: str | None, as_of: datetime | None) -> Any:
+    """One scheduled check: what ``seismo check --config CONFIG`` runs."""
+    from seismo.api import check
+    from seismo.store import open_store
+
+    with open_store(store) as handle:
+        return check(handle, as_of=as_of, config=config)
