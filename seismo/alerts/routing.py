@@ -30,7 +30,7 @@ An Alertmanager route POSTs every alert of a notification (the lead and the
 related ones) to ``/api/v2/alerts``, labelled ``alertname`` (``seismo_<kind>``),
 ``severity``, ``kind``, ``metric``, ``segment``, ``model_version`` and ``alert_id``,
 annotated with the message, what to do and the runbook; ``endsAt`` is a day
-after the notification (seismo sends on a change, not on every check, so the
+after it is sent (seismo sends on a change, not on every check, so the
 alert must outlive Alertmanager's ``resolve_timeout``; a resolved alert is
 silenced in seismo, not sent again).
 
@@ -185,7 +185,8 @@ class AlertmanagerRoute(WebhookRoute):
                 "labels": labels,
                 "annotations": {k: v for k, v in annotations.items() if v},
                 "startsAt": _rfc3339(start),
-                "endsAt": _rfc3339(notification.as_of + self.hold),
+                # from now, not from the data's moment: a replayed month is still news
+                "endsAt": _rfc3339(datetime.now(UTC) + self.hold),
             }
             if notification.runbook:
                 document["generatorURL"] = notification.runbook
