@@ -264,3 +264,25 @@ def test_both_engines_give_the_same_figures(store: seismo.Store) -> None:
     assert errors == sum(1 for r in rows)  # n is the whole of each window
     failed = sum(r["events"] for r in ops if r["metric"] == "error_rate" and r["attribute"] is None)
     assert failed == int(np.sum(table["code"].to_numpy(zero_copy_only=False) == "503"))
+
+
+def test_a_model_without_serving_columns_gets_volume_and_shares_only(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "id": [f"x{i}" for i in range(50)],
+            "at": pa.array([datetime(2026, 5, 1) + timedelta(minutes=37 * i) for i in range(50)]),
+            "p": np.linspace(0.1, 0.9, 50),
+        }
+    )
+    mapping = seismo.Mapping(
+        model_name="m",
+        model_version="v1",
+        predictions=seismo.PredictionColumns(id="id", timestamp="at", score="p"),
+    )
+    with open_store(str(tmp_path / "bare.duckdb")) as store:
+        ingest(store, table, mapping=mapping)
+        ops = compute_operations(store)
+        assert set(ops["metric"].to_pylist()) == {"volume", "traffic_share"}
+        assert sum(r["figure"] for r in ops.to_pylist() if r["metric"] == "volume") == 50
+        cut = ops["as_of"][0].as_py()
+        assert operations_findings(ops, store, cut=cut) == []

@@ -108,7 +108,7 @@ OPERATIONS_SCHEMA = pa.schema(
 )
 
 
-def is_success(status: str | None) -> bool | None:
+def is_success(status: Any) -> bool | None:
     """Whether a request's status says it was answered (None: no status recorded).
 
     ``ok``/``success``/``served``, and HTTP codes 1xx-3xx, are successes;
@@ -119,7 +119,7 @@ def is_success(status: str | None) -> bool | None:
     >>> is_success(None), is_success("  ")
     (None, None)
     """
-    if status is None or not status.strip():
+    if not isinstance(status, str) or not status.strip():  # None, or NaN from a frame
         return None
     s = status.strip().lower()
     if s.isdigit() and len(s) == 3:
