@@ -305,8 +305,8 @@ def _errors(
         return []
     rows, severity, p = run
     n, k = sum(r["n"] for r in rows), sum(r["events"] for r in rows)
-    worst = {**rows[-1], "figure": k / n, "n": n, "events": k}
-    normal = rows[0]["expected"] or 0.0
+    normal = rows[0]["expected"] or 0.0  # before the run: its own hours are not normal
+    worst = {**rows[0], "figure": k / n, "n": n, "events": k, "expected": normal}
     # the run's hours together may show what no single hour can: over the critical level
     bar = max(rules.error_critical, normal)
     pooled_p = float(stats.binom.sf(k - 1, n, bar))
