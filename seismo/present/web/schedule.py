@@ -40,7 +40,9 @@ class CheckSchedule:
     """When the server runs the check: every ``every`` and at the times of day in ``at`` (UTC).
 
     >>> s = CheckSchedule(every=timedelta(minutes=15), at=(time(23, 55),))
-    >>> s.next_after(datetime(2026, 6, 1, 23, 50))
+    >>> s.next_after(datetime(2026, 6, 1, 23, 50))  # the first run: at once
+    datetime.datetime(2026, 6, 1, 23, 50)
+    >>> s.next_after(datetime(2026, 6, 1, 23, 51), last=datetime(2026, 6, 1, 23, 50))
     datetime.datetime(2026, 6, 1, 23, 55)
     >>> s.next_after(datetime(2026, 6, 1, 23, 56), last=datetime(2026, 6, 1, 23, 55))
     datetime.datetime(2026, 6, 2, 0, 10)
