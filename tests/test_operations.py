@@ -286,3 +286,34 @@ def test_a_model_without_serving_columns_gets_volume_and_shares_only(tmp_path: P
         assert sum(r["figure"] for r in ops.to_pylist() if r["metric"] == "volume") == 50
         cut = ops["as_of"][0].as_py()
         assert operations_findings(ops, store, cut=cut) == []
+
+
+def test_slow_hours_are_found_on_both_engines(store: seismo.Store) -> None:
+    """The latency rule counts slow requests in the engine (a join on the hours that look slow)."""
+    rng = np.random.default_rng(11)
+    n = 8 * 24 * 30  # one request every two minutes for 8 days
+    served = [datetime(2026, 5, 1) + timedelta(minutes=2 * i) for i in range(n)]
+    ms = rng.lognormal(np.log(20.0), 0.3, n)
+    ms[-90:] *= 10  # the last three hours: ten times slower
+    table = pa.table(
+        {
+            "id": [f"r{i}" for i in range(n)],
+            "at": pa.array(served, pa.timestamp("us")),
+            "ms": np.round(ms, 1),
+            "code": ["ok"] * n,
+            "p": rng.random(n),
+        }
+    )
+    mapping = seismo.Mapping(
+        model_name="m",
+        model_version="v1",
+        predictions=seismo.PredictionColumns(
+            id="id", timestamp="at", score="p", latency_ms="ms", status="code"
+        ),
+    )
+    ingest(store, table, mapping=mapping)
+    cut = datetime(2026, 5, 9)
+    found = operations_findings(compute_operations(store, as_of=cut), store, cut=cut)
+    assert [(f.metric, f.severity, f.since) for f in found] == [
+        ("latency_p95", "critical", cut - timedelta(hours=3))
+    ]

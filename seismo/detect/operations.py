@@ -210,7 +210,7 @@ def _slow_counts(
     p = p.mutate(hour=p.served_at.truncate("h"))
     joined = p.join(limits, p.hour == limits.window_start)
     counted = joined.group_by(joined.hour).aggregate(
-        n=joined.count(), slow=(joined.latency_ms > joined.limit_ms).cast("int64").sum()
+        n=joined.count(), slow=ibis.ifelse(joined.latency_ms > joined.limit_ms, 1, 0).sum()
     )
     return {r["hour"]: (int(r["n"]), int(r["slow"] or 0)) for r in counted.to_pyarrow().to_pylist()}
 
