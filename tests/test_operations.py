@@ -162,10 +162,11 @@ def test_a_volume_drop_and_a_canary_are_caught(incident: tuple[str, pa.Table]) -
 
 def test_the_check_stores_and_resolves_operations_alerts(tmp_path: Path) -> None:
     small = replace(
-        Scenario(seed=3, per_day=800, days=12, incident_day=10).no_shift(), serving_incident=True
+        Scenario(seed=3, per_day=300, days=9, incident_day=8, reference_days=7).no_shift(),
+        serving_incident=True,
     )
     sim = simulate(small)
-    began = small.start.replace(tzinfo=None) + timedelta(days=10, hours=small.incident_hour)
+    began = small.start.replace(tzinfo=None) + timedelta(days=8, hours=small.incident_hour)
     with open_store(str(tmp_path / "small.duckdb")) as store:
         ingest(store, sim.export, exported_at=sim.exported_at)
         during = seismo.check(store, as_of=began + timedelta(hours=2))
