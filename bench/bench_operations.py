@@ -3,6 +3,11 @@
 Usage::
 
     python bench/bench_operations.py [--store bench/out/demo/seismo.duckdb]
+    python bench/bench_operations.py --rows 1000000 --no-serve
+
+``--rows N`` uses the bench store of ``bench/bench_metrics.py`` (the seed
+scenario at about N rows, built once) instead of the demo store, and also
+times the operations rules over the last day (what a check adds).
 
 Builds the demo store once (``seismo demo --workspace bench/out/demo``: the seed
 scenario, 30 days × 3,000, with its training reference and a check), then
@@ -34,14 +39,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, default=ROOT / "bench/out/demo/seismo.duckdb")
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--no-serve", action="store_true", help="Skip the /metrics timings.")
     args = parser.parse_args()
-    if not args.store.exists():
+    if args.rows is not None:
+        from bench_metrics import bench_store
+
+        args.store = bench_store(args.rows)
+    elif not args.store.exists():
         workspace = args.store.parent
         subprocess.run(
             [sys.executable, "-m", "seismo", "demo", "--workspace", str(workspace)],
@@ -61,6 +73,19 @@ def main() -> None:
         daily = compute_operations(store, period="day", by=store.segments())
         out["operations_daily_by_segment_s"] = round(time.perf_counter() - t, 2)
         out["operations_daily_by_segment_rows"] = daily.num_rows
+        from datetime import timedelta
+
+        from seismo.detect.operations import operations_findings
+
+        cut = hourly["as_of"][0].as_py()
+        t = time.perf_counter()
+        recent = compute_operations(store, as_of=cut, since=cut - timedelta(hours=24))
+        found = operations_findings(recent, store, cut=cut)
+        out["operations_rules_last_day_s"] = round(time.perf_counter() - t, 2)
+        out["operations_findings"] = len(found)
+    if args.no_serve:
+        print(json.dumps(out, indent=1))
+        return
 
     from served import free_port
 

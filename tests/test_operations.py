@@ -22,7 +22,12 @@ from typer.testing import CliRunner
 
 import seismo
 from seismo.cli import app
-from seismo.detect.operations import OperationsRules, load_operations_rules, operations_findings
+from seismo.detect.operations import (
+    OperationsRules,
+    judged_since,
+    load_operations_rules,
+    operations_findings,
+)
 from seismo.errors import ConfigError
 from seismo.ingest import ingest
 from seismo.metrics.operations import compute_operations
@@ -150,7 +155,10 @@ def test_a_volume_drop_and_a_canary_are_caught(incident: tuple[str, pa.Table]) -
         assert drop.direction == "down" and drop.severity == "critical"
         assert drop.since == DROP and drop.current < 0.2 * drop.baseline
         end = START + timedelta(days=30)
-        found = operations_findings(compute_operations(store, as_of=end), store, cut=end)
+        # the table a check reads: from the week before the judged day
+        since = judged_since(end, OperationsRules())
+        table = compute_operations(store, as_of=end, since=since)
+        found = operations_findings(table, store, cut=end)
     shares = {f.segment["model_version"]: f for f in found if f.metric == "traffic_share"}
     assert set(shares) == {"rec-2026.04", "rec-2026.06"}
     new = shares["rec-2026.06"]

@@ -44,7 +44,7 @@ from seismo.locale import formatter_for
 from seismo.store.read import Store
 from seismo.words import NEUTRAL, Words
 
-__all__ = ["OperationsRules", "load_operations_rules", "operations_findings"]
+__all__ = ["OperationsRules", "judged_since", "load_operations_rules", "operations_findings"]
 
 HOUR = timedelta(hours=1)
 #: Once a run of failing hours is established, the level its hours reach together is
@@ -86,6 +86,15 @@ class OperationsRules:
     @property
     def quantile(self) -> float:
         return {"latency_p50": 0.5, "latency_p95": 0.95, "latency_p99": 0.99}[self.latency]
+
+
+def judged_since(cut: datetime, rules: OperationsRules) -> datetime:
+    """The first window the rules read: the judged hours and the week a share is compared with.
+
+    >>> judged_since(datetime(2026, 6, 10), OperationsRules())
+    datetime.datetime(2026, 6, 2, 0, 0)
+    """
+    return cut - timedelta(hours=rules.lookback_hours) - timedelta(days=7)
 
 
 def load_operations_rules(path: str | Path | None) -> OperationsRules:

@@ -12,7 +12,7 @@ table, :mod:`seismo.detect.drift`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pyarrow as pa
 
@@ -22,7 +22,7 @@ from seismo.detect.drift import compute_drift
 from seismo.detect.drift_findings import drift_findings
 from seismo.detect.findings import Finding
 from seismo.detect.gaps import GAP_TEST, gap_tests
-from seismo.detect.operations import OperationsRules, operations_findings
+from seismo.detect.operations import OperationsRules, judged_since, operations_findings
 from seismo.detect.rootcause import attribute_roots
 from seismo.metrics.compute import compute_metrics, cutoff
 from seismo.metrics.exposure import compute_exposure
@@ -104,9 +104,8 @@ def run_checks(
     exposure = compute_exposure(store, as_of=cut)
     drift = compute_drift(store, as_of=cut) if store.count("reference_sets") else None
     ranking = compute_ranking(store, as_of=cut, spec=ranking_spec, rates=metrics)
-    # the judged hours, and the weeks their normal is read from
-    since = cut - timedelta(hours=rules.lookback_hours)
-    ops = compute_operations(store, as_of=cut, period="hour", since=since)
+    # the judged hours and the week a share is compared with (normals reach further back)
+    ops = compute_operations(store, as_of=cut, period="hour", since=judged_since(cut, rules))
     result = detect(store, metrics, exposure, drift, cut=cut, config=config, ranking=ranking)
     found = operations_findings(ops, store, cut=cut, rules=rules, words=store.words())
     findings = sorted(
