@@ -1049,7 +1049,7 @@ def serve(
         str | None,
         typer.Option(
             help="Run the check this often (15m, 1h), as seismo check --config does;"
-            " [schedule] in --config may say so too (every, at)."
+            " the config's schedule table may say so too (every, at)."
         ),
     ] = None,
 ) -> None:
