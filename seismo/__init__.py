@@ -4,6 +4,7 @@ The public API, re-exported here; implementation modules follow the pipeline
 ``ingest → store → metrics → detect → alerts → present`` (plus ``simulate``).
 The whole job runs from Python as it does from the command line: :func:`ingest`,
 :func:`add_reference`, :func:`compute_metrics`, :func:`compute_drift`,
+:func:`compute_operations`,
 :func:`check` and :func:`write_report` (:mod:`seismo.api`); tabular results are
 a :class:`Table` (a :class:`Check` for a check), shown as a table in a notebook.
 """
@@ -27,7 +28,7 @@ from seismo.ingest import ingest
 from seismo.store import BatchResult, Store, open_store
 
 if _typing.TYPE_CHECKING:
-    from seismo.api import check, compute_drift, write_report
+    from seismo.api import check, compute_drift, compute_operations, write_report
     from seismo.detect.change import DetectConfig
     from seismo.ingest.reference import ReferenceResult, add_reference
     from seismo.metrics.compute import compute_metrics
@@ -44,6 +45,7 @@ _LAZY = {
     "ReferenceResult": "seismo.ingest.reference",
     "check": "seismo.api",
     "compute_drift": "seismo.api",
+    "compute_operations": "seismo.api",
     "write_report": "seismo.api",
     "Check": "seismo.results",
     "Table": "seismo.results",
@@ -100,6 +102,7 @@ __all__ = [
     "check",
     "compute_drift",
     "compute_metrics",
+    "compute_operations",
     "default_metrics",
     "ingest",
     "load_mapping",

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,7 +40,14 @@ if TYPE_CHECKING:
     from seismo.metrics.windows import Period
     from seismo.present.web.report import ReportResult
 
-__all__ = ["ReferenceResult", "add_reference", "check", "compute_drift", "write_report"]
+__all__ = [
+    "ReferenceResult",
+    "add_reference",
+    "check",
+    "compute_drift",
+    "compute_operations",
+    "write_report",
+]
 
 _PERIODS = ("hour", "day", "week", "month")
 _Config = str | os.PathLike[str] | None
@@ -97,6 +104,43 @@ def compute_drift(
     return Table(table, title="Drift against the training reference")
 
 
+def compute_operations(
+    store: Store,
+    *,
+    as_of: datetime | date | None = None,
+    period: Literal["hour", "day"] = "hour",
+    by: Sequence[str] | None = None,
+    since: datetime | date | None = None,
+    versions: bool = True,
+) -> Table:
+    """Latency P50/P95/P99, error rate by status, volume and version shares per window.
+
+    One row per figure × window × model × version × segment value (the columns
+    of :data:`seismo.metrics.operations.OPERATIONS_SCHEMA`; ``seismo
+    operations --format json`` prints the same rows), each with what is normal
+    for it (``expected``, ``expected_low``, ``expected_high``): the same hour of
+    past weeks for volume, the same hour of day over the last 7 days for
+    latency, the pooled last 7 days for shares. ``period`` is ``hour`` or
+    ``day``; ``by`` adds rows per value of these segment attributes; ``since``
+    keeps the windows from then on; ``versions=False`` pools the versions.
+    Raises :class:`~seismo.errors.ConfigError` on an unknown period or segment.
+    """
+    from seismo.metrics.operations import compute_operations as operations_table
+
+    start = None
+    if since is not None:
+        start = since if isinstance(since, datetime) else datetime.combine(since, time())
+    table = operations_table(
+        store,
+        as_of=_moment(as_of),
+        period=period,
+        by=list(by or []),
+        since=start,
+        versions=versions,
+    )
+    return Table(table, title="Operations: latency, errors, volume and versions serving")
+
+
 def check(
     store: Store,
     *,
@@ -123,9 +167,16 @@ def check(
 
     routes = load_routes(config) if config is not None else []
     policy = load_policy(config) if config is not None else None
+    from seismo.detect.operations import load_operations_rules
+
     ranking = load_ranking_spec(None if config is None else os.fspath(config))
+    rules = load_operations_rules(None if config is None else os.fspath(config))
     result = run_checks(
-        store, as_of=_moment(as_of), config=_settings(config, detect), ranking_spec=ranking
+        store,
+        as_of=_moment(as_of),
+        config=_settings(config, detect),
+        ranking_spec=ranking,
+        operations=rules,
     )
     findings = mark_planned(result.findings, list_planned(store.engine))
     synced = sync(store.engine, findings, as_of=result.as_of, kinds=set(KINDS))

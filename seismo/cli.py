@@ -1094,6 +1094,12 @@ def _register_simulate() -> None:
     app.command("simulate")(simulate_command)
 
 
+def _register_operations() -> None:
+    from seismo.present.operations_command import operations_command
+
+    app.command("operations")(operations_command)
+
+
 def _register_alerts() -> None:
     from seismo.alerts.annotate_command import annotate_command
     from seismo.alerts.command import alerts_app
@@ -1132,6 +1138,13 @@ def serve(
             " (default: public)."
         ),
     ] = False,
+    check_every: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the check this often (15m, 1h), as seismo check --config does;"
+            " the config's schedule table may say so too (every, at)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the dashboard: business view at /, engineering detail at /engineering, JSON at /api.
 
@@ -1147,10 +1160,12 @@ def serve(
         err.print(f"[bold red]error:[/] the dashboard needs FastAPI, Uvicorn and Jinja2: {reason}")
         raise typer.Exit(2) from exc
     from seismo.present.web.api_v1 import ApiSettings
+    from seismo.present.web.schedule import load_schedule
 
     settings = _detect_settings(config)
     try:
         chosen = load_mapping(mapping) if mapping else RECOMMENDATIONS
+        schedule = load_schedule(config, check_every)
     except SeismoError as exc:
         _fail(exc)
     if max_body_mb <= 0:
@@ -1161,6 +1176,8 @@ def serve(
     err.print(
         f"seismo dashboard on http://{host}:{port}/, API at /v1 (Ctrl+C to stop)", highlight=False
     )
+    if schedule.enabled:
+        err.print(f"checks run {schedule.text()}", highlight=False)
     try:
         run_server(
             store,
@@ -1169,6 +1186,8 @@ def serve(
             detect=settings,
             allowed_hosts=tuple(allowed_host),
             api=api,
+            schedule=schedule,
+            config=None if config is None else str(config),
         )
     except SeismoError as exc:
         _fail(exc)
@@ -1202,6 +1221,7 @@ def report(
 _register_simulate()
 _register_alerts()
 _register_tokens()
+_register_operations()
 
 
 def main() -> None:

@@ -415,6 +415,8 @@ RECOMMENDATIONS = Mapping(
         entity="customer_id",
         item="product_id",
         score="score",
+        latency_ms="latency_ms",
+        status="status",
         segments=("age_group", "sustainability_preference", "region", "customer_type", "device"),
         features={
             "category": "string",

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +31,14 @@ def get(url: str, timeout: float = 600.0) -> bytes:
 
 
 @contextlib.contextmanager
-def serving(store: Path, log: Path) -> Iterator[str]:
-    """The base URL of ``seismo serve --store STORE``, up and answering; stopped after."""
+def serving(store: Path, log: Path, args: Sequence[str] = ()) -> Iterator[str]:
+    """The base URL of ``seismo serve --store STORE [ARGS]``, up and answering; stopped after."""
     port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
-    command = [sys.executable, "-m", "seismo", "serve", "--store", str(store)]
+    command = [sys.executable, "-m", "seismo", "serve", "--store", str(store), *args]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*command, "--host", "127.0.0.1", "--port", str(port)],

@@ -471,7 +471,7 @@ runbook = "https://wiki.example.com/merch"
 @pytest.mark.parametrize(
     ("route", "message"),
     [
-        ({"type": "email"}, "type must be log, webhook or slack"),
+        ({"type": "email"}, "type must be log, webhook, slack or alertmanager"),
         ({"type": "webhook"}, "`url` (or `url_env`) is required"),
         ({"type": "slack", "url": "file:///etc/passwd"}, "must be http"),
         ({"type": "slack", "url_env": "SEISMO_NOT_SET_ANYWHERE"}, "is not set"),

@@ -1,4 +1,4 @@
-"""Where notifications go: a log file, a JSON webhook, a Slack incoming webhook.
+"""Where notifications go: a log file, a JSON webhook, a Slack incoming webhook, Alertmanager.
 
 Routes are declared in TOML, in the ``[alerts]`` table of any seismo config
 file (other tables are ignored, so one ``seismo.toml`` can hold everything)::
@@ -22,11 +22,23 @@ file (other tables are ignored, so one ``seismo.toml`` can hold everything)::
     name = "merchandising"
     runbook = "https://wiki.example.com/merch-runbooks"
 
+    [[alerts.routes]]
+    type = "alertmanager"
+    url = "http://127.0.0.1:9093"                      # Alertmanager's base URL
+
+An Alertmanager route POSTs every alert of a notification (the lead and the
+related ones) to ``/api/v2/alerts``, labelled ``alertname`` (``seismo_<kind>``),
+``severity``, ``kind``, ``metric``, ``segment``, ``model_version`` and ``alert_id``,
+annotated with the message, what to do and the runbook; ``endsAt`` is a day
+after it is sent (seismo sends on a change, not on every check, so the
+alert must outlive Alertmanager's ``resolve_timeout``; a resolved alert is
+silenced in seismo, not sent again).
+
 Each route's ``name`` is its identity in the delivery records (what it has
 received, what is still to retry), so it must be distinct and should stay the
 same when a URL changes; renaming a route makes it a new route, which gets
 what the outbox holds from the last ``max_age``. The default names are
-``log:<file name>``, ``webhook:<host>`` and ``slack:<host>``.
+``log:<file name>``, ``webhook:<host>``, ``slack:<host>`` and ``alertmanager:<host>``.
 
 The same ``[alerts]`` table sets how undelivered notifications are retried
 (:func:`seismo.alerts.delivery.load_policy`)::
@@ -47,6 +59,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -60,6 +73,7 @@ from seismo.errors import ConfigError
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "AlertmanagerRoute",
     "LogRoute",
     "Route",
     "SlackRoute",
@@ -134,6 +148,66 @@ class SlackRoute(WebhookRoute):
 
     def body(self, notification: Notification) -> dict[str, Any]:
         return notification.slack()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertmanagerRoute(WebhookRoute):
+    """POST the notification's alerts to a Prometheus Alertmanager (its v2 API)."""
+
+    name: str = "alertmanager"
+    #: How long Alertmanager keeps an alert firing without hearing of it again.
+    hold: timedelta = timedelta(days=1)
+
+    def alerts(self, notification: Notification) -> list[dict[str, Any]]:
+        out = []
+        for alert in (notification.lead, *notification.related):
+            segment = dict(alert.segment or {})
+            version = segment.pop("model_version", "") if alert.kind == "operations" else ""
+            labels = {
+                "alertname": f"seismo_{alert.kind}",
+                "severity": alert.severity,
+                "kind": alert.kind,
+                "metric": alert.metric,
+                "segment": ",".join(f"{k}={v}" for k, v in sorted(segment.items())) or "all",
+                "model_version": version or "all",
+                "alert_id": alert.id,
+                "group": notification.group,
+            }
+            annotations = {
+                "summary": notification.headline if alert is notification.lead else alert.message,
+                "description": alert.message,
+                "what_to_do": alert.action,
+            }
+            if notification.runbook:
+                annotations["runbook_url"] = notification.runbook
+            start = alert.since or alert.first_seen
+            document = {
+                "labels": labels,
+                "annotations": {k: v for k, v in annotations.items() if v},
+                "startsAt": _rfc3339(start),
+                # from now, not from the data's moment: a replayed month is still news
+                "endsAt": _rfc3339(datetime.now(UTC) + self.hold),
+            }
+            if notification.runbook:
+                document["generatorURL"] = notification.runbook
+            out.append(document)
+        return out
+
+    def send(self, notification: Notification) -> int | None:
+        data = json.dumps(self.alerts(notification), sort_keys=True).encode("utf-8")
+        headers = {"Content-Type": "application/json", "User-Agent": "seismo"}
+        return post(self.url.rstrip("/") + "/api/v2/alerts", data, headers, self.timeout)
+
+
+def _rfc3339(moment: datetime) -> str:
+    """A naive UTC moment as Alertmanager reads it.
+
+    >>> _rfc3339(datetime(2026, 6, 1, 14, 30))
+    '2026-06-01T14:30:00Z'
+    """
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=0).isoformat() + "Z"
 
 
 def describe_failure(exc: Exception, route: Route) -> tuple[str, bool, int | None]:
@@ -214,7 +288,7 @@ def _route(entry: Any, number: int, base: Path) -> Route:
         path = Path(entry["path"]).expanduser()
         path = path if path.is_absolute() else base / path
         return LogRoute(path=path, **{"name": f"log:{path.name}", **common})
-    if kind in ("webhook", "slack"):
+    if kind in ("webhook", "slack", "alertmanager"):
         url = _url(entry, f"{where} ({kind})")
         try:
             timeout = parse_duration(entry.get("timeout", DEFAULT_TIMEOUT)).total_seconds()
@@ -224,9 +298,14 @@ def _route(entry: Any, number: int, base: Path) -> Route:
             raise ConfigError(f"{where} ({kind}): timeout must be positive")
         # The default name shows the host only: the rest of a webhook URL is a secret.
         name = f"{kind}:{urlsplit(url).hostname}"
-        cls = SlackRoute if kind == "slack" else WebhookRoute
-        return cls(url=url, timeout=timeout, **{"name": name, **common})
-    raise ConfigError(f"{where}: type must be log, webhook or slack, not {kind!r}")
+        classes: dict[str, type[WebhookRoute]] = {
+            "slack": SlackRoute,
+            "alertmanager": AlertmanagerRoute,
+        }
+        cls = classes.get(kind, WebhookRoute)
+        route: WebhookRoute = cls(url=url, timeout=timeout, **{"name": name, **common})
+        return route
+    raise ConfigError(f"{where}: type must be log, webhook, slack or alertmanager, not {kind!r}")
 
 
 def _url(entry: Mapping[str, Any], where: str) -> str:

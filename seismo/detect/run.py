@@ -22,9 +22,11 @@ from seismo.detect.drift import compute_drift
 from seismo.detect.drift_findings import drift_findings
 from seismo.detect.findings import Finding
 from seismo.detect.gaps import GAP_TEST, gap_tests
+from seismo.detect.operations import OperationsRules, judged_since, operations_findings
 from seismo.detect.rootcause import attribute_roots
 from seismo.metrics.compute import compute_metrics, cutoff
 from seismo.metrics.exposure import compute_exposure
+from seismo.metrics.operations import compute_operations
 from seismo.metrics.ranking import compute_ranking
 from seismo.metrics.ranking_spec import RankingSpec, ranking_spec
 from seismo.metrics.spec import default_metrics
@@ -33,7 +35,7 @@ from seismo.store.read import Store
 __all__ = ["KINDS", "CheckResult", "Watch", "detect", "run_checks"]
 
 #: The kinds of finding a check looks for (an alert of a kind not found again resolves).
-KINDS = frozenset({"quality", "fairness", "drift"})
+KINDS = frozenset({"quality", "fairness", "drift", "operations"})
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class CheckResult:
     drift: pa.Table | None = None
     watch: Watch | None = None
     ranking: pa.Table | None = None
+    #: The hourly operations figures the operations rules were judged on.
+    operations: pa.Table | None = None
 
 
 def run_checks(
@@ -83,20 +87,32 @@ def run_checks(
     as_of: datetime | None = None,
     config: DetectConfig | None = None,
     ranking_spec: RankingSpec | None = None,
+    operations: OperationsRules | None = None,
 ) -> CheckResult:
     """Compute the metrics as of ``as_of`` and run every detector on them.
 
     A model that ranks (:func:`~seismo.metrics.ranking_spec.ranking_spec`) has
     its ranking metrics watched with the quality metrics; ``ranking_spec``
     (``[ranking]`` of the check's TOML) sets their ``k`` and relevance grades.
+    ``operations`` (``[operations]``) sets the levels of the serving rules
+    (:mod:`seismo.detect.operations`), judged on the hourly operations figures.
     """
     config = config or DetectConfig()
+    rules = operations or OperationsRules()
     cut = cutoff(store, as_of)
     metrics = compute_metrics(store, as_of=cut, pairs=config.pairs)
     exposure = compute_exposure(store, as_of=cut)
     drift = compute_drift(store, as_of=cut) if store.count("reference_sets") else None
     ranking = compute_ranking(store, as_of=cut, spec=ranking_spec, rates=metrics)
-    return detect(store, metrics, exposure, drift, cut=cut, config=config, ranking=ranking)
+    # the judged hours and the week a share is compared with (normals reach further back)
+    ops = compute_operations(store, as_of=cut, period="hour", since=judged_since(cut, rules))
+    result = detect(store, metrics, exposure, drift, cut=cut, config=config, ranking=ranking)
+    found = operations_findings(ops, store, cut=cut, rules=rules, words=store.words())
+    findings = sorted(
+        [*result.findings, *found],
+        key=lambda f: (f.severity != "critical", f.kind == "drift", f.adjusted_p, f.key),
+    )
+    return replace(result, findings=findings, operations=ops)
 
 
 def detect(

@@ -323,6 +323,10 @@ def _check_labels(checker: _Checker, column: str, positive: tuple[str, ...]) -> 
         )
 
 
+#: Core columns a file may omit although the mapping names them.
+_SERVING = frozenset({"latency_ms", "status"})
+
+
 def _predictions(
     checker: _Checker,
     mapping: Mapping,
@@ -333,7 +337,14 @@ def _predictions(
 ) -> tuple[pa.Table, dict[str, tuple[str, str]], list[dict[str, Any]]]:
     spec = mapping.predictions
     assert spec is not None
-    columns = {core: (user, _CORE_DTYPES[core]) for core, user in spec.core().items()}
+    in_file = set(checker.source.table.column_names)
+    # The serving columns may be left out of a file even where mapped (an export from
+    # before the serving system logged them): they are stored empty then.
+    columns = {
+        core: (user, _CORE_DTYPES[core])
+        for core, user in spec.core().items()
+        if core not in _SERVING or user in in_file
+    }
     attributes: dict[str, tuple[str, str]] = {}
     for name in spec.segments:
         attributes[name] = ("segment", "string")

@@ -13,7 +13,7 @@ without the shifts (common random numbers), not a different month.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,7 +31,10 @@ from seismo.simulate._population import (
 if TYPE_CHECKING:
     from seismo.simulate.scenario import Scenario
 
-__all__ = ["Events", "draw_events"]
+__all__ = ["STATUSES", "Events", "draw_events"]
+
+#: The status each code of ``Events.status`` stands for.
+STATUSES = ("ok", "error", "timeout")
 
 DAY = 86_400
 #: Traffic by weekday (Monday first), mean 1: the shop is busier at the weekend.
@@ -57,6 +60,16 @@ COMMON_PURCHASE_DELAY_DAYS = 1.6
 YOUTH_AXIS = (1.0, 0.5, 0.0, -0.5, -1.0)
 #: Relative share of sustainable items shown, by sustainability preference.
 PREFERENCE_SUSTAINABLE = (1.4, 1.0, 0.65)
+#: Serving latency: log-normal around a median that rises with the hour's load (a busy
+#: evening is slower than the night), so the P95 is about 40 ms at night and 60 ms at peak.
+LATENCY_MEDIAN_MS = 22.0
+LATENCY_LOAD = 0.5
+LATENCY_SIGMA = 0.35
+#: What a timed-out request's latency reads (the serving system's timeout).
+TIMEOUT_MS = 1000.0
+#: A clean month's failures: share of requests answered with an error, and timing out.
+ERROR_RATE = 0.0004
+TIMEOUT_RATE = 0.0003
 
 _STREAMS = (
     "times",
@@ -72,6 +85,8 @@ _STREAMS = (
     "purchase_delay",
     "returns",
     "return_delay",
+    "latency",
+    "status",
 )
 
 
@@ -87,6 +102,8 @@ class Events:
     position: np.ndarray
     score: np.ndarray
     final: Final
+    latency_ms: np.ndarray
+    status: np.ndarray  # 0 ok, 1 error, 2 timeout (see STATUSES)
 
 
 def draw_events(
@@ -179,7 +196,53 @@ def draw_events(
         returned=returned,
         return_ts=purchase_ts + return_delay,
     )
-    return Events(customer=customer, product=product, position=position, score=score, final=final)
+    latency_ms, status = _serving(rng, scenario, ts, start, shifted=shifted)
+    return Events(
+        customer=customer,
+        product=product,
+        position=position,
+        score=score,
+        final=final,
+        latency_ms=latency_ms,
+        status=status,
+    )
+
+
+def _serving(
+    rng: dict[str, np.random.Generator],
+    scenario: Scenario,
+    ts: np.ndarray,
+    start: int,
+    *,
+    shifted: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each request's latency and status, with the daily rhythm and the planted incident.
+
+    The median follows the hour's share of the day's traffic (``HOURLY``), so the
+    normal P95 differs by hour of day and a monitor must compare like with like.
+    During the planted serving incident (``scenario.serving_incident``, off by
+    default: a feature cache that expired, every request going to the database)
+    latency is ``incident_latency_factor`` times higher and ``incident_error_rate``
+    of the requests fail, half as errors, half as timeouts.
+    """
+    n = ts.size
+    hour = (ts // 3600) % 24
+    load = np.asarray(HOURLY)[hour] / max(HOURLY)
+    median = LATENCY_MEDIAN_MS * (1.0 + LATENCY_LOAD * load)
+    latency = median * np.exp(LATENCY_SIGMA * rng["latency"].standard_normal(n))
+    u = rng["status"].random(n)
+    error: Any = ERROR_RATE
+    timeout: Any = ERROR_RATE + TIMEOUT_RATE
+    if shifted and scenario.serving_incident:
+        begin = start + scenario.incident_day * DAY + scenario.incident_hour * 3600
+        during = (ts >= begin) & (ts < begin + scenario.incident_hours * 3600)
+        latency = np.where(during, latency * scenario.incident_latency_factor, latency)
+        rate = scenario.incident_error_rate
+        error = np.where(during, rate / 2, error)
+        timeout = np.where(during, rate, timeout)
+    status = np.where(u < error, 1, np.where(u < timeout, 2, 0)).astype(np.int8)
+    latency = np.where(status == 2, TIMEOUT_MS, np.minimum(np.round(latency, 1), TIMEOUT_MS))
+    return latency, status
 
 
 def _timestamps(

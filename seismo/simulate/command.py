@@ -54,6 +54,13 @@ def simulate_command(
         bool,
         typer.Option("--no-segment-delays", help="Same purchase delays for every age group."),
     ] = False,
+    serving_incident: Annotated[
+        bool,
+        typer.Option(
+            "--serving-incident",
+            help="Plant a serving incident: 3 hours on day 25 with latency x8 and 8% failures.",
+        ),
+    ] = False,
     fmt: Annotated[
         OutputFormat, typer.Option("--format", help="File format: csv or parquet.")
     ] = OutputFormat.csv,
@@ -77,6 +84,7 @@ def simulate_command(
         collection_changeover=scenario.collection_changeover and not no_changeover,
         sustainable_exposure_shift=scenario.sustainable_exposure_shift and not no_exposure_shift,
         segment_purchase_delays=scenario.segment_purchase_delays and not no_segment_delays,
+        serving_incident=serving_incident,
     )
     status = Console(stderr=True)
     with status.status(f"Simulating {days} days x {per_day:,} recommendations..."):
@@ -107,6 +115,7 @@ def summary(sim: Simulation) -> Table:
         "summer changeover": summer,
         "55+ sustainable exposure": s.sustainable_exposure_shift and summer,
         "segment purchase delays": s.segment_purchase_delays,
+        "serving incident": s.serving_incident and s.incident_day < s.days,
     }
     planted = [name for name, on in shifts.items() if on]
     table.add_row("planted", ", ".join(planted) if planted else "nothing (no shift)")

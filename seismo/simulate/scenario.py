@@ -16,6 +16,10 @@ team reads the monitoring. The month (30 days from 2026-05-12, so day 20 is
 - older customers take longer to buy (median delay 0.5 days for 18-24 up to
   4 days for 55+), so a metric computed on confirmed rows alone favours fast
   deciders;
+- every request has a latency (a daily rhythm: slower at the evening peak) and a
+  status (about 0.07 % errors and timeouts); off unless asked for
+  (``serving_incident``), a three-hour serving incident on day 25: latency eight
+  times higher and 8 % of requests failing;
 - off unless asked for (``position_shift``): from a given day the top slot's
   click-through halves while every other position keeps its own (position
   bias, which only the ranking metrics see: the overall rate moves by 7 %).
@@ -44,7 +48,7 @@ import numpy as np
 import pyarrow as pa
 
 from seismo.errors import ConfigError
-from seismo.simulate._events import Events, draw_events
+from seismo.simulate._events import STATUSES, Events, draw_events
 from seismo.simulate._files import FILE_NAMES, write_simulation
 from seismo.simulate._outcomes import OUTCOME_COLUMNS, Windows, final_from_table, known_columns
 from seismo.simulate._population import (
@@ -93,6 +97,8 @@ COLUMNS = (
     "position",
     "model_version",
     "score",
+    "latency_ms",
+    "status",
     "clicked",
     "click_timestamp",
     "purchased",
@@ -147,6 +153,15 @@ class Scenario:
     position_shift: bool = False
     position_shift_day: int = 20
     top_position_factor: float = 0.5
+    #: Off unless asked for: on ``incident_day`` (0-based) from ``incident_hour`` (UTC) for
+    #: ``incident_hours``, serving slows by ``incident_latency_factor`` and
+    #: ``incident_error_rate`` of the requests fail (a feature cache that expired).
+    serving_incident: bool = False
+    incident_day: int = 25
+    incident_hour: int = 14
+    incident_hours: int = 3
+    incident_latency_factor: float = 8.0
+    incident_error_rate: float = 0.08
     #: Older customers decide more slowly; False = one delay distribution for all.
     segment_purchase_delays: bool = True
     #: Days of training reference just before ``start``: no shift, all outcomes final.
@@ -170,7 +185,13 @@ class Scenario:
             raise ConfigError(f"drop_segment {self.drop_segment!r} is not one of {AGE_GROUPS}")
         # Longer than the month is allowed: a short demo month is then all
         # "after the drop" / all spring, which is still a shift against the reference.
-        for name in ("drop_days", "changeover_day", "reference_days", "position_shift_day"):
+        for name in (
+            "drop_days",
+            "changeover_day",
+            "reference_days",
+            "position_shift_day",
+            "incident_day",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         shares = {
@@ -185,6 +206,16 @@ class Scenario:
         if not 0.0 <= self.top_position_factor <= 2.0:
             raise ConfigError(
                 f"top_position_factor must lie in [0, 2], got {self.top_position_factor}"
+            )
+        if not 0 <= self.incident_hour < 24 or self.incident_hours < 1:
+            raise ConfigError(
+                f"incident_hour must lie in 0..23 and incident_hours be >= 1, got"
+                f" {self.incident_hour}, {self.incident_hours}"
+            )
+        if self.incident_latency_factor <= 0 or not 0.0 <= self.incident_error_rate <= 1.0:
+            raise ConfigError(
+                "incident_latency_factor must be positive and incident_error_rate a share in"
+                f" [0, 1], got {self.incident_latency_factor}, {self.incident_error_rate}"
             )
         if self.sustainable_share == 0.0:
             raise ConfigError("sustainable_share must be above 0")
@@ -206,6 +237,7 @@ class Scenario:
             sustainable_exposure_shift=False,
             segment_purchase_delays=False,
             position_shift=False,
+            serving_incident=False,
         )
 
     @property
@@ -358,6 +390,8 @@ def _fixed_columns(
         "position": pa.array(events.position, type=pa.int8()),
         "model_version": labels([scenario.model_version], np.zeros(n, dtype=np.int8)),
         "score": pa.array(events.score),
+        "latency_ms": pa.array(events.latency_ms),
+        "status": labels(list(STATUSES), events.status),
     }
 
 

@@ -11,6 +11,8 @@ runs :func:`write_report`. Layout, following the pipeline's last step::
     charts.py     inline SVG: sparklines and line charts, dashed where provisional
     humanize.py   numbers and dates rounded for people
     render.py     Jinja2 (autoescaped) templates → HTML
+    prometheus.py GET /metrics: the snapshot in Prometheus's exposition format
+    schedule.py   scheduled checks: seismo serve runs seismo check itself
     app.py        the FastAPI routes; report.py the self-contained file
 
 The app module is imported lazily: the report needs Jinja2 but not FastAPI.
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
     from seismo.detect.change import DetectConfig
     from seismo.present.web.api_v1 import ApiSettings
+    from seismo.present.web.schedule import CheckSchedule
     from seismo.present.web.snapshot import SnapshotCache as _Cache
 
 __all__ = [
@@ -68,6 +71,8 @@ def serve(
     detect: DetectConfig | None = None,
     allowed_hosts: tuple[str, ...] = (),
     api: ApiSettings | None = None,
+    schedule: CheckSchedule | None = None,
+    config: str | None = None,
 ) -> None:
     """Serve the dashboard until interrupted (see :func:`seismo.present.web.app.serve`)."""
     from seismo.present.web.app import serve as run
@@ -80,4 +85,6 @@ def serve(
         detect=detect,
         allowed_hosts=allowed_hosts,
         api=api,
+        schedule=schedule,
+        config=config,
     )

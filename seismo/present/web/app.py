@@ -12,11 +12,19 @@
                               ``classifier``)
 ``GET /report.html``          the business view as one self-contained file
 ``GET /healthz``              ``{"ok": true}`` once the server answers
+``GET /metrics``              the snapshot and the operations figures in
+                              Prometheus's exposition format
+                              (:mod:`~seismo.present.web.prometheus`)
+``GET /api/checks``           the scheduled checks: last run, next run
 ``/signin``, ``/act/...``     sign in with a write token; acknowledge,
                               silence, annotate from the pages (:mod:`.acts`)
 ``/v1/...``                   the versioned API: batches in, alert actions,
                               its OpenAPI spec (:mod:`.api_v1`)
 ============================  ===============================================
+
+With a check schedule (``seismo serve --check-every 15m``, or ``[schedule]``
+in its config: :mod:`~seismo.present.web.schedule`) the server runs the
+check itself; both pages say when the last check ran and when the next will.
 
 Every page reads one :class:`~seismo.present.web.snapshot.Snapshot`, computed
 when the data version moves and kept in memory otherwise, and is drawn in the
@@ -42,7 +50,9 @@ from seismo.detect.change import DetectConfig
 from seismo.locale import formatter_for, using
 from seismo.present.web.acts import install_acts, page_acts, respond, session_of
 from seismo.present.web.api_v1 import ApiSettings, install
+from seismo.present.web.prometheus import CONTENT_TYPE, exposition
 from seismo.present.web.render import render_page, render_report, to_json
+from seismo.present.web.schedule import CheckSchedule, Scheduler
 from seismo.present.web.snapshot import Snapshot, SnapshotCache
 from seismo.present.web.views import engineering, overview
 
@@ -67,8 +77,11 @@ def create_app(
     cache: SnapshotCache | None = None,
     allowed_hosts: tuple[str, ...] = (),
     api: ApiSettings | None = None,
+    scheduler: Scheduler | None = None,
 ) -> FastAPI:
     """The dashboard app over ``store`` (a DuckDB path or database URL; None: the default).
+
+    ``scheduler``: the scheduled checks the pages and ``/metrics`` report on.
 
     Requests whose ``Host`` is not a local name or one of ``allowed_hosts`` get
     400: a web page elsewhere that points a name of its own at this machine
@@ -83,6 +96,15 @@ def create_app(
     app.state.pages = pages
     install(app, snapshots.store, api or ApiSettings())
     install_acts(app)
+    app.state.scheduler = scheduler
+
+    def checks() -> dict[str, Any] | None:
+        return None if scheduler is None else scheduler.record()
+
+    def stamp() -> Any:
+        """What the pages' line on the scheduled checks depends on."""
+        c = checks()
+        return None if c is None else (c["last_finished"], c["next_at"], c["running"])
 
     @app.get("/", response_class=HTMLResponse)
     def business_page(request: Request) -> Response:
@@ -91,15 +113,20 @@ def create_app(
         acts = page_acts(session is not None)
 
         def draw() -> str:
-            return render_page("overview.html.j2", overview(snap), acts=acts)
+            view = {**overview(snap), "checks": checks()}
+            return render_page("overview.html.j2", view, acts=acts)
 
-        html = pages.get(snap, ("html", "overview", acts["signed_in"]), draw)
+        html = pages.get(snap, ("html", "overview", acts["signed_in"], stamp()), draw)
         return respond(html, request, session, HEADERS)
 
     @app.get("/api/overview")
     def business_json() -> JSONResponse:
         snap = snapshots.get()
-        return JSONResponse(pages.get(snap, ("json", "overview"), lambda: to_json(overview(snap))))
+
+        def build() -> Any:
+            return to_json({**overview(snap), "checks": checks()})
+
+        return JSONResponse(pages.get(snap, ("json", "overview", stamp()), build))
 
     @app.get("/engineering", response_class=HTMLResponse)
     def engineering_page(
@@ -111,9 +138,9 @@ def create_app(
 
         def draw() -> str:
             view = engineering(snap, metric=metric, attribute=attribute)
-            return render_page("engineering.html.j2", view, acts=acts)
+            return render_page("engineering.html.j2", {**view, "checks": checks()}, acts=acts)
 
-        key = ("html", "engineering", metric, attribute, acts["signed_in"])
+        key = ("html", "engineering", metric, attribute, acts["signed_in"], stamp())
         html = pages.get(snap, key, draw)
         return respond(html, request, session, HEADERS)
 
@@ -124,9 +151,11 @@ def create_app(
         snap = snapshots.get()
 
         def build() -> Any:
-            return to_json(engineering(snap, metric=metric, attribute=attribute))
+            view = engineering(snap, metric=metric, attribute=attribute)
+            return to_json({**view, "checks": checks()})
 
-        return JSONResponse(pages.get(snap, ("json", "engineering", metric, attribute), build))
+        key = ("json", "engineering", metric, attribute, stamp())
+        return JSONResponse(pages.get(snap, key, build))
 
     @app.get("/report.html")
     def report_file() -> Response:
@@ -135,6 +164,16 @@ def create_app(
         headers = {**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
         html = pages.get(snap, ("html", "report"), lambda: render_report(snap))
         return HTMLResponse(html, headers=headers)
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        snap = snapshots.get()
+        body = pages.get(snap, ("metrics", stamp()), lambda: exposition(snap, checks()))
+        return Response(body, media_type=CONTENT_TYPE)
+
+    @app.get("/api/checks")
+    def checks_json() -> JSONResponse:
+        return JSONResponse(to_json({"checks": checks()}))
 
     @app.get("/healthz")
     def health() -> dict[str, Any]:
@@ -183,11 +222,17 @@ def serve(
     detect: DetectConfig | None = None,
     allowed_hosts: tuple[str, ...] = (),
     api: ApiSettings | None = None,
+    schedule: CheckSchedule | None = None,
+    config: str | None = None,
 ) -> None:
     """Run the dashboard with Uvicorn until interrupted; the first check starts at once.
 
     Listening on an address other than loopback answers to that address too.
     While it runs it is a DuckDB store's one writer (:mod:`seismo.store.serving`).
+    With a ``schedule`` the server runs :func:`seismo.api.check` on it (with the
+    check's TOML ``config``: its ``[detect]``, ``[operations]`` and ``[alerts]``
+    routes, so notifications go out), the first run at once, through the same
+    one writer as the API's batches (they take turns).
     """
     import uvicorn
 
@@ -195,11 +240,30 @@ def serve(
 
     cache = SnapshotCache(store, as_of=as_of, detect=detect)
     bound = () if host in LOCAL_HOSTS else (host,)
-    app = create_app(cache=cache, allowed_hosts=(*bound, *allowed_hosts), api=api)
+    scheduler = None
+    if schedule is not None and schedule.enabled:
+
+        def scheduled() -> Any:
+            return app.state.writer.run(lambda handle: _check(handle, config, as_of))
+
+        scheduler = Scheduler(schedule, scheduled, after=cache.get)
+    app = create_app(
+        cache=cache, allowed_hosts=(*bound, *allowed_hosts), api=api, scheduler=scheduler
+    )
     shown = f"[{host}]" if ":" in host else host
     claim = claim_store(store, f"http://{shown}:{port}")
     try:
-        cache.warm()
+        if scheduler is not None:
+            scheduler.start()  # its first run warms the snapshot
+        else:
+            cache.warm()
         uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
         release_claim(claim)
+
+
+def _check(handle: Any, config: str | None, as_of: datetime | None) -> Any:
+    """One scheduled check: what ``seismo check --config CONFIG`` runs."""
+    from seismo.api import check
+
+    return check(handle, as_of=as_of, config=config)

@@ -40,6 +40,7 @@ from seismo.detect.run import KINDS, Watch, run_checks
 from seismo.errors import StoreError
 from seismo.metrics.classification import ScoreBins
 from seismo.metrics.compute import RESULT_SCHEMA
+from seismo.metrics.operations import compute_operations
 from seismo.metrics.quality import pooled_bins
 from seismo.metrics.spec import default_metrics
 from seismo.present.web.figures import Series, SeriesKey, index
@@ -104,6 +105,10 @@ class Snapshot:
     segment_drift: pa.Table | None = None
     #: The planned changes recorded with ``seismo annotate`` (drawn on the charts).
     planned: tuple[PlannedChange, ...] = ()
+    #: The hourly operations figures the check judged (latency, errors, volume, versions).
+    operations: pa.Table | None = None
+    #: The latest complete hour's operations figures per value of every segment attribute.
+    segment_operations: pa.Table | None = None
 
     @property
     def empty(self) -> bool:
@@ -156,11 +161,17 @@ def compute_snapshot(
     distributions: tuple[Distribution, ...] = ()
     segment_drift: pa.Table | None = None
     planned = tuple(list_planned(store.engine))
+    operations: pa.Table | None = None
+    segment_operations: pa.Table | None = None
     if count:
         result = run_checks(store, as_of=as_of, config=detect)
         cut, metrics, exposure, drift = result.as_of, result.metrics, result.exposure, result.drift
         findings = tuple(mark_planned(result.findings, list(planned)))
-        watch = result.watch
+        watch, operations = result.watch, result.operations
+        if store.segments():  # for /metrics: the latest hour is enough
+            segment_operations = compute_operations(
+                store, as_of=cut, by=store.segments(), since=cut - timedelta(hours=1)
+            )
         for outcome in config.quality:
             if types[outcome].kind == "label":
                 bins = pooled_bins(store, types[outcome], cut, config.threshold)
@@ -205,6 +216,8 @@ def compute_snapshot(
         distributions=distributions,
         segment_drift=segment_drift,
         planned=planned,
+        operations=operations,
+        segment_operations=segment_operations,
     )
 
 

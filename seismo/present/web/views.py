@@ -175,7 +175,7 @@ def _summary(ctx: Context, n: int) -> str:
     if not findings:
         return ""
     head = f"{n} {'thing needs' if n == 1 else 'things need'} attention, most urgent first."
-    if any(not f.segment for f in findings):
+    if any(not f.segment or f.kind == "operations" for f in findings):
         return head
     groups = list(dict.fromkeys(who(f.segment, ctx.words) for f in findings))
     listed = groups[0] if len(groups) == 1 else ", ".join(groups[:-1]) + " and " + groups[-1]
@@ -186,21 +186,23 @@ def _card(ctx: Context, f: Finding) -> dict[str, Any]:
     life = ctx.alert_of(f)
     days_since = (ctx.snap.as_of - f.since) / DAY
     share = None
-    if f.segment and len(f.segment) == 1:
+    if f.segment and len(f.segment) == 1 and f.kind != "operations":
         ((attribute, value),) = f.segment.items()
         share = ctx.traffic_share(attribute, value)
+    ops = f.kind == "operations"
+    baseline_words = {"drift": "in the training data", "operations": "normally"}
     return {
         **life,
         "severity": f.severity,
         "severity_words": (_DRIFT_WORDS if f.kind == "drift" else _SEVERITY_WORDS).get(
             f.severity, f.severity
         ),
-        "baseline_words": "in the training data" if f.kind == "drift" else "at launch",
+        "baseline_words": baseline_words.get(f.kind, "at launch"),
         "kind": f.kind,
         "metric": f.metric,
         "metric_label": f.metric_label,
         "segment": f.segment,
-        "who": who(f.segment, ctx.words),
+        "who": _served_by(ctx, f) if ops else who(f.segment, ctx.words),
         "traffic_share": share,
         "headline": f.message,
         "planned": (f.evidence.get("planned") or {}).get("note"),
@@ -215,14 +217,34 @@ def _card(ctx: Context, f: Finding) -> dict[str, Any]:
         "action": f.action,
         "also": [],
         "also_title": "Changed the same day" if f.kind == "drift" else "Also for this group",
-        "sure": _sure(ctx, f),
+        "sure": _operations_sure(ctx, f) if ops else _sure(ctx, f),
         "technical": (
             f"{f.test}; adjusted p = {_num(f.adjusted_p, 2)}; n = {_whole(f.n_baseline)}"
-            f" {'training' if f.kind == 'drift' else 'launch'}, {_whole(f.n_current)}"
+            f" {_BASELINE_N.get(f.kind, 'launch')}, {_whole(f.n_current)}"
             " recent"
             f" ({humanize.day_range(f.window_start, f.window_end)})"
         ),
     }
+
+
+_BASELINE_N = {"drift": "training", "operations": "normal (past windows or requests)"}
+
+
+def _served_by(ctx: Context, f: Finding) -> str:
+    """Whom an operations finding concerns: the requests one model version served."""
+    version = (f.segment or {}).get("model_version")
+    what = ctx.words.predictions
+    return f"All {what} served by model version {version}" if version else f"All {what}"
+
+
+def _operations_sure(ctx: Context, f: Finding) -> str:
+    hours = int(f.evidence.get("hours") or 1)
+    strength = "Very sure" if f.severity == "critical" else "Fairly sure"
+    return (
+        f"{strength}: {humanize.count(f.n_current)} {ctx.words.predictions} over {hours}"
+        f" hour{'s' if hours != 1 else ''}; chance alone would give hours this far from normal"
+        f" with a probability of {_num(f.p_value, 2)}."
+    )
 
 
 def _num(x: float | None, digits: int) -> str:
@@ -238,6 +260,12 @@ def _value_text(ctx: Context, f: Finding, x: float) -> str:
         return _num(x, 3)
     if f.kind == "drift":  # drift findings name their unit; they are not among the metrics
         return humanize.value(x, f.unit, ctx.currency)
+    if f.kind == "operations":
+        if f.unit == "ms":
+            return f"{current().decimal(x, 0)} ms"
+        if f.unit == "count":
+            return humanize.count(x)
+        return humanize.share(x)
     return ctx.fmt(f.metric, x)
 
 
