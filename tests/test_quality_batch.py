@@ -76,7 +76,7 @@ def _per_cell(
             est = {k: Estimate(v, v, v, "confirmed") for k, v in confirmed.items()}
             se = classification_std_errors(bins, seed=seed)
         elif calibration is not None:
-            est = cbpe.estimate(bins, calibration, level=0.9, draws=500, seed=seed)
+            est = cbpe.estimate(bins, calibration, level=0.9, draws=quality.CBPE_DRAWS, seed=seed)
             se = classification_std_errors(bins, calibration.probability, seed=seed)
         else:
             est = {k: Estimate(math.nan, math.nan, math.nan, "none") for k in confirmed}
