@@ -210,7 +210,7 @@ def test_as_of_replays_an_earlier_day(small: Simulation) -> None:
 
 
 @settings(
-    max_examples=5,
+    max_examples=8,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
