@@ -29,7 +29,7 @@ from seismo.config import (
 )
 from seismo.errors import SeismoError
 from seismo.locale import current, formatter_for, scope
-from seismo.present.console import Format, emit, safe, speak_as
+from seismo.present.console import Format, StoreOpt, emit, safe, speak_as
 
 if TYPE_CHECKING:
     from seismo.alerts import Delivery
@@ -46,10 +46,6 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 
-StoreOpt = Annotated[
-    str | None,
-    typer.Option("--store", envvar="SEISMO_STORE", help="DuckDB file or postgresql:// URL."),
-]
 AsOfOpt = Annotated[
     str | None,
     typer.Option(

@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
-from seismo.alerts.command import FormatOpt, StoreOpt, _format, _run, refuse_writers
+from seismo.alerts.command import FormatOpt, _format, _run, refuse_writers
 from seismo.alerts.planned import add_planned, list_planned, remove_planned
-from seismo.present.console import emit
+from seismo.present.console import StoreOpt, emit
 
 __all__ = ["annotate_command"]
 

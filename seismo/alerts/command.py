@@ -31,7 +31,7 @@ from seismo.alerts.store import acknowledge, get_alert, list_alerts, silence
 from seismo.config import parse_duration
 from seismo.errors import SeismoError
 from seismo.locale import current
-from seismo.present.console import Format, emit, safe, speak_as
+from seismo.present.console import Format, StoreOpt, emit, safe, speak_as
 
 if TYPE_CHECKING:
     from seismo.store import Engine
@@ -49,10 +49,6 @@ alerts_app = typer.Typer(
 )
 _err = Console(stderr=True)
 
-StoreOpt = Annotated[
-    str | None,
-    typer.Option("--store", envvar="SEISMO_STORE", help="DuckDB file or postgresql:// URL."),
-]
 FormatOpt = Annotated[str | None, typer.Option("--format", help="table, json or csv.")]
 IdArg = Annotated[str, typer.Argument(help="Alert id (or a unique prefix of 4+ characters).")]
 ConfigOpt = Annotated[

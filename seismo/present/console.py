@@ -17,8 +17,9 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -26,9 +27,14 @@ from rich.table import Table
 from seismo.locale import current, declare, formatter_for
 from seismo.words import Words
 
-__all__ = ["Format", "emit", "fmt_value", "safe", "speak_as", "to_json"]
+__all__ = ["Format", "StoreOpt", "emit", "fmt_value", "safe", "speak_as", "to_json"]
 
 Format = Literal["table", "json", "csv"]
+#: Every command's ``--store`` (or ``$SEISMO_STORE``).
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", envvar="SEISMO_STORE", help="DuckDB file or postgresql:// URL."),
+]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 

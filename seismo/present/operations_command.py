@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from seismo.errors import SeismoError
-from seismo.present.console import emit
+from seismo.present.console import StoreOpt, emit
 
 __all__ = ["operations_command", "operations_records"]
 
@@ -56,10 +56,7 @@ def operations_records(table: Any) -> list[dict[str, Any]]:
 
 
 def operations_command(
-    store: Annotated[
-        str | None,
-        typer.Option("--store", envvar="SEISMO_STORE", help="DuckDB file or postgresql:// URL."),
-    ] = None,
+    store: StoreOpt = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="As the store would have said then (ISO 8601)."),

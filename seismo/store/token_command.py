@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from seismo.errors import SeismoError
-from seismo.present.console import Format, emit, safe
+from seismo.present.console import Format, StoreOpt, emit, safe
 from seismo.store.read import Store
 from seismo.store.tokens import SCOPES, add_token, list_tokens, revoke_token
 
@@ -30,11 +30,6 @@ token_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _err = Console(stderr=True)
-
-StoreOpt = Annotated[
-    str | None,
-    typer.Option("--store", envvar="SEISMO_STORE", help="DuckDB file or postgresql:// URL."),
-]
 
 
 def _open(store: str | None) -> Store:
